@@ -1,0 +1,7 @@
+"""`python -m crossroads` is the `crossroads` command."""
+
+import sys
+
+from crossroads.cli import main
+
+sys.exit(main())

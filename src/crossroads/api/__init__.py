@@ -1,0 +1,1 @@
+"""The HTTP surface: parse → call → render. No provider names live here."""

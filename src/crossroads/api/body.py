@@ -1,0 +1,37 @@
+"""Reading request bodies: the size cap and JSON decoding, with OpenRouter-shaped errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from crossroads.errors import BadRequest, PayloadTooLarge
+
+
+async def read_json(request: web.Request, max_bytes: int) -> Any:
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {max_bytes} bytes")
+    body = await _read_capped(request, max_bytes)
+    if not body:
+        raise BadRequest("Request body is empty; expected a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Request body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+
+
+async def _read_capped(request: web.Request, max_bytes: int) -> bytes:
+    if request.content_length is not None:
+        return await request.read()
+    # Chunked upload: read piece by piece so a huge body is refused before it is all in memory.
+    parts = []
+    size = 0
+    async for data in request.content.iter_chunked(1 << 16):
+        size += len(data)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"Request body exceeds the limit of {max_bytes} bytes")
+        parts.append(data)
+    return b"".join(parts)

@@ -1,0 +1,249 @@
+"""`POST /api/v1/chat/completions`: parse → authenticate → plan → admit → dispatch → render → settle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from crossroads.api.body import read_json
+from crossroads.api.render import DONE, JSON, KEEPALIVE, generation_id, sse
+from crossroads.errors import CrossroadsError, UpstreamError
+from crossroads.ledger.accounting import Accountant, Generation, Hold, estimate_usage
+from crossroads.ledger.keys import KeyRing
+from crossroads.ratelimit.base import Limiter
+from crossroads.routing.dispatch import Attempt, Dispatcher, OpenStream
+from crossroads.routing.plan import Planner
+from crossroads.schema.chat import ChatRequest, parse_chat_request
+from crossroads.settings import Settings
+
+log = logging.getLogger("crossroads.chat")
+
+_CLIENT_GONE = 499  # the status nginx made famous: the client closed the connection
+
+
+class ChatCompletions:
+    def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
+                 accountant: Accountant, limiter: Limiter) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.planner = planner
+        self.dispatcher = dispatcher
+        self.accountant = accountant
+        self.limiter = limiter
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        key = self.keys.authenticate(request.headers.get("Authorization"))
+        chat = parse_chat_request(await read_json(request, self.settings.max_body_bytes),
+                                  self.settings.default_model)
+        route = self.planner.plan(chat)
+        await self.limiter.check(key, route, chat)
+        hold = self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_estimate(), chat.max_output)
+        headers = request.headers
+        generation = Generation(
+            id=generation_id(),
+            model=route.groups[0][0].id,
+            streamed=chat.stream,
+            started=time.time(),
+            http_referer=headers.get("HTTP-Referer") or headers.get("Referer"),
+            app_title=headers.get("X-OpenRouter-Title") or headers.get("X-Title"),
+            user_agent=headers.get("User-Agent"),
+            external_user=chat.body.get("user"),
+            session_id=chat.body.get("session_id") or headers.get("X-Session-Id"),
+        )
+        if chat.stream:
+            return await self._stream(request, chat, route, hold, generation)
+        return await self._complete(chat, route, hold, generation)
+
+    # -- non-streaming -----------------------------------------------------------------------------------
+
+    async def _complete(self, chat: ChatRequest, route: Any, hold: Hold, generation: Generation) -> web.Response:
+        clock = time.monotonic()
+        try:
+            served = await self.dispatcher.complete(chat, route)
+        except CrossroadsError as error:
+            self._failed(hold, generation, error, getattr(error, "attempts", None), clock)
+            error.headers["X-Generation-Id"] = generation.id
+            raise
+        except asyncio.CancelledError:
+            self._failed(hold, generation, None, None, clock, cancelled=True)
+            raise
+        completion = served.completion
+        usage = completion.usage or estimate_usage(chat.prompt_chars, _completion_chars(completion.choices))
+        first = completion.choices[0]
+        generation.model = served.model.id
+        generation.endpoint = served.endpoint
+        generation.usage = usage
+        generation.upstream_id = completion.upstream_id
+        generation.finish_reason = first.get("finish_reason")
+        generation.native_finish_reason = first.get("native_finish_reason")
+        generation.latency_ms = int((served.first_byte - clock) * 1000)
+        generation.generation_time_ms = int((time.monotonic() - served.started) * 1000)
+        generation.trace = [a.public() for a in served.trace]
+        charge = self.accountant.settle(hold, generation)
+        body: dict[str, Any] = {
+            "id": generation.id,
+            "provider": served.endpoint.provider.name,
+            "model": served.model.id,
+            "object": "chat.completion",
+            "created": int(generation.started),
+            "choices": completion.choices,
+            "system_fingerprint": completion.extra.get("system_fingerprint"),
+            "usage": usage.public(charge.usd, charge.cost.prompt, charge.cost.completion),
+        }
+        if "service_tier" in completion.extra:
+            body["service_tier"] = completion.extra["service_tier"]
+        return web.Response(body=orjson.dumps(body), content_type=JSON,
+                            headers={"X-Generation-Id": generation.id})
+
+    # -- streaming ---------------------------------------------------------------------------------------
+
+    async def _stream(self, request: web.Request, chat: ChatRequest, route: Any, hold: Hold,
+                      generation: Generation) -> web.StreamResponse:
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Generation-Id": generation.id,
+            "X-Accel-Buffering": "no",
+        })
+        clock = time.monotonic()
+
+        async def keepalive() -> None:
+            if not response.prepared:
+                await response.prepare(request)
+            await response.write(KEEPALIVE)
+
+        try:
+            stream = await self.dispatcher.open_stream(chat, route, silence=self.settings.keepalive_seconds,
+                                                       on_silence=keepalive)
+        except CrossroadsError as error:
+            self._failed(hold, generation, error, getattr(error, "attempts", None), clock)
+            if not response.prepared:
+                error.headers["X-Generation-Id"] = generation.id
+                raise
+            await response.write(sse(self._error_chunk(generation, None, error)) + DONE)
+            return response
+        except (asyncio.CancelledError, ConnectionResetError):
+            self._failed(hold, generation, None, None, clock, cancelled=True)
+            raise
+        if not response.prepared:
+            await response.prepare(request)
+        # The response is committed: from here on no other provider can take over; a failure can only end
+        # the stream in-band, with an error chunk.
+        generation.model = stream.model.id
+        generation.endpoint = stream.endpoint
+        generation.latency_ms = int((stream.first_byte - clock) * 1000)
+        head = {"id": generation.id, "provider": stream.endpoint.provider.name, "model": stream.model.id,
+                "object": "chat.completion.chunk", "created": int(generation.started)}
+        failure: CrossroadsError | None = None
+        try:
+            await response.write(_encode(head, stream.pieces))
+            async for pieces in stream.rest():
+                await response.write(_encode(head, pieces))
+        except UpstreamError as exc:
+            failure = exc
+        except (asyncio.CancelledError, ConnectionResetError):
+            stream.upstream.close()  # stop the provider generating (and billing) at once
+            self._finish(hold, generation, stream, chat, error=None, cancelled=True)
+            raise
+        finally:
+            if not stream.finished:
+                stream.upstream.close()
+        charge = self._finish(hold, generation, stream, chat, error=failure, cancelled=False)
+        try:
+            if failure is not None:
+                await response.write(sse(self._error_chunk(generation, stream, failure)) + DONE)
+            else:
+                usage = generation.usage
+                assert usage is not None
+                tail = {**head, "choices": [],
+                        "usage": usage.public(charge.usd, charge.cost.prompt, charge.cost.completion)}
+                await response.write(sse(tail) + DONE)
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the client left after the last content; nothing more to do
+        return response
+
+    def _finish(self, hold: Hold, generation: Generation, stream: OpenStream, chat: ChatRequest,
+                error: CrossroadsError | None, cancelled: bool) -> Any:
+        translator = stream.translator
+        usage = translator.usage
+        if usage is None:
+            usage = estimate_usage(chat.prompt_chars, translator.completion_chars)
+        generation.usage = usage
+        generation.upstream_id = translator.upstream_id
+        generation.finish_reason = "error" if error else translator.finish_reason
+        generation.native_finish_reason = translator.native_finish_reason
+        generation.generation_time_ms = int((time.monotonic() - stream.started) * 1000)
+        generation.cancelled = cancelled
+        if cancelled:
+            generation.status = _CLIENT_GONE
+        elif error is not None:
+            generation.status = error.code
+            generation.error_message = error.message
+        self.dispatcher.finish_stream(stream, _ClientGone("client closed the connection") if cancelled else error,
+                                      usage.completion_tokens if not usage.estimated else None)
+        generation.trace = [a.public() for a in stream.trace]
+        return self.accountant.settle(hold, generation)
+
+    def _failed(self, hold: Hold, generation: Generation, error: CrossroadsError | None,
+                attempts: Any, clock: float, cancelled: bool = False) -> None:
+        generation.status = _CLIENT_GONE if cancelled else (error.code if error else 500)
+        generation.cancelled = cancelled
+        generation.error_message = error.message if error else None
+        generation.latency_ms = int((time.monotonic() - clock) * 1000)
+        if isinstance(error, CrossroadsError) and hasattr(error, "attempts"):
+            generation.trace = [{"provider": a.provider, "status": a.code,
+                                 "error_type": a.payload()["metadata"].get("error_type")} for a in attempts]
+        self.accountant.settle(hold, generation)
+
+    @staticmethod
+    def _error_chunk(generation: Generation, stream: OpenStream | None, error: CrossroadsError) -> dict[str, Any]:
+        payload = error.payload()
+        metadata = {"error_type": payload["metadata"].get("error_type", "server")}
+        provider_code = payload["metadata"].get("provider_code")
+        if provider_code is not None and error.code < 500:
+            metadata["provider_code"] = str(provider_code)
+        chunk: dict[str, Any] = {
+            "id": generation.id,
+            "object": "chat.completion.chunk",
+            "created": int(generation.started),
+            "model": stream.model.id if stream else generation.model,
+            "provider": stream.endpoint.provider.name if stream else payload["metadata"].get("provider_name"),
+            "error": {"code": error.code, "message": payload["message"], "metadata": metadata},
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
+                         "native_finish_reason": stream.translator.native_finish_reason if stream else None}],
+        }
+        if chunk["provider"] is None:
+            del chunk["provider"]
+        return chunk
+
+
+class _ClientGone(CrossroadsError):
+    status = _CLIENT_GONE
+    error_type = "cancelled"
+
+
+def _encode(head: dict[str, Any], pieces: list[dict[str, Any]]) -> bytes:
+    if len(pieces) == 1:
+        return sse({**head, **pieces[0]})
+    return b"".join(sse({**head, **piece}) for piece in pieces)
+
+
+def _completion_chars(choices: list[dict[str, Any]]) -> int:
+    total = 0
+    for choice in choices:
+        message = choice.get("message") or {}
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        for call in message.get("tool_calls") or ():
+            total += len((call.get("function") or {}).get("arguments") or "")
+    return total
+
+
+__all__ = ["Attempt", "ChatCompletions"]

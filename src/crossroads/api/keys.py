@@ -1,0 +1,235 @@
+"""Keys and credits: OpenRouter's provisioning API (`/keys`, management key only), `/key` (and the old
+`/auth/key`) for the calling key, and `/credits`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from crossroads.api.body import read_json
+from crossroads.api.render import json_response
+from crossroads.errors import InvalidParameter
+from crossroads.ledger.accounting import from_nanos, to_nanos
+from crossroads.ledger.credits import Credits
+from crossroads.ledger.keys import Key, KeyRing
+from crossroads.ratelimit.base import FREE_HIGH_BALANCE_USD, FREE_PER_DAY_HIGH, FREE_PER_DAY_LOW
+from crossroads.schema.fields import Enum, Integer, Number, Obj, String, boolean
+
+_RESETS = Enum("daily", "weekly", "monthly")
+_LIMITS = {
+    "rate_limit_requests": Integer(1, 10_000_000),
+    "rate_limit_interval": Integer(1, 86_400),
+    "tokens_per_minute": Integer(1, 1_000_000_000),
+}
+_CREATE = Obj({"name": String(min_length=1, max_length=256), "limit": Number(0), "limit_reset": _RESETS,
+               "include_byok_in_limit": boolean, "expires_at": String(), "creator_user_id": String(),
+               "workspace_id": String(), **_LIMITS}, required=["name"])
+_UPDATE = Obj({"name": String(min_length=1, max_length=256), "disabled": boolean, "limit": Number(0),
+               "limit_reset": _RESETS, "include_byok_in_limit": boolean, "expires_at": String(), **_LIMITS},
+              closed=False)
+#: `/key`'s deprecated `rate_limit` object: OpenRouter always answers -1 (limits are under the key's own
+#: `rate_limit_requests` / `rate_limit_interval` here).
+_LEGACY_RATE_LIMIT = {"requests": -1, "interval": "10s", "note": "Deprecated; safe to ignore."}
+_GRANT = Obj({"amount": Number(0.000000001), "note": String(max_length=500)}, required=["amount"])
+
+
+class KeysAPI:
+    def __init__(self, keys: KeyRing, credits: Credits, max_body: int) -> None:
+        self.keys = keys
+        self.credits = credits
+        self.max_body = max_body
+
+    # -- provisioning (management key) -------------------------------------------------------------------
+
+    async def create(self, request: web.Request) -> web.Response:
+        self.keys.require_admin(request.headers.get("Authorization"))
+        body = _CREATE(await read_json(request, self.max_body), "body")
+        fields = _fields(body)
+        secret, key = await self.keys.create(body["name"], **fields)
+        return json_response({"data": self.render(key), "key": secret}, status=201)
+
+    async def index(self, request: web.Request) -> web.Response:
+        self.keys.require_admin(request.headers.get("Authorization"))
+        include_disabled = request.query.get("include_disabled", "false").lower() == "true"
+        offset = _offset(request.query.get("offset"))
+        keys = [k for k in self.keys.all() if include_disabled or not k.record.disabled]
+        return json_response({"data": [self.render(k) for k in keys[offset:offset + 100]]})
+
+    async def get(self, request: web.Request) -> web.Response:
+        self.keys.require_admin(request.headers.get("Authorization"))
+        return json_response({"data": self.render(self.keys.get(request.match_info["hash"]))})
+
+    async def update(self, request: web.Request) -> web.Response:
+        self.keys.require_admin(request.headers.get("Authorization"))
+        key_hash = request.match_info["hash"]
+        self.keys.get(key_hash)
+        raw = await read_json(request, self.max_body)
+        body = _UPDATE(raw, "body")
+        changes = _fields(body, patch=True)
+        for name in ("name", "disabled"):
+            if name in body:
+                changes[name] = body[name]
+        key = await self.keys.update(key_hash, changes) if changes else self.keys.get(key_hash)
+        return json_response({"data": self.render(key)})
+
+    async def delete(self, request: web.Request) -> web.Response:
+        self.keys.require_admin(request.headers.get("Authorization"))
+        await self.keys.delete(request.match_info["hash"])
+        return json_response({"deleted": True})
+
+    # -- the calling key ---------------------------------------------------------------------------------
+
+    async def current(self, request: web.Request) -> web.Response:
+        authorization = request.headers.get("Authorization")
+        if self.keys.is_admin(authorization):
+            return json_response({"data": self._admin_view()})
+        key = self.keys.authenticate(authorization)
+        data = self.render(key)
+        high = self.credits.high_balance()
+        limit = FREE_PER_DAY_HIGH if high else FREE_PER_DAY_LOW
+        data.update({
+            "is_free_tier": not high,
+            "is_management_key": False,
+            "is_provisioning_key": False,
+            "rate_limit": _LEGACY_RATE_LIMIT,
+            "allowed_data_regions": ["global"],
+            "organization_id": None,
+            "budgets": [],
+            "effective_budget": self._budget(key),
+            "free_model_daily_requests": {"used": 0, "limit": limit, "remaining": limit},
+        })
+        return json_response({"data": data})
+
+    # -- credits ------------------------------------------------------------------------------------------
+
+    async def get_credits(self, request: web.Request) -> web.Response:
+        authorization = request.headers.get("Authorization")
+        if not self.keys.is_admin(authorization):
+            self.keys.authenticate(authorization)
+        granted, used = await self.credits.totals()
+        return json_response({"data": {"total_credits": float(from_nanos(granted)),
+                                       "total_usage": float(from_nanos(used))}})
+
+    async def grant(self, request: web.Request) -> web.Response:
+        self.keys.require_admin(request.headers.get("Authorization"))
+        body = _GRANT(await read_json(request, self.max_body), "body")
+        nanos = to_nanos(Decimal(str(body["amount"])))
+        await self.credits.grant(nanos, body.get("note"), str(uuid.uuid4()))
+        granted, used = await self.credits.totals()
+        return json_response({"data": {"total_credits": float(from_nanos(granted)),
+                                       "total_usage": float(from_nanos(used))}}, status=201)
+
+    # -- rendering ----------------------------------------------------------------------------------------
+
+    def render(self, key: Key) -> dict[str, Any]:
+        record = key.record
+        spend = key.spend
+        spend.roll(time.time())
+        remaining = key.remaining(time.time())
+        return {
+            "hash": record.hash,
+            "name": record.name,
+            "label": record.label,
+            "disabled": record.disabled,
+            "limit": None if record.limit_nanos is None else float(from_nanos(record.limit_nanos)),
+            "limit_remaining": None if remaining is None else float(from_nanos(max(remaining + key.reserved, 0))),
+            "limit_reset": record.limit_reset,
+            "include_byok_in_limit": record.include_byok_in_limit,
+            "usage": float(from_nanos(spend.total)),
+            "usage_daily": float(from_nanos(spend.daily)),
+            "usage_weekly": float(from_nanos(spend.weekly)),
+            "usage_monthly": float(from_nanos(spend.monthly)),
+            "byok_usage": 0.0,
+            "byok_usage_daily": 0.0,
+            "byok_usage_weekly": 0.0,
+            "byok_usage_monthly": 0.0,
+            "created_at": _iso(record.created_at),
+            "updated_at": _iso(record.updated_at) if record.updated_at else None,
+            "expires_at": _iso(record.expires_at) if record.expires_at else None,
+            "creator_user_id": record.creator_user_id,
+            "external_user": None,
+            "last_used_at": None,
+            "workspace_id": "default",
+            "rate_limit_requests": record.rate_limit_requests,
+            "rate_limit_interval": record.rate_limit_interval,
+            "tokens_per_minute": record.tokens_per_minute,
+        }
+
+    def _budget(self, key: Key) -> dict[str, Any] | None:
+        record = key.record
+        if record.limit_nanos is None:
+            return None
+        spent = key.spend.in_period(record.limit_reset)
+        return {"budget_id": None, "guardrail_id": None, "include_byok": record.include_byok_in_limit,
+                "limit_usd": float(from_nanos(record.limit_nanos)),
+                "remaining_usd": float(from_nanos(max(record.limit_nanos - spent, 0))),
+                "reset_interval": record.limit_reset, "resets_at": None, "scope": "key_limit",
+                "spend_usd": float(from_nanos(spent))}
+
+    def _admin_view(self) -> dict[str, Any]:
+        return {
+            "label": "management key", "limit": None, "limit_remaining": None, "limit_reset": None,
+            "include_byok_in_limit": False, "usage": 0.0, "usage_daily": 0.0, "usage_weekly": 0.0,
+            "usage_monthly": 0.0, "byok_usage": 0.0, "byok_usage_daily": 0.0, "byok_usage_weekly": 0.0,
+            "byok_usage_monthly": 0.0, "is_free_tier": False, "is_management_key": True,
+            "is_provisioning_key": True, "creator_user_id": None, "organization_id": None, "workspace_id": None,
+            "allowed_data_regions": ["global"], "budgets": [], "effective_budget": None,
+            "rate_limit": _LEGACY_RATE_LIMIT,
+            "free_model_daily_requests": {"used": 0, "limit": FREE_PER_DAY_HIGH, "remaining": FREE_PER_DAY_HIGH},
+        }
+
+
+def _fields(body: dict[str, Any], patch: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "limit" in body:
+        out["limit_nanos"] = None if body["limit"] is None else to_nanos(_decimal(body["limit"], "limit"))
+    for name in ("limit_reset", "include_byok_in_limit", *_LIMITS):
+        if name in body:
+            out[name] = body[name]
+    if not patch and "creator_user_id" in body:
+        out["creator_user_id"] = body["creator_user_id"]
+    if "expires_at" in body:
+        out["expires_at"] = _parse_time(body["expires_at"])
+    return out
+
+
+def _decimal(value: Any, name: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidParameter(name, "expected a number") from None
+
+
+def _parse_time(value: str) -> float:
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParameter("expires_at", "expected an ISO 8601 UTC timestamp") from None
+    if moment.utcoffset() != dt.timedelta(0):
+        raise InvalidParameter("expires_at", "must be in UTC (end with Z or +00:00)")
+    return moment.timestamp()
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _offset(raw: str | None) -> int:
+    if raw is None:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidParameter("offset", "expected an integer") from None
+    if value < 0:
+        raise InvalidParameter("offset", "must be 0 or greater")
+    return value
+
+
+__all__ = ["FREE_HIGH_BALANCE_USD", "KeysAPI"]

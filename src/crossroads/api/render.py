@@ -1,0 +1,34 @@
+"""Encoding responses: JSON bodies, SSE events and error envelopes — each in exactly one place."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+
+from crossroads.errors import CrossroadsError
+
+JSON: Final = "application/json"
+DONE: Final = b"data: [DONE]\n\n"
+KEEPALIVE: Final = b": OPENROUTER PROCESSING\n\n"
+
+
+def generation_id() -> str:
+    """`gen-<unix seconds>-<20 alphanumerics>`, the shape OpenRouter's ids have on the wire."""
+    return f"gen-{int(time.time())}-{secrets.token_hex(10)}"
+
+
+def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type=JSON, headers=headers)
+
+
+def error_response(error: CrossroadsError, headers: dict[str, str] | None = None) -> web.Response:
+    merged = {**error.headers, **(headers or {})}
+    return web.Response(body=error.body(), status=error.code, content_type=JSON, headers=merged or None)
+
+
+def sse(chunk: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"

@@ -1,0 +1,189 @@
+"""The application factory: build every stateful part once, in the app's lifespan, and wire the routes.
+
+Nothing here is module-level state: `create_app(settings)` returns an aiohttp application whose startup
+opens storage, loads keys and the catalog, starts the upstream client (and the built-in simulator when
+it is in use), and whose cleanup closes them in reverse order, flushing the ledger last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from crossroads.api.chat import ChatCompletions
+from crossroads.api.generation import GenerationAPI
+from crossroads.api.keys import KeysAPI
+from crossroads.api.models import ModelsAPI
+from crossroads.api.render import error_response
+from crossroads.catalog import loader
+from crossroads.catalog.types import Catalog
+from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
+from crossroads.ledger.accounting import Accountant
+from crossroads.ledger.credits import Credits
+from crossroads.ledger.keys import KeyRing
+from crossroads.ledger.writer import LedgerWriter
+from crossroads.providers.registry import build_adapters
+from crossroads.providers.transport import Transport
+from crossroads.ratelimit.base import Limiter, MemoryLimiter
+from crossroads.routing.dispatch import Dispatcher
+from crossroads.routing.health import Health
+from crossroads.routing.plan import Planner, Policy, simulator_default
+from crossroads.settings import Settings
+from crossroads.storage.base import Store
+from crossroads.storage.open import open_store
+
+if TYPE_CHECKING:
+    from crossroads.sim import SimServer
+
+log = logging.getLogger("crossroads")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything stateful, built once per application."""
+
+    settings: Settings
+    catalog: Catalog
+    store: Store
+    keys: KeyRing
+    credits: Credits
+    ledger: LedgerWriter
+    health: Health
+    planner: Planner
+    dispatcher: Dispatcher
+    transport: Transport
+    limiter: Limiter
+    #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off").
+    simulator: SimServer | None
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as OpenRouter's envelope; never a stack trace or a framework's default page."""
+    try:
+        return await handler(request)
+    except CrossroadsError as error:
+        return error_response(error)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            return error_response(NotFound(f"No such endpoint: {request.method} {request.path}"))
+        if exc.status == 405:
+            return error_response(MethodNotAllowed(f"{request.method} is not allowed on {request.path}"))
+        if exc.status == 413:
+            return error_response(PayloadTooLarge("Request body is too large"))
+        if exc.status < 400:
+            raise
+        return error_response(CrossroadsError(exc.reason))
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(CrossroadsError("internal error"))
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[errors], client_max_size=settings.max_body_bytes + 1024)
+    app.cleanup_ctx.append(_lifespan(settings))
+    return app
+
+
+def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        simulator = None
+        if settings.simulator != "off":
+            from crossroads.sim import SimServer
+
+            simulator = SimServer()
+            await simulator.start()
+        store = await open_store(settings.database_url)
+        transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout)
+        ledger = LedgerWriter(store)
+        refresher: asyncio.Task[None] | None = None
+        try:
+            catalog = loader.load(settings.catalog_paths, settings.environ,
+                                  simulator_url=f"{simulator.url}/v1" if simulator else None)
+            keys = KeyRing(store, settings.admin_key)
+            await keys.load()
+            credits = Credits(store)
+            await credits.load()
+            adapters = build_adapters()
+            health = Health()
+            policy = Policy(
+                allow=catalog.routing_allow, deny=catalog.routing_deny, sort=catalog.routing_sort,
+                simulator_default=simulator_default(catalog, settings.simulator),
+            )
+            planner = Planner(catalog, adapters, health, policy)
+            dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
+            limiter = MemoryLimiter(credits.high_balance)
+            await transport.start()
+            ledger.start()
+            refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
+            services = Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher,
+                                transport, limiter, simulator)
+            app[SERVICES] = services
+            _routes(app, services)
+            yield
+        finally:
+            if refresher is not None:
+                refresher.cancel()
+            await transport.close()
+            await ledger.close()
+            await store.close()
+            if simulator is not None:
+                await simulator.close()
+
+    return lifespan
+
+
+def _routes(app: web.Application, s: Services) -> None:
+    chat = ChatCompletions(s.settings, s.keys, s.planner, s.dispatcher, Accountant(s.keys, s.ledger), s.limiter)
+    models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
+    keys = KeysAPI(s.keys, s.credits, s.settings.max_body_bytes)
+    generation = GenerationAPI(s.keys, s.ledger, s.store)
+    # Routes are added during startup (they need the services); aiohttp allows it before the router is
+    # frozen, which happens once startup completes.
+    add = app.router.add_route
+    for prefix in ("/api/v1", "/v1"):
+        add("POST", f"{prefix}/chat/completions", chat.handle)
+    add("GET", "/api/v1/models", models.index)
+    add("GET", "/api/v1/models/count", models.count)
+    add("GET", "/api/v1/models/user", models.index)
+    add("GET", "/api/v1/endpoints/zdr", models.zdr)
+    add("GET", "/api/v1/models/{author}/{slug}/endpoints", models.endpoints)
+    add("GET", "/api/v1/model/{author}/{slug}", models.one)
+    add("GET", "/api/v1/providers", models.providers)
+    add("GET", "/api/v1/keys", keys.index)
+    add("POST", "/api/v1/keys", keys.create)
+    add("GET", "/api/v1/keys/{hash}", keys.get)
+    add("PATCH", "/api/v1/keys/{hash}", keys.update)
+    add("DELETE", "/api/v1/keys/{hash}", keys.delete)
+    add("GET", "/api/v1/key", keys.current)
+    add("GET", "/api/v1/auth/key", keys.current)
+    add("GET", "/api/v1/credits", keys.get_credits)
+    add("POST", "/api/v1/credits", keys.grant)
+    add("GET", "/api/v1/generation", generation.get)
+    add("GET", "/health", _health)
+
+
+async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:
+    """Keys created, changed or deleted by other processes take effect here within `every` seconds."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await keys.refresh()
+        except Exception:
+            log.warning("could not refresh keys from storage", exc_info=True)
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

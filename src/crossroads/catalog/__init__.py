@@ -1,0 +1,1 @@
+"""Models, providers, endpoints and prices: data files and their loader."""

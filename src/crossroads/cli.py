@@ -1,0 +1,238 @@
+"""The `crossroads` command: serve the gateway, run the simulator, manage keys, credits and migrations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal, InvalidOperation
+
+from crossroads import settings as settings_module
+from crossroads.errors import ConfigError
+
+log = logging.getLogger("crossroads")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.run(args)
+        return code
+    except ConfigError as exc:
+        print(f"crossroads: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crossroads", description="A self-hosted, OpenRouter-compatible LLM gateway.")
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="serve the API at http://HOST:PORT/api/v1")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1, or CROSSROADS_HOST)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000, or CROSSROADS_PORT)")
+    serve.set_defaults(run=_serve)
+
+    sim = commands.add_parser("sim", help="run the upstream simulator (OpenAI, Anthropic and Gemini wire formats)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    sim.set_defaults(run=_sim)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(run=lambda args: _with_store(_migrate))
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(title="keys commands")
+    create = keys.add_parser("create", help="create an API key and print its secret")
+    create.add_argument("--name", default="default")
+    create.add_argument("--limit", help="spend limit in USD (default: none)")
+    create.add_argument("--limit-reset", choices=("daily", "weekly", "monthly"))
+    create.set_defaults(run=lambda args: _with_store(lambda store: _keys_create(store, args)))
+    listing = keys.add_parser("list", help="list API keys")
+    listing.set_defaults(run=lambda args: _with_store(_keys_list))
+    delete = keys.add_parser("delete", help="delete an API key by its hash")
+    delete.add_argument("hash")
+    delete.set_defaults(run=lambda args: _with_store(lambda store: _keys_delete(store, args.hash)))
+
+    credits = commands.add_parser("credits", help="account credits").add_subparsers(title="credits commands")
+    add = credits.add_parser("add", help="grant credits (USD)")
+    add.add_argument("amount")
+    add.add_argument("--note")
+    add.set_defaults(run=lambda args: _with_store(lambda store: _credits_add(store, args)))
+    show = credits.add_parser("show", help="show granted credits and total usage")
+    show.set_defaults(run=lambda args: _with_store(_credits_show))
+    return parser
+
+
+# -- serve ---------------------------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = settings_module.from_environ().with_flags(host=args.host, port=args.port)
+    _logging(settings.log_level, settings.log_json)
+    _run(_serve_async(settings))
+    return 0
+
+
+async def _serve_async(settings: settings_module.Settings) -> None:
+    from aiohttp import web
+
+    from crossroads.app import SERVICES, create_app
+
+    started = time.monotonic()
+    app = create_app(settings)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    services = app[SERVICES]
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
+    base = f"http://{settings.host}:{settings.port}/api/v1"
+    print(f"Crossroads listening on {base}  (ready in {time.monotonic() - started:.2f}s)", flush=True)
+    configured = [p.name for p in services.catalog.providers.values() if p.configured and p.slug != "simulator"]
+    if services.planner.policy.simulator_default:
+        print(f"No provider keys set: the built-in Simulator serves all {len(services.catalog.models)} models.",
+              flush=True)
+    else:
+        print(f"Providers: {', '.join(sorted(configured))}", flush=True)
+    if len(services.keys) == 0:
+        secret, _ = await services.keys.create("default")
+        print("First start: created an API key. Use it as your OpenRouter key:", flush=True)
+        print(f"\n    {secret}\n", flush=True)
+        print(f"    curl {base}/chat/completions -H 'Authorization: Bearer {secret}' "
+              "-H 'Content-Type: application/json' \\\n"
+              "      -d '{\"model\": \"openai/gpt-4o\", \"messages\": [{\"role\": \"user\", "
+              "\"content\": \"What is the meaning of life?\"}]}'\n", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        print("Crossroads: shutting down", flush=True)
+        await runner.cleanup()
+
+
+# -- sim -----------------------------------------------------------------------------------------------------
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from crossroads.sim import run
+
+    _logging("INFO", False)
+    run(args.host, args.port)
+    return 0
+
+
+# -- store commands ------------------------------------------------------------------------------------------
+
+
+def _with_store(action: Callable[..., Awaitable[int]]) -> int:
+    settings = settings_module.from_environ()
+
+    async def go() -> int:
+        from crossroads.storage.open import open_store
+
+        store = await open_store(settings.database_url)
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
+
+
+async def _migrate(store: object) -> int:
+    print("Database is up to date.")
+    return 0
+
+
+async def _keys_create(store: object, args: argparse.Namespace) -> int:
+    from crossroads.ledger.accounting import to_nanos
+    from crossroads.ledger.keys import KeyRing
+
+    fields: dict[str, object] = {}
+    if args.limit is not None:
+        try:
+            fields["limit_nanos"] = to_nanos(Decimal(args.limit))
+        except InvalidOperation:
+            raise ConfigError(f"--limit must be a number of USD, not {args.limit!r}") from None
+    if args.limit_reset:
+        fields["limit_reset"] = args.limit_reset
+    ring = KeyRing(store, None)  # type: ignore[arg-type]
+    secret, key = await ring.create(args.name, **fields)
+    print(secret)
+    print(f"hash: {key.hash}", file=sys.stderr)
+    return 0
+
+
+async def _keys_list(store: object) -> int:
+    records = await store.list_keys()  # type: ignore[attr-defined]
+    for record in records:
+        state = "disabled" if record.disabled else "active"
+        limit = "unlimited" if record.limit_nanos is None else f"${record.limit_nanos / 1e9:g}"
+        print(f"{record.hash}  {record.label}  {record.name!r}  {state}  {limit}")
+    return 0
+
+
+async def _keys_delete(store: object, key_hash: str) -> int:
+    deleted = await store.delete_key(key_hash)  # type: ignore[attr-defined]
+    print("deleted" if deleted else "no such key")
+    return 0 if deleted else 1
+
+
+async def _credits_add(store: object, args: argparse.Namespace) -> int:
+    import uuid
+
+    from crossroads.ledger.accounting import to_nanos
+
+    try:
+        amount = Decimal(args.amount)
+    except InvalidOperation:
+        raise ConfigError(f"amount must be a number of USD, not {args.amount!r}") from None
+    if amount <= 0:
+        raise ConfigError("amount must be positive")
+    await store.grant_credits(str(uuid.uuid4()), to_nanos(amount), args.note, time.time())  # type: ignore[attr-defined]
+    return await _credits_show(store)
+
+
+async def _credits_show(store: object) -> int:
+    granted, used = await store.credit_totals()  # type: ignore[attr-defined]
+    print(f"credits granted: ${granted / 1e9:.6f}   used: ${used / 1e9:.6f}   remaining: ${(granted - used) / 1e9:.6f}")
+    return 0
+
+
+# -- plumbing ------------------------------------------------------------------------------------------------
+
+
+def _run(coro: Awaitable[None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coro)  # type: ignore[arg-type]
+
+
+def _logging(level: str, as_json: bool) -> None:
+    fmt = ('{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
+           if as_json else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Usage → cost, keys and their spend, generation records, credits."""

@@ -1,0 +1,74 @@
+"""What a generation costs: usage × the serving endpoint's prices, in exact decimals.
+
+    prompt     = uncached prompt tokens × prompt
+               + cached tokens × input_cache_read            (prompt price when no cache price is published)
+               + cache-write tokens × input_cache_write[_1h]  (likewise)
+               + audio prompt tokens × audio
+               + input images × image
+    completion = (completion − reasoning) tokens × completion
+               + reasoning tokens × internal_reasoning       (completion price when none is published)
+               + image output tokens × image_token
+    total      = (prompt + completion + request + web searches × web_search) × (1 − discount)
+
+The figure in a response's `usage.cost` is the figure charged to the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from crossroads.catalog.types import Pricing
+from crossroads.schema.usage import Usage
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    total: Decimal
+    prompt: Decimal
+    completion: Decimal
+
+    @classmethod
+    def free(cls) -> Cost:
+        return cls(ZERO, ZERO, ZERO)
+
+
+def cost_of(usage: Usage, pricing: Pricing) -> Cost:
+    cached = usage.cached_tokens or 0
+    written = usage.cache_write_tokens or 0
+    written_1h = usage.cache_write_1h_tokens or 0
+    audio_in = usage.audio_prompt_tokens or 0
+    plain_prompt = max(usage.prompt_tokens - cached - written - written_1h - audio_in, 0)
+    write_price = _or(pricing.input_cache_write, pricing.prompt)
+    prompt = (
+        plain_prompt * pricing.prompt
+        + cached * _or(pricing.input_cache_read, pricing.prompt)
+        + written * write_price
+        + written_1h * _or(pricing.input_cache_write_1h, write_price)
+        + audio_in * _or(pricing.audio, pricing.prompt)
+        + usage.images * (pricing.image or ZERO)
+    )
+    reasoning = min(usage.reasoning_tokens or 0, usage.completion_tokens)
+    image_out = min(usage.image_completion_tokens or 0, usage.completion_tokens - reasoning)
+    completion = (
+        (usage.completion_tokens - reasoning - image_out) * pricing.completion
+        + reasoning * _or(pricing.internal_reasoning, pricing.completion)
+        + image_out * _or(pricing.image_token, pricing.completion)
+    )
+    extras = (pricing.request or ZERO) + (usage.web_search_requests or 0) * (pricing.web_search or ZERO)
+    keep = 1 - pricing.discount
+    return Cost(total=(prompt + completion + extras) * keep, prompt=prompt * keep, completion=completion * keep)
+
+
+def worst_case(prompt_tokens: int, max_output: int, pricing: Pricing) -> Decimal:
+    """The most a request can cost before it runs: every prompt token uncached, every output token at the
+    dearer of the completion and reasoning prices. Used to reserve spend against a key's limit."""
+    output_price = max(pricing.completion, pricing.internal_reasoning or ZERO, pricing.image_token or ZERO)
+    return (prompt_tokens * max(pricing.prompt, pricing.input_cache_write or ZERO)
+            + max_output * output_price + (pricing.request or ZERO))
+
+
+def _or(value: Decimal | None, default: Decimal) -> Decimal:
+    return default if value is None else value

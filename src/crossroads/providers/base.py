@@ -1,0 +1,172 @@
+"""What every provider adapter is: the parameter-table row types, the adapter protocol, and the values that
+cross the seam between routing and adapters.
+
+An adapter translates one *wire format* (OpenAI Chat Completions, Anthropic Messages, Gemini) in both
+directions. It never does I/O: `providers/transport.py` sends what `build_request` returns and hands the
+bytes back to `parse_response`, `parse_error` or a `StreamTranslator`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+from crossroads.catalog.types import Endpoint, Features
+from crossroads.errors import UpstreamError
+from crossroads.schema.chat import ChatRequest
+from crossroads.schema.usage import Usage
+
+# --- Parameter tables -------------------------------------------------------------------------------------
+# Each row says what happens to one OpenAI/OpenRouter request parameter on the way to a provider.
+
+
+@dataclass(frozen=True, slots=True)
+class Keep:
+    """Sent as is, under the same name."""
+
+    needs: str | None = None  # a `Features` flag the model must have, e.g. "tools"
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """Sent under another name (a dotted name nests: `generationConfig.topP`), optionally converted."""
+
+    to: str
+    convert: Callable[[Any], Any] | None = None
+    needs: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Convert:
+    """Translated by a function that may write several upstream fields: `fn(value, request_body, out)`."""
+
+    fn: Callable[[Any, Mapping[str, Any], dict[str, Any]], None]
+    needs: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsupported:
+    """The provider lacks it; dropped, as OpenRouter drops parameters a provider does not take."""
+
+    needs: None = None
+
+
+Row = Keep | Rename | Convert | Unsupported
+ParamTable = Mapping[str, Row]
+
+#: Parameters that only describe what a model can do; they are never sent anywhere.
+CAPABILITY_FLAGS: Final = frozenset({"structured_outputs"})
+
+
+def supported(table: ParamTable, features: Features) -> frozenset[str]:
+    """The parameters a table carries for an endpoint with these features: OpenRouter's
+    `supported_parameters`, derived rather than typed by hand."""
+    out = {
+        name for name, row in table.items()
+        if not isinstance(row, Unsupported) and (row.needs is None or getattr(features, row.needs))
+    }
+    if features.structured_outputs and "response_format" in out:
+        out.add("structured_outputs")
+    return frozenset(out)
+
+
+# --- Values crossing the seam -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Completion:
+    """A non-streamed reply, translated: OpenAI-shaped `choices` (with `finish_reason` normalised and the
+    provider's own value in `native_finish_reason`), usage, and the extra top-level fields to pass on."""
+
+    choices: list[dict[str, Any]]
+    usage: Usage | None
+    extra: dict[str, Any] = field(default_factory=dict)  # system_fingerprint, service_tier, ...
+    upstream_id: str | None = None
+
+
+class StreamTranslator(Protocol):
+    """Turns one upstream stream, event by event, into OpenAI `chat.completion.chunk` pieces.
+
+    `feed` returns the `choices` lists (and extra top-level fields) of the chunks to send for one upstream
+    event; an empty list means "nothing to send". It raises `UpstreamError` for an in-band upstream error.
+    """
+
+    usage: Usage | None
+    finish_reason: str | None
+    native_finish_reason: str | None
+    upstream_id: str | None
+    completion_chars: int
+
+    def feed(self, event: str | None, data: bytes) -> list[dict[str, Any]]: ...
+
+    def close(self) -> list[dict[str, Any]]:
+        """Called once the upstream stream ended cleanly; returns any last chunks (e.g. a finish chunk the
+        provider never sent)."""
+        ...
+
+
+class Adapter(Protocol):
+    @property
+    def wire_format(self) -> str: ...
+
+    def supported_parameters(self, endpoint: Endpoint) -> frozenset[str]: ...
+
+    def build_request(self, request: ChatRequest, endpoint: Endpoint) -> UpstreamRequest: ...
+
+    def parse_response(self, body: bytes, endpoint: Endpoint) -> Completion: ...
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str], endpoint: Endpoint) \
+            -> UpstreamError: ...
+
+    def stream_translator(self, request: ChatRequest, endpoint: Endpoint) -> StreamTranslator: ...
+
+
+# --- Shared normalisation ---------------------------------------------------------------------------------
+
+#: Provider finish reasons → OpenRouter's normalised set (tool_calls, stop, length, content_filter, error).
+FINISH_REASONS: Final[Mapping[str, str]] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "error": "error",
+    "eos": "stop",
+    "eos_token": "stop",
+    "stop_sequence": "stop",
+    "end_turn": "stop",
+    "max_tokens": "length",
+    "model_length": "length",
+    "abort": "error",
+}
+
+
+def normalise_finish(native: str | None) -> str | None:
+    if native is None:
+        return None
+    return FINISH_REASONS.get(native, "stop")
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a `Retry-After` header (seconds form) or `retry-after-ms`; None when absent or a date."""
+    value = headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is not None:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None

@@ -1,0 +1,13 @@
+"""Wire format → adapter. A new wire format costs one adapter module and one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from crossroads.providers.base import Adapter
+from crossroads.providers.openai_chat import OpenAIChat
+
+
+def build_adapters() -> Mapping[str, Adapter]:
+    adapters: list[Adapter] = [OpenAIChat()]
+    return {adapter.wire_format: adapter for adapter in adapters}

@@ -1,0 +1,1 @@
+"""Candidate endpoints for a request, load balancing, fallbacks and live endpoint health."""

@@ -1,0 +1,338 @@
+"""Which endpoints serve a request, in which order: OpenRouter's provider and model routing.
+
+For each model of the request (`model`, then the `models` fallbacks), candidates are the model's endpoints
+that pass every hard filter — configured provider, adapter present, account and request provider lists,
+data policy, quantization, `max_price`, context length, output cap, input modalities, `require_parameters`
+— plus the soft preference for endpoints that take `tools` / `response_format` when some do.
+
+Order within a model, by OpenRouter's published default: endpoints without a significant outage in the last
+30 seconds first; the first of them picked at random with weight 1/price² (price = the blended prompt and
+completion price, see `Pricing.blended`), the rest by ascending price; recently failing endpoints last.
+`provider.order` puts the named providers first (in order); `provider.sort` (or the `:nitro` / `:floor`
+variants) sorts deterministically and disables load balancing. Endpoints that miss a
+`preferred_min_throughput` / `preferred_max_latency` threshold move to the end of their group.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+
+from crossroads.catalog.types import SIMULATOR_SLUG, Catalog, Endpoint, Model
+from crossroads.errors import NoEndpoints, UnknownModel
+from crossroads.providers.base import Adapter
+from crossroads.routing.health import Health
+from crossroads.schema.chat import GATEWAY_FIELDS, ChatRequest
+
+_MILLION: Final = Decimal(1_000_000)
+#: Dynamic variants: a suffix on any model id that changes how its endpoints are sorted.
+DYNAMIC_VARIANTS: Final[Mapping[str, str]] = {"nitro": "throughput", "floor": "price"}
+#: Request fields that are not "parameters" for `require_parameters` (messages, routing controls...).
+_NOT_PARAMETERS: Final = GATEWAY_FIELDS - {"reasoning", "reasoning_effort", "include_reasoning", "max_tokens",
+                                           "max_completion_tokens"}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Operator-wide routing settings (from the catalog's `[routing]` table)."""
+
+    allow: frozenset[str] = frozenset()  # provider slugs; empty = all
+    deny: frozenset[str] = frozenset()
+    sort: str | None = None
+    #: Route to the simulator without being asked (no real provider configured, or forced on).
+    simulator_default: bool = True
+
+
+@dataclass(slots=True)
+class Route:
+    """The endpoints to try, in order, grouped by model."""
+
+    groups: list[tuple[Model, list[Endpoint]]] = field(default_factory=list)
+    allow_fallbacks: bool = True
+
+    def endpoints(self) -> Iterator[Endpoint]:
+        for _, endpoints in self.groups:
+            yield from endpoints
+
+
+class Planner:
+    def __init__(self, catalog: Catalog, adapters: Mapping[str, Adapter], health: Health, policy: Policy,
+                 rng: random.Random | None = None) -> None:
+        self.catalog = catalog
+        self.adapters = adapters
+        self.health = health
+        self.policy = policy
+        self._rng = rng or random.Random()
+
+    # -- model resolution ----------------------------------------------------------------------------------
+
+    def resolve(self, slug: str) -> tuple[Model, str | None]:
+        """A model id, possibly with a variant suffix → (model, dynamic sort or None)."""
+        model = self.catalog.models.get(slug)
+        if model is not None:
+            return model, None
+        base, sep, variant = slug.rpartition(":")
+        if sep and base in self.catalog.models:
+            if variant in DYNAMIC_VARIANTS:
+                return self.catalog.models[base], DYNAMIC_VARIANTS[variant]
+            raise UnknownModel(slug, f"{slug}: unknown variant ':{variant}' (this gateway offers :nitro, "
+                                     ":floor and the static variants listed in /models)")
+        raise UnknownModel(slug)
+
+    # -- planning ------------------------------------------------------------------------------------------
+
+    def plan(self, request: ChatRequest) -> Route:
+        prefs = request.provider
+        route = Route(allow_fallbacks=prefs.get("allow_fallbacks", True))
+        reasons: dict[str, set[str]] = {}
+        resolved = [self.resolve(slug) for slug in request.models]  # unknown models fail before anything runs
+        for model, variant_sort in resolved:
+            endpoints = self._candidates(model, request, prefs, reasons)
+            if endpoints:
+                route.groups.append((model, self._order(endpoints, prefs, variant_sort)))
+        if not route.groups:
+            raise _no_endpoints(request, reasons)
+        if not route.allow_fallbacks:
+            model, endpoints = route.groups[0]
+            keep = len(_ordered_by(endpoints, prefs.get("order") or (), self.catalog)) or 1
+            route.groups = [(model, endpoints[:keep])]
+        return route
+
+    def _candidates(self, model: Model, request: ChatRequest, prefs: Mapping[str, Any],
+                    reasons: dict[str, set[str]]) -> list[Endpoint]:
+        only = self._slugs(prefs.get("only"))
+        ignore = self._slugs(prefs.get("ignore")) | self.policy.deny
+        asked = only | self._slugs(prefs.get("order"))
+        quantizations = frozenset(prefs.get("quantizations") or ())
+        max_price = prefs.get("max_price") or {}
+        data_deny = prefs.get("data_collection") == "deny"
+        zdr = bool(prefs.get("zdr"))
+        require = bool(prefs.get("require_parameters"))
+        wanted = {k for k in request.body if k not in _NOT_PARAMETERS} if require else set()
+        prompt = request.prompt_tokens_estimate()
+        out: list[Endpoint] = []
+
+        def drop(reason: str) -> None:
+            reasons.setdefault(reason, set()).add(model.id)
+
+        for endpoint in model.endpoints:
+            provider = endpoint.provider
+            adapter = self.adapters.get(provider.wire_format)
+            if endpoint.is_simulator:
+                if not self.policy.simulator_default and not _matches(endpoint, asked):
+                    continue
+            elif not provider.configured:
+                drop("unconfigured")
+                continue
+            if adapter is None:
+                drop("no_adapter")
+                continue
+            if self.policy.allow and provider.slug not in self.policy.allow and not endpoint.is_simulator:
+                drop("allowed_providers")
+                continue
+            if only and not _matches(endpoint, only):
+                drop("allowed_providers")
+                continue
+            if ignore and _matches(endpoint, ignore):
+                drop("ignored_providers")
+                continue
+            if quantizations and (endpoint.quantization or "unknown") not in _expand_quantizations(quantizations):
+                drop("quantization")
+                continue
+            if data_deny and provider.data_policy.training:
+                drop("data_policy:training")
+                continue
+            if zdr and not provider.data_policy.zdr:
+                drop("data_policy:zdr")
+                continue
+            if max_price and not _within_price(endpoint, max_price):
+                drop("max_price")
+                continue
+            output = request.max_output or 0
+            if endpoint.max_completion_tokens is not None and output > endpoint.max_completion_tokens:
+                drop("max_tokens")
+                continue
+            if prompt + output > endpoint.context_length and prompt > 64:
+                drop("context_length")
+                continue
+            if (request.has_images and "image" not in endpoint.input_modalities) or \
+                    (request.has_files and "file" not in endpoint.input_modalities and
+                     "image" not in endpoint.input_modalities) or \
+                    (request.has_audio and "audio" not in endpoint.input_modalities):
+                drop("modality")
+                continue
+            if require and not wanted <= adapter.supported_parameters(endpoint):
+                drop("require_parameters")
+                continue
+            out.append(endpoint)
+        # Soft preference (OpenRouter): when some endpoints take tools / response_format, use only those.
+        for param in ("tools", "response_format"):
+            if param in request.body and out:
+                able = [e for e in out if param in self.adapters[e.provider.wire_format].supported_parameters(e)]
+                if able:
+                    out = able
+        return out
+
+    def _order(self, endpoints: list[Endpoint], prefs: Mapping[str, Any], variant_sort: str | None) -> list[Endpoint]:
+        sort = prefs.get("sort") or variant_sort or self.policy.sort
+        if isinstance(sort, dict):
+            sort = sort.get("by")
+        first = _ordered_by(endpoints, prefs.get("order") or (), self.catalog)
+        rest = [e for e in endpoints if e not in first]
+        rest = self._sorted(rest, str(sort)) if sort else self._balanced(rest)
+        ordered = first + rest
+        soft = [e for e in ordered if not self._meets_preferences(e, prefs)]
+        if soft:
+            ordered = [e for e in ordered if e not in soft] + soft
+        return ordered
+
+    def _balanced(self, endpoints: list[Endpoint]) -> list[Endpoint]:
+        """OpenRouter's default: a 1/price² weighted pick among stable endpoints, then the other stable ones
+        by price, then the recently failing ones by price."""
+        stable = sorted((e for e in endpoints if not self.health.recently_failing(e.key)),
+                        key=lambda e: e.pricing.blended())
+        failing = sorted((e for e in endpoints if self.health.recently_failing(e.key)),
+                         key=lambda e: e.pricing.blended())
+        if len(stable) > 1:
+            pick = self._weighted_pick(stable)
+            stable.remove(pick)
+            stable.insert(0, pick)
+        return stable + failing
+
+    def _weighted_pick(self, endpoints: Sequence[Endpoint]) -> Endpoint:
+        prices = [float(e.pricing.blended()) for e in endpoints]
+        if any(p <= 0 for p in prices):
+            # Free endpoints are infinitely preferred; share among them evenly.
+            free = [e for e, p in zip(endpoints, prices, strict=True) if p <= 0]
+            return free[self._rng.randrange(len(free))]
+        weights = [1.0 / (p * p) for p in prices]
+        return self._rng.choices(list(endpoints), weights=weights, k=1)[0]
+
+    def _sorted(self, endpoints: list[Endpoint], by: str) -> list[Endpoint]:
+        failing = self.health.recently_failing
+        if by == "price":
+            return sorted(endpoints, key=lambda e: (failing(e.key), e.pricing.blended()))
+        if by == "throughput":
+            def throughput(e: Endpoint) -> tuple[bool, float]:
+                value = self.health.percentile(e.key, "throughput", 0.5)
+                return failing(e.key), -(value if value is not None else -1.0)
+            return sorted(endpoints, key=throughput)
+        if by == "latency":
+            def latency(e: Endpoint) -> tuple[bool, float]:
+                value = self.health.percentile(e.key, "ttft", 0.5)
+                return failing(e.key), value if value is not None else float("inf")
+            return sorted(endpoints, key=latency)
+        return self._balanced(endpoints)  # "exacto": no tool-quality data here; fall back to the default
+
+    def _meets_preferences(self, endpoint: Endpoint, prefs: Mapping[str, Any]) -> bool:
+        for key, metric, better in (("preferred_min_throughput", "throughput", 1),
+                                    ("preferred_max_latency", "ttft", -1)):
+            wanted = prefs.get(key)
+            if wanted is None:
+                continue
+            cutoffs = {"p50": wanted} if not isinstance(wanted, dict) else wanted
+            for name, limit in cutoffs.items():
+                value = self.health.percentile(endpoint.key, metric, int(name[1:]) / 100)
+                if value is None:
+                    continue  # no data: do not penalise
+                if (better > 0 and value < limit) or (better < 0 and value > limit):
+                    return False
+        return True
+
+    def _slugs(self, names: Iterable[str] | None) -> frozenset[str]:
+        out = set()
+        for name in names or ():
+            base, _, variant = name.partition("/")
+            slug = self.catalog.provider_slug(base) or base.lower()
+            out.add(f"{slug}/{variant}" if variant else slug)
+        return frozenset(out)
+
+
+def _matches(endpoint: Endpoint, slugs: frozenset[str]) -> bool:
+    """A base slug matches every endpoint of the provider; `slug/variant` matches only that tag."""
+    return endpoint.provider.slug in slugs or endpoint.tag in slugs
+
+
+def _ordered_by(endpoints: Sequence[Endpoint], order: Sequence[str], catalog: Catalog) -> list[Endpoint]:
+    out: list[Endpoint] = []
+    for name in order:
+        base, _, variant = name.partition("/")
+        slug = catalog.provider_slug(base) or base.lower()
+        for endpoint in sorted(endpoints, key=lambda e: e.pricing.blended()):
+            if endpoint in out:
+                continue
+            if (variant and endpoint.tag == f"{slug}/{variant}") or (not variant and endpoint.provider.slug == slug):
+                out.append(endpoint)
+    return out
+
+
+def _expand_quantizations(wanted: frozenset[str]) -> frozenset[str]:
+    """`fp4` includes mxfp4 and nvfp4, `fp8` includes mxfp8 (OpenRouter's quantization levels)."""
+    out = set(wanted)
+    if "fp4" in wanted:
+        out |= {"mxfp4", "nvfp4"}
+    if "fp8" in wanted:
+        out.add("mxfp8")
+    return frozenset(out)
+
+
+def _within_price(endpoint: Endpoint, limits: Mapping[str, Any]) -> bool:
+    pricing = endpoint.pricing
+    for key, per_million in (("prompt", pricing.prompt), ("completion", pricing.completion)):
+        if key in limits and per_million * _MILLION > Decimal(str(limits[key])):
+            return False
+    for key, unit in (("request", pricing.request), ("image", pricing.image), ("audio", pricing.audio)):
+        if key in limits and unit is not None:
+            value = unit * _MILLION if key == "audio" else unit
+            if value > Decimal(str(limits[key])):
+                return False
+    return True
+
+
+_REASON_TEXT: Final = {
+    "unconfigured": "its providers are not configured (no API key or base URL)",
+    "no_adapter": "no adapter for its providers' API format is installed",
+    "allowed_providers": "no allowed provider serves it",
+    "ignored_providers": "every provider serving it is ignored",
+    "quantization": "no endpoint has the requested quantization",
+    "data_policy:training": "every endpoint may train on prompts (data_collection: deny)",
+    "data_policy:zdr": "no endpoint has zero data retention (zdr: true)",
+    "max_price": "every endpoint costs more than max_price",
+    "max_tokens": "the requested max_tokens exceeds every endpoint's maximum output",
+    "context_length": "the prompt and requested output exceed every endpoint's context length",
+    "modality": "no endpoint accepts the request's input types (images, files or audio)",
+    "require_parameters": "no endpoint supports every parameter of the request (require_parameters)",
+}
+
+
+def _no_endpoints(request: ChatRequest, reasons: Mapping[str, set[str]]) -> NoEndpoints:
+    models = ", ".join(request.models)
+    if not reasons:
+        return NoEndpoints(f"No endpoints found for {models}.",
+                           metadata={"availability": {"code": "no_endpoints", "retryable": False,
+                                                      "requested_models": request.models}})
+    text = "; ".join(_REASON_TEXT.get(r, r) for r in reasons)
+    constrained = [r for r in reasons if r not in ("unconfigured", "no_adapter")]
+    availability: dict[str, Any] = {
+        "code": "constraint_filtered" if constrained else "no_endpoints",
+        "retryable": False,
+        "requested_models": request.models,
+    }
+    if constrained:
+        availability["excluded_by"] = sorted(constrained)
+    return NoEndpoints(f"No endpoints found that can serve {models}: {text}.",
+                       metadata={"availability": availability})
+
+
+def simulator_default(catalog: Catalog, mode: str) -> bool:
+    if mode == "on":
+        return True
+    if mode == "off":
+        return False
+    return not any(p.configured for p in catalog.providers.values() if p.slug != SIMULATOR_SLUG)
+
+
+__all__ = ["DYNAMIC_VARIANTS", "Planner", "Policy", "Route", "simulator_default"]

@@ -1,0 +1,1 @@
+"""The public OpenRouter/OpenAI wire types: request checks and the normalised usage type."""

@@ -1,0 +1,378 @@
+"""The `POST /chat/completions` request: one declarative table of every documented parameter, the message
+checks, and `parse_chat_request`, which turns a decoded body into a `ChatRequest`.
+
+Ranges and defaults follow OpenRouter's parameter reference and its OpenAPI `ChatRequest` schema. A `null`
+value means "not given" and is removed. Fields the table does not know are kept in the body: adapters pass
+them to providers that take extra parameters (e.g. Mistral's `safe_prompt`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from crossroads.errors import InvalidParameter
+from crossroads.schema.fields import (
+    Check,
+    Enum,
+    Integer,
+    ListOf,
+    MapOf,
+    Number,
+    NumericString,
+    Obj,
+    OneOf,
+    String,
+    any_object,
+    anything,
+    boolean,
+    is_dict,
+    is_list,
+    is_number,
+    is_str,
+    string,
+)
+
+EFFORTS: Final = ("max", "xhigh", "high", "medium", "low", "minimal", "none")
+QUANTIZATIONS: Final = ("int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32",
+                        "unknown")
+SORTS: Final = ("price", "throughput", "latency", "exacto")
+
+_percentiles = Obj({"p50": Number(0), "p75": Number(0), "p90": Number(0), "p99": Number(0)}, closed=True)
+_threshold = OneOf("a number or an object of percentiles", (is_number, Number(0)), (is_dict, _percentiles))
+_provider_list = ListOf(String(min_length=1))
+
+PROVIDER_PREFERENCES: Final = Obj(
+    {
+        "order": _provider_list,
+        "only": _provider_list,
+        "ignore": _provider_list,
+        "allow_fallbacks": boolean,
+        "require_parameters": boolean,
+        "data_collection": Enum("allow", "deny"),
+        "zdr": boolean,
+        "enforce_distillable_text": boolean,
+        "quantizations": ListOf(Enum(*QUANTIZATIONS)),
+        "sort": OneOf(
+            "a sort name or an object {by, partition}",
+            (is_str, Enum(*SORTS)),
+            (is_dict, Obj({"by": Enum(*SORTS), "partition": Enum("model", "none")}, required=["by"],
+                          closed=True)),
+        ),
+        "max_price": Obj(
+            {k: NumericString() for k in ("prompt", "completion", "request", "image", "audio")}, closed=True
+        ),
+        "preferred_min_throughput": _threshold,
+        "preferred_max_latency": _threshold,
+    },
+    closed=True,
+)
+
+_function = Obj(
+    {"name": String(min_length=1, max_length=64), "description": string, "parameters": any_object,
+     "strict": boolean},
+    required=["name"],
+)
+
+
+def _tool(value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise InvalidParameter(path, "expected a tool object")
+    kind = value.get("type", "function")
+    if kind == "function":
+        if "function" not in value:
+            raise InvalidParameter(f"{path}.function", "is required")
+        _function(value["function"], f"{path}.function")
+    elif not isinstance(kind, str):
+        raise InvalidParameter(f"{path}.type", "expected a string")
+    return value
+
+
+def _tool_choice(value: Any, path: str) -> Any:
+    if isinstance(value, str):
+        choice: str = Enum("none", "auto", "required")(value, path)
+        return choice
+    if isinstance(value, dict):
+        if value.get("type", "function") == "function":
+            Obj({"name": String(min_length=1)}, required=["name"])(value.get("function"), f"{path}.function")
+        return value
+    raise InvalidParameter(path, "expected 'none', 'auto', 'required' or {type: 'function', function: {name}}")
+
+
+def _response_format(value: Any, path: str) -> Any:
+    if not isinstance(value, dict):
+        raise InvalidParameter(path, "expected an object such as {\"type\": \"json_object\"}")
+    kind = Enum("text", "json_object", "json_schema", "grammar", "python")(value.get("type"), f"{path}.type")
+    if kind == "json_schema":
+        Obj(
+            {"name": String(min_length=1, max_length=64), "description": string, "schema": any_object,
+             "strict": boolean},
+            required=["name"],
+        )(value.get("json_schema"), f"{path}.json_schema")
+    elif kind == "grammar":
+        String()(value.get("grammar"), f"{path}.grammar")
+    return value
+
+
+_reasoning = Obj(
+    {
+        "effort": Enum(*EFFORTS),
+        "max_tokens": Integer(0),
+        "exclude": boolean,
+        "enabled": boolean,
+        "summary": Enum("auto", "concise", "detailed"),
+        "context": Enum("auto", "all_turns", "current_turn"),
+        "mode": Enum("standard", "pro"),
+    }
+)
+
+#: Every top-level parameter, its check. `None`-valued fields are dropped before checking.
+PARAMETERS: Final[dict[str, Check]] = {
+    "model": String(min_length=1),
+    "models": ListOf(String(min_length=1)),
+    "messages": anything,  # checked by `_messages`
+    "prompt": string,
+    "stream": boolean,
+    "stream_options": Obj({"include_usage": boolean, "include_obfuscation": boolean}),
+    "max_tokens": Integer(1),
+    "max_completion_tokens": Integer(1),
+    "temperature": Number(0, 2),
+    "top_p": Number(0, 1),
+    "top_k": Integer(0),
+    "frequency_penalty": Number(-2, 2),
+    "presence_penalty": Number(-2, 2),
+    "repetition_penalty": Number(0, 2),
+    "min_p": Number(0, 1),
+    "top_a": Number(0, 1),
+    "seed": Integer(),
+    "logit_bias": MapOf(Number(-100, 100)),
+    "logprobs": boolean,
+    "top_logprobs": Integer(0, 20),
+    "stop": OneOf("a string or an array of up to 4 strings", (is_str, string),
+                  (is_list, ListOf(string, max_items=4))),
+    "n": Integer(1, 128),
+    "response_format": _response_format,
+    "structured_outputs": boolean,
+    "tools": ListOf(_tool),
+    "tool_choice": _tool_choice,
+    "parallel_tool_calls": boolean,
+    "reasoning": _reasoning,
+    "reasoning_effort": Enum(*EFFORTS),
+    "include_reasoning": boolean,
+    "verbosity": Enum("low", "medium", "high", "xhigh", "max"),
+    "web_search_options": any_object,
+    "prediction": Obj({"type": Enum("content"), "content": anything}, required=["type"]),
+    "modalities": ListOf(Enum("text", "image", "audio")),
+    "audio": any_object,
+    "image_config": any_object,
+    "provider": PROVIDER_PREFERENCES,
+    "route": Enum("fallback", "sort"),
+    "plugins": ListOf(Obj({"id": String(min_length=1), "enabled": boolean}, required=["id"])),
+    "transforms": ListOf(string),
+    "usage": Obj({"include": boolean}),
+    "user": String(max_length=256),
+    "session_id": String(max_length=256),
+    "metadata": MapOf(String(max_length=512), max_items=16, key_max=64),
+    "trace": any_object,
+    "prompt_cache_key": string,
+    "prompt_cache_options": any_object,
+    "cache_control": any_object,
+    "service_tier": Enum("auto", "default", "fast", "flex", "priority", "scale"),
+    "debug": Obj({"echo_upstream_body": boolean}),
+    "stop_server_tools_when": anything,
+    "preset": string,
+    "x_search_filter": any_object,
+}
+
+#: OpenRouter's vocabulary for `supported_parameters` in `/models` and `/endpoints` (the spec's `Parameter`).
+PUBLISHED_PARAMETERS: Final = frozenset({
+    "temperature", "top_p", "top_k", "min_p", "top_a", "frequency_penalty", "presence_penalty",
+    "repetition_penalty", "max_tokens", "max_completion_tokens", "logit_bias", "logprobs", "top_logprobs",
+    "prediction", "seed", "response_format", "structured_outputs", "stop", "tools", "tool_choice",
+    "parallel_tool_calls", "include_reasoning", "reasoning", "reasoning_effort", "web_search_options", "verbosity",
+})
+
+#: Fields that steer Crossroads itself and are never sent to a provider as they are.
+GATEWAY_FIELDS: Final = frozenset({
+    "model", "models", "messages", "prompt", "stream", "stream_options", "provider", "route", "plugins",
+    "transforms", "usage", "session_id", "trace", "debug", "preset", "stop_server_tools_when",
+    "include_reasoning", "reasoning", "reasoning_effort", "max_tokens", "max_completion_tokens",
+})
+
+_ROLES: Final = ("system", "developer", "user", "assistant", "tool")
+_PART_TYPES: Final = ("text", "image_url", "input_audio", "file", "video_url", "input_video")
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """A checked chat request. `body` is the request as sent, with `null` fields removed."""
+
+    body: dict[str, Any]
+    models: list[str]
+    stream: bool
+    max_output: int | None
+    prompt_chars: int
+    has_images: bool
+    has_files: bool
+    has_audio: bool
+
+    @property
+    def provider(self) -> dict[str, Any]:
+        value: dict[str, Any] = self.body.get("provider") or {}
+        return value
+
+    def prompt_tokens_estimate(self) -> int:
+        """A cheap upper-side estimate (≈4 characters per token) for routing and spend reservation; the
+        provider's count is what gets billed."""
+        return self.prompt_chars // 3 + 1
+
+
+def parse_chat_request(body: Any, default_model: str) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise InvalidParameter("body", "expected a JSON object")
+    for key in [k for k, v in body.items() if v is None]:
+        del body[key]
+    for key, value in body.items():
+        check = PARAMETERS.get(key)
+        if check is not None:
+            body[key] = check(value, key)
+    if "messages" not in body:
+        if "prompt" not in body:
+            raise InvalidParameter("messages", "is required")
+        body["messages"] = [{"role": "user", "content": body.pop("prompt")}]
+    prompt_chars, has_images, has_files, has_audio = _messages(body["messages"])
+
+    reasoning = body.get("reasoning")
+    effort = body.get("reasoning_effort")
+    if effort is not None and reasoning and reasoning.get("effort") not in (None, effort):
+        raise InvalidParameter("reasoning_effort", "conflicts with reasoning.effort; send one of them")
+    if reasoning and reasoning.get("effort") is not None and reasoning.get("max_tokens") is not None:
+        raise InvalidParameter("reasoning", "give either effort or max_tokens, not both")
+    if body.get("top_logprobs") is not None and not body.get("logprobs"):
+        raise InvalidParameter("top_logprobs", "requires logprobs to be true")
+    if isinstance(body.get("tool_choice"), dict) and not body.get("tools"):
+        raise InvalidParameter("tool_choice", "names a tool but no tools were given")
+
+    models: list[str] = []
+    if "model" in body:
+        models.append(body["model"])
+    for name in body.get("models", ()):
+        if name not in models:
+            models.append(name)
+    if not models:
+        models.append(default_model)
+    max_output = body.get("max_completion_tokens", body.get("max_tokens"))
+    return ChatRequest(
+        body=body,
+        models=models,
+        stream=bool(body.get("stream", False)),
+        max_output=max_output,
+        prompt_chars=prompt_chars,
+        has_images=has_images,
+        has_files=has_files,
+        has_audio=has_audio,
+    )
+
+
+def _messages(messages: Any) -> tuple[int, bool, bool, bool]:
+    """Check every message; return (characters of text, has images, has files, has audio)."""
+    if not isinstance(messages, list):
+        raise InvalidParameter("messages", "expected an array of messages")
+    if not messages:
+        raise InvalidParameter("messages", "must contain at least one message")
+    chars = 0
+    images = files = audio = False
+    for i, message in enumerate(messages):
+        path = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise InvalidParameter(path, "expected a message object")
+        role = message.get("role")
+        if role not in _ROLES:
+            raise InvalidParameter(f"{path}.role", f"must be one of {', '.join(_ROLES)}, got {role!r}")
+        content = message.get("content")
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for j, part in enumerate(content):
+                kind = _part(part, f"{path}.content[{j}]", role)
+                if kind == "text":
+                    chars += len(part["text"])
+                elif kind == "image_url":
+                    images = True
+                    chars += 340  # ~85 tokens, a low-detail image's cost
+                elif kind == "file":
+                    files = True
+                elif kind == "input_audio":
+                    audio = True
+        elif content is None:
+            if role != "assistant":
+                raise InvalidParameter(f"{path}.content", "is required")
+            if not message.get("tool_calls") and i != len(messages) - 1:
+                raise InvalidParameter(f"{path}.content", "is required unless the message has tool_calls")
+        else:
+            raise InvalidParameter(f"{path}.content", "expected a string or an array of content parts")
+        name = message.get("name")
+        if name is not None and not isinstance(name, str):
+            raise InvalidParameter(f"{path}.name", "expected a string")
+        if role == "assistant":
+            calls = message.get("tool_calls")
+            if calls is not None:
+                chars += _tool_calls(calls, f"{path}.tool_calls")
+            for alias in ("reasoning", "reasoning_content"):
+                if message.get(alias) is not None and not isinstance(message[alias], str):
+                    raise InvalidParameter(f"{path}.{alias}", "expected a string")
+        elif role == "tool" and not isinstance(message.get("tool_call_id"), str):
+            raise InvalidParameter(f"{path}.tool_call_id", "is required for tool messages")
+    return chars, images, files, audio
+
+
+def _part(part: Any, path: str, role: str) -> str:
+    if not isinstance(part, dict):
+        raise InvalidParameter(path, "expected a content part object")
+    kind = part.get("type")
+    if not isinstance(kind, str) or kind not in _PART_TYPES:
+        raise InvalidParameter(f"{path}.type", f"must be one of {', '.join(_PART_TYPES)}, got {kind!r}")
+    if kind == "text":
+        if not isinstance(part.get("text"), str):
+            raise InvalidParameter(f"{path}.text", "expected a string")
+        return kind
+    if role not in ("user", "tool"):
+        raise InvalidParameter(f"{path}.type", f"{kind} parts are only allowed in user messages")
+    if kind == "image_url":
+        image = part.get("image_url")
+        url = image.get("url") if isinstance(image, dict) else image
+        if not isinstance(url, str) or not url:
+            raise InvalidParameter(f"{path}.image_url.url", "expected an http(s) URL or a data: URL")
+        if isinstance(image, dict) and image.get("detail") not in (None, "auto", "low", "high", "original"):
+            raise InvalidParameter(f"{path}.image_url.detail", "must be one of auto, low, high, original")
+    elif kind == "file":
+        file = part.get("file")
+        if not isinstance(file, dict) or not any(isinstance(file.get(k), str) for k in ("file_data", "file_id")):
+            raise InvalidParameter(f"{path}.file", "expected {filename?, file_data | file_id}")
+    elif kind == "input_audio":
+        data = part.get("input_audio")
+        if not isinstance(data, dict) or not isinstance(data.get("data"), str):
+            raise InvalidParameter(f"{path}.input_audio.data", "expected base64 audio data")
+    else:
+        video = part.get("video_url")
+        if not isinstance(video, dict) or not isinstance(video.get("url"), str):
+            raise InvalidParameter(f"{path}.video_url.url", "expected a URL")
+    return kind
+
+
+def _tool_calls(calls: Any, path: str) -> int:
+    if not isinstance(calls, list):
+        raise InvalidParameter(path, "expected an array")
+    chars = 0
+    for k, call in enumerate(calls):
+        where = f"{path}[{k}]"
+        if not isinstance(call, dict) or not isinstance(call.get("id"), str):
+            raise InvalidParameter(f"{where}.id", "is required")
+        function = call.get("function")
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise InvalidParameter(f"{where}.function.name", "is required")
+        arguments = function.get("arguments", "")
+        if not isinstance(arguments, str):
+            raise InvalidParameter(f"{where}.function.arguments", "expected a JSON string")
+        chars += len(arguments) + len(function["name"])
+    return chars

@@ -1,0 +1,131 @@
+"""Settings, read once at start from the environment (and a few command-line flags).
+
+Every value is checked here, so a bad setting stops the gateway with a message naming the variable instead
+of failing later on some request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Final, Literal
+
+from crossroads.errors import ConfigError
+
+SimulatorMode = Literal["auto", "on", "off"]
+
+DEFAULT_DATABASE: Final = "sqlite:///crossroads.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` or `postgresql://user@host/db`.
+    database_url: str = DEFAULT_DATABASE
+    redis_url: str | None = None
+    admin_key: str | None = None
+    catalog_paths: tuple[Path, ...] = ()
+    #: `auto`: the built-in simulator serves every model while no real provider is configured, and stays
+    #: out of routing (unless asked for by `provider.only`/`order`) once one is.
+    simulator: SimulatorMode = "auto"
+    default_model: str = "openai/gpt-4o-mini"
+    max_body_bytes: int = 25 * 1024 * 1024
+    #: Seconds of upstream silence before a stream is committed and `: OPENROUTER PROCESSING` is sent.
+    keepalive_seconds: float = 2.0
+    connect_timeout: float = 10.0
+    #: Time to first byte from an upstream before the attempt is abandoned (and another endpoint tried).
+    first_byte_timeout: float = 120.0
+    #: Longest silence between two bytes of an upstream reply once it has started.
+    read_timeout: float = 300.0
+    log_level: str = "INFO"
+    log_json: bool = False
+    #: Where usage records are spooled before they reach the database (see `ledger/spool.py`).
+    spool_dir: Path = Path("crossroads-spool")
+    #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def with_flags(self, **flags: object) -> Settings:
+        return replace(self, **{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = env.get(name)
+        return value if value not in (None, "") else None
+
+    defaults = Settings()
+    simulator = get("CROSSROADS_SIMULATOR") or "auto"
+    if simulator not in ("auto", "on", "off"):
+        raise ConfigError(f"CROSSROADS_SIMULATOR must be auto, on or off, not {simulator!r}")
+    database_url = get("CROSSROADS_DATABASE_URL") or DEFAULT_DATABASE
+    if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(
+            "CROSSROADS_DATABASE_URL must start with sqlite:/// or postgresql:// "
+            f"(got {database_url.split(':', 1)[0]!r})"
+        )
+    redis_url = get("CROSSROADS_REDIS_URL")
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("CROSSROADS_REDIS_URL must start with redis://, rediss:// or unix://")
+    catalog = get("CROSSROADS_CATALOG")
+    paths = tuple(Path(p) for p in catalog.split(os.pathsep) if p) if catalog else ()
+    for path in paths:
+        if not path.is_file():
+            raise ConfigError(f"CROSSROADS_CATALOG: {path} is not a file")
+    admin_key = get("CROSSROADS_ADMIN_KEY")
+    if admin_key is not None and len(admin_key) < 16:
+        raise ConfigError("CROSSROADS_ADMIN_KEY must be at least 16 characters long")
+    log_level = (get("CROSSROADS_LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"CROSSROADS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+    return Settings(
+        host=get("CROSSROADS_HOST") or defaults.host,
+        port=_int(get("CROSSROADS_PORT"), "CROSSROADS_PORT", defaults.port, 0, 65535),
+        database_url=database_url,
+        redis_url=redis_url,
+        admin_key=admin_key,
+        catalog_paths=paths,
+        simulator=simulator,  # type: ignore[arg-type]
+        default_model=get("CROSSROADS_DEFAULT_MODEL") or defaults.default_model,
+        max_body_bytes=_int(get("CROSSROADS_MAX_BODY_BYTES"), "CROSSROADS_MAX_BODY_BYTES",
+                            defaults.max_body_bytes, 1024, 1 << 31),
+        keepalive_seconds=_float(get("CROSSROADS_STREAM_KEEPALIVE"), "CROSSROADS_STREAM_KEEPALIVE",
+                                 defaults.keepalive_seconds),
+        connect_timeout=_float(get("CROSSROADS_CONNECT_TIMEOUT"), "CROSSROADS_CONNECT_TIMEOUT",
+                               defaults.connect_timeout),
+        first_byte_timeout=_float(get("CROSSROADS_FIRST_BYTE_TIMEOUT"), "CROSSROADS_FIRST_BYTE_TIMEOUT",
+                                  defaults.first_byte_timeout),
+        read_timeout=_float(get("CROSSROADS_READ_TIMEOUT"), "CROSSROADS_READ_TIMEOUT", defaults.read_timeout),
+        log_level=log_level,
+        log_json=(get("CROSSROADS_LOG_FORMAT") or "text") == "json",
+        spool_dir=Path(get("CROSSROADS_SPOOL_DIR") or defaults.spool_dir),
+        environ=env,
+    )
+
+
+def _int(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _float(raw: str | None, name: str, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 < value < 86400:
+        raise ConfigError(f"{name} must be between 0 and 86400 seconds, not {value}")
+    return value

@@ -1,0 +1,1 @@
+"""SQLite (embedded default) and PostgreSQL behind one interface, with numbered migrations."""

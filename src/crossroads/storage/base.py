@@ -1,0 +1,170 @@
+"""The storage interface: keys, the generation ledger and credit grants, with the same behaviour on every
+backend (SQLite, the embedded default, and PostgreSQL).
+
+Money crosses this interface as integer nanodollars (1e-9 USD), the unit the tables store, so sums are
+exact on both backends. Migrations are numbered SQL files in `storage/migrations/`, shared by all backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Protocol
+
+NANOS_PER_USD = 1_000_000_000
+
+
+@dataclass(slots=True)
+class KeyRecord:
+    hash: str
+    name: str
+    label: str
+    created_at: float
+    disabled: bool = False
+    limit_nanos: int | None = None
+    limit_reset: str | None = None
+    include_byok_in_limit: bool = False
+    rate_limit_requests: int | None = None
+    rate_limit_interval: int | None = None
+    tokens_per_minute: int | None = None
+    is_management: bool = False
+    creator_user_id: str | None = None
+    updated_at: float | None = None
+    expires_at: float | None = None
+
+
+KEY_COLUMNS = tuple(KeyRecord.__dataclass_fields__)
+#: Fields a PATCH may change.
+KEY_MUTABLE = frozenset({"name", "disabled", "limit_nanos", "limit_reset", "include_byok_in_limit",
+                         "rate_limit_requests", "rate_limit_interval", "tokens_per_minute", "expires_at"})
+
+
+@dataclass(slots=True)
+class GenerationRecord:
+    id: str
+    key_hash: str
+    created_at: float
+    model: str
+    streamed: bool
+    status: int
+    provider_name: str | None = None
+    endpoint: str | None = None
+    upstream_id: str | None = None
+    cancelled: bool = False
+    finish_reason: str | None = None
+    native_finish_reason: str | None = None
+    latency_ms: int | None = None
+    generation_time_ms: int | None = None
+    tokens_prompt: int = 0
+    tokens_completion: int = 0
+    tokens_reasoning: int | None = None
+    tokens_cached: int | None = None
+    tokens_cache_write: int | None = None
+    num_media_prompt: int = 0
+    usage_estimated: bool = False
+    cost_nanos: int = 0
+    http_referer: str | None = None
+    app_title: str | None = None
+    user_agent: str | None = None
+    external_user: str | None = None
+    session_id: str | None = None
+    error_message: str | None = None
+    trace: str | None = None
+
+
+GENERATION_COLUMNS = tuple(GenerationRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotals:
+    """A key's spend in nanodollars: all time and within the current UTC day, week (from Monday), month."""
+
+    total: int = 0
+    daily: int = 0
+    weekly: int = 0
+    monthly: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRow:
+    date: str
+    model: str
+    provider_name: str | None
+    app: str | None
+    key_hash: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+    cost_nanos: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations; return the versions applied."""
+        ...
+
+    # keys
+    async def insert_key(self, key: KeyRecord) -> None: ...
+    async def get_key(self, key_hash: str) -> KeyRecord | None: ...
+    async def list_keys(self, *, include_disabled: bool = True, offset: int = 0,
+                        limit: int | None = None) -> list[KeyRecord]: ...
+    async def update_key(self, key_hash: str, changes: dict[str, Any]) -> KeyRecord | None: ...
+    async def delete_key(self, key_hash: str) -> bool: ...
+
+    # ledger
+    async def write_generations(self, records: list[GenerationRecord]) -> int:
+        """Insert records; ids already present are skipped. Returns how many were new."""
+        ...
+
+    async def get_generation(self, generation_id: str) -> GenerationRecord | None: ...
+    async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]: ...
+    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]: ...
+
+    # credits
+    async def grant_credits(self, grant_id: str, amount_nanos: int, note: str | None, at: float) -> None: ...
+    async def credit_totals(self) -> tuple[int, int]:
+        """(credits granted, total usage) in nanodollars."""
+        ...
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration, in order."""
+    out = []
+    folder = resources.files("crossroads.storage").joinpath("migrations")
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, name = entry.name.partition("_")
+            out.append((int(number), name[:-4], entry.read_text("utf-8")))
+    return sorted(out)
+
+
+def split_sql(script: str) -> list[str]:
+    """A migration file → its statements (split on `;` at line ends; comments dropped)."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    statements = []
+    current: list[str] = []
+    for line in lines:
+        current.append(line.split("--", 1)[0].rstrip())
+        if current[-1].endswith(";"):
+            statement = "\n".join(current).strip().rstrip(";")
+            if statement:
+                statements.append(statement)
+            current = []
+    return statements
+
+
+def period_starts(now: float) -> tuple[float, float, float]:
+    """Starts of the current UTC day, week (Monday) and month, as unix seconds."""
+    import datetime as dt
+
+    today = dt.datetime.fromtimestamp(now, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    week = today - dt.timedelta(days=today.weekday())
+    month = today.replace(day=1)
+    return today.timestamp(), week.timestamp(), month.timestamp()

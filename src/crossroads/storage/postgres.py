@@ -1,0 +1,171 @@
+"""PostgreSQL storage, for deployments of several gateway processes: asyncpg with a bounded pool.
+
+The same migrations as SQLite run here; an advisory lock makes concurrent starts of several processes apply
+each migration exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import asyncpg
+
+from crossroads.errors import ConfigError
+from crossroads.storage.base import (
+    GENERATION_COLUMNS,
+    KEY_COLUMNS,
+    KEY_MUTABLE,
+    ActivityRow,
+    GenerationRecord,
+    KeyRecord,
+    UsageTotals,
+    migrations,
+    period_starts,
+    split_sql,
+)
+
+_MIGRATION_LOCK = 0x63726F7373  # "cross": one advisory lock id for the migration step
+_KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM api_keys"
+_GEN_SELECT = f"SELECT {', '.join(GENERATION_COLUMNS)} FROM generations"
+_GEN_TYPES = {"created_at": "float8", "streamed": "bool", "cancelled": "bool", "usage_estimated": "bool",
+              "cost_nanos": "int8", "status": "int4", "latency_ms": "int4", "generation_time_ms": "int4",
+              "tokens_prompt": "int4", "tokens_completion": "int4", "tokens_reasoning": "int4",
+              "tokens_cached": "int4", "tokens_cache_write": "int4", "num_media_prompt": "int4"}
+#: One statement inserts a whole batch: one array parameter per column, unnested into rows.
+_GEN_INSERT = (
+    f"INSERT INTO generations ({', '.join(GENERATION_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{_GEN_TYPES.get(c, 'text')}[]" for i, c in enumerate(GENERATION_COLUMNS))
+    + ") ON CONFLICT (id) DO NOTHING"
+)
+
+
+class PostgresStore:
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self._min = min_size
+        self._max = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "store is not open"
+        return self._pool
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(self.dsn, min_size=self._min, max_size=self._max,
+                                                   command_timeout=30)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise ConfigError(f"CROSSROADS_DATABASE_URL: cannot connect to PostgreSQL: {exc}") from exc
+        await self.migrate()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def migrate(self) -> list[int]:
+        applied = []
+        async with self.pool.acquire() as db:
+            await db.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            try:
+                await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                                 "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+                done = {r[0] for r in await db.fetch("SELECT version FROM schema_migrations")}
+                for version, name, sql in migrations():
+                    if version in done:
+                        continue
+                    async with db.transaction():
+                        for statement in split_sql(sql):
+                            await db.execute(statement)
+                        await db.execute("INSERT INTO schema_migrations VALUES ($1, $2, $3)", version, name,
+                                         time.time())
+                    applied.append(version)
+            finally:
+                await db.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+        return applied
+
+    # -- keys ----------------------------------------------------------------------------------------------
+
+    async def insert_key(self, key: KeyRecord) -> None:
+        placeholders = ", ".join(f"${i + 1}" for i in range(len(KEY_COLUMNS)))
+        await self.pool.execute(f"INSERT INTO api_keys ({', '.join(KEY_COLUMNS)}) VALUES ({placeholders})",
+                                *(getattr(key, c) for c in KEY_COLUMNS))
+
+    async def get_key(self, key_hash: str) -> KeyRecord | None:
+        row = await self.pool.fetchrow(f"{_KEY_SELECT} WHERE hash = $1", key_hash)
+        return KeyRecord(*row) if row else None
+
+    async def list_keys(self, *, include_disabled: bool = True, offset: int = 0,
+                        limit: int | None = None) -> list[KeyRecord]:
+        where = "" if include_disabled else " WHERE NOT disabled"
+        rows = await self.pool.fetch(f"{_KEY_SELECT}{where} ORDER BY created_at, hash LIMIT $1 OFFSET $2",
+                                     limit, offset)
+        return [KeyRecord(*row) for row in rows]
+
+    async def update_key(self, key_hash: str, changes: dict[str, Any]) -> KeyRecord | None:
+        unknown = set(changes) - KEY_MUTABLE
+        if unknown:
+            raise ValueError(f"not mutable: {sorted(unknown)}")
+        changes = {**changes, "updated_at": time.time()}
+        sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(changes))
+        row = await self.pool.fetchrow(
+            f"UPDATE api_keys SET {sets} WHERE hash = $1 RETURNING {', '.join(KEY_COLUMNS)}",
+            key_hash, *changes.values())
+        return KeyRecord(*row) if row else None
+
+    async def delete_key(self, key_hash: str) -> bool:
+        result = await self.pool.execute("DELETE FROM api_keys WHERE hash = $1", key_hash)
+        return bool(result.endswith(" 1"))
+
+    # -- ledger --------------------------------------------------------------------------------------------
+
+    async def write_generations(self, records: list[GenerationRecord]) -> int:
+        columns = [[getattr(r, c) for r in records] for c in GENERATION_COLUMNS]
+        result = await self.pool.execute(_GEN_INSERT, *columns)
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def get_generation(self, generation_id: str) -> GenerationRecord | None:
+        row = await self.pool.fetchrow(f"{_GEN_SELECT} WHERE id = $1", generation_id)
+        return GenerationRecord(*row) if row else None
+
+    async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]:
+        if not key_hashes:
+            return {}
+        day, week, month = period_starts(now)
+        rows = await self.pool.fetch(
+            "SELECT key_hash, SUM(cost_nanos), "
+            "SUM(CASE WHEN created_at >= $1 THEN cost_nanos ELSE 0 END), "
+            "SUM(CASE WHEN created_at >= $2 THEN cost_nanos ELSE 0 END), "
+            "SUM(CASE WHEN created_at >= $3 THEN cost_nanos ELSE 0 END) "
+            "FROM generations WHERE key_hash = ANY($4::text[]) GROUP BY key_hash",
+            day, week, month, key_hashes)
+        return {r[0]: UsageTotals(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0)) for r in rows}
+
+    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]:
+        sql = (
+            "SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), model, provider_name, "
+            "COALESCE(app_title, http_referer), key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), "
+            "SUM(COALESCE(tokens_reasoning, 0)), SUM(cost_nanos) FROM generations "
+            "WHERE created_at >= $1 AND created_at < $2"
+            + (" AND key_hash = $3" if key_hash else "")
+            + " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3"
+        )
+        args: tuple[Any, ...] = (since, until, key_hash) if key_hash else (since, until)
+        rows = await self.pool.fetch(sql, *args)
+        return [ActivityRow(*row[:5], *(int(v or 0) for v in row[5:])) for row in rows]
+
+    # -- credits -------------------------------------------------------------------------------------------
+
+    async def grant_credits(self, grant_id: str, amount_nanos: int, note: str | None, at: float) -> None:
+        await self.pool.execute(
+            "INSERT INTO credit_grants VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+            grant_id, amount_nanos, note, at)
+
+    async def credit_totals(self) -> tuple[int, int]:
+        row = await self.pool.fetchrow(
+            "SELECT (SELECT COALESCE(SUM(amount_nanos), 0) FROM credit_grants), "
+            "(SELECT COALESCE(SUM(cost_nanos), 0) FROM generations)")
+        assert row is not None
+        return int(row[0]), int(row[1])

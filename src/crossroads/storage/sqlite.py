@@ -1,0 +1,218 @@
+"""SQLite storage: the embedded default. One file in WAL mode, one connection owned by one worker thread, so
+the event loop never blocks on disk and statements never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from crossroads.errors import ConfigError
+from crossroads.storage.base import (
+    GENERATION_COLUMNS,
+    KEY_COLUMNS,
+    KEY_MUTABLE,
+    ActivityRow,
+    GenerationRecord,
+    KeyRecord,
+    UsageTotals,
+    migrations,
+    period_starts,
+    split_sql,
+)
+
+T = TypeVar("T")
+
+_KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM api_keys"
+_GEN_SELECT = f"SELECT {', '.join(GENERATION_COLUMNS)} FROM generations"
+_GEN_INSERT = (
+    f"INSERT INTO generations ({', '.join(GENERATION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in GENERATION_COLUMNS)}) ON CONFLICT (id) DO NOTHING"
+)
+_BOOL_KEY_FIELDS = ("disabled", "include_byok_in_limit", "is_management")
+_BOOL_GEN_FIELDS = ("streamed", "cancelled", "usage_estimated")
+
+
+def path_from_url(url: str) -> Path:
+    """`sqlite:///crossroads.db` → `crossroads.db` (relative); `sqlite:////var/lib/x.db` → absolute."""
+    rest = url[len("sqlite:///"):]
+    if not rest:
+        raise ConfigError("CROSSROADS_DATABASE_URL: the sqlite URL names no file")
+    return Path(rest)
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crossroads-sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._db is not None, "store is not open"
+            return fn(self._db)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            self._db = db
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"CROSSROADS_DATABASE_URL: cannot open {self.path}: {exc}") from exc
+        await self.migrate()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(lambda db: db.close())
+            self._db = None
+        self._executor.shutdown(wait=True)
+
+    async def migrate(self) -> list[int]:
+        def apply(db: sqlite3.Connection) -> list[int]:
+            db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                       "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            applied = []
+            for version, name, sql in migrations():
+                if version in done:
+                    continue
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in split_sql(sql):
+                        db.execute(statement)
+                    db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time()))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                applied.append(version)
+            return applied
+
+        return await self._run(apply)
+
+    # -- keys ----------------------------------------------------------------------------------------------
+
+    async def insert_key(self, key: KeyRecord) -> None:
+        values = tuple(getattr(key, c) for c in KEY_COLUMNS)
+        sql = f"INSERT INTO api_keys ({', '.join(KEY_COLUMNS)}) VALUES ({', '.join('?' for _ in KEY_COLUMNS)})"
+        await self._run(lambda db: db.execute(sql, values))
+
+    async def get_key(self, key_hash: str) -> KeyRecord | None:
+        rows = await self._run(lambda db: db.execute(f"{_KEY_SELECT} WHERE hash = ?", (key_hash,)).fetchall())
+        return _key(rows[0]) if rows else None
+
+    async def list_keys(self, *, include_disabled: bool = True, offset: int = 0,
+                        limit: int | None = None) -> list[KeyRecord]:
+        where = "" if include_disabled else " WHERE disabled = 0"
+        sql = f"{_KEY_SELECT}{where} ORDER BY created_at, hash LIMIT ? OFFSET ?"
+        rows = await self._run(lambda db: db.execute(sql, (-1 if limit is None else limit, offset)).fetchall())
+        return [_key(row) for row in rows]
+
+    async def update_key(self, key_hash: str, changes: dict[str, Any]) -> KeyRecord | None:
+        unknown = set(changes) - KEY_MUTABLE
+        if unknown:
+            raise ValueError(f"not mutable: {sorted(unknown)}")
+        changes = {**changes, "updated_at": time.time()}
+        sets = ", ".join(f"{name} = ?" for name in changes)
+
+        def update(db: sqlite3.Connection) -> Any:
+            db.execute(f"UPDATE api_keys SET {sets} WHERE hash = ?", (*changes.values(), key_hash))
+            return db.execute(f"{_KEY_SELECT} WHERE hash = ?", (key_hash,)).fetchall()
+
+        rows = await self._run(update)
+        return _key(rows[0]) if rows else None
+
+    async def delete_key(self, key_hash: str) -> bool:
+        cursor = await self._run(lambda db: db.execute("DELETE FROM api_keys WHERE hash = ?", (key_hash,)))
+        return bool(cursor.rowcount)
+
+    # -- ledger --------------------------------------------------------------------------------------------
+
+    async def write_generations(self, records: list[GenerationRecord]) -> int:
+        rows = [tuple(getattr(r, c) for c in GENERATION_COLUMNS) for r in records]
+
+        def write(db: sqlite3.Connection) -> int:
+            before = db.total_changes
+            db.execute("BEGIN")
+            try:
+                db.executemany(_GEN_INSERT, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return db.total_changes - before
+
+        return await self._run(write)
+
+    async def get_generation(self, generation_id: str) -> GenerationRecord | None:
+        rows = await self._run(
+            lambda db: db.execute(f"{_GEN_SELECT} WHERE id = ?", (generation_id,)).fetchall())
+        if not rows:
+            return None
+        record = GenerationRecord(*rows[0])
+        for name in _BOOL_GEN_FIELDS:
+            setattr(record, name, bool(getattr(record, name)))
+        return record
+
+    async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]:
+        day, week, month = period_starts(now)
+        sql = (
+            "SELECT key_hash, SUM(cost_nanos), "
+            "SUM(CASE WHEN created_at >= ? THEN cost_nanos ELSE 0 END), "
+            "SUM(CASE WHEN created_at >= ? THEN cost_nanos ELSE 0 END), "
+            "SUM(CASE WHEN created_at >= ? THEN cost_nanos ELSE 0 END) "
+            f"FROM generations WHERE key_hash IN ({', '.join('?' for _ in key_hashes)}) GROUP BY key_hash"
+        )
+        if not key_hashes:
+            return {}
+        rows = await self._run(lambda db: db.execute(sql, (day, week, month, *key_hashes)).fetchall())
+        return {row[0]: UsageTotals(int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))
+                for row in rows}
+
+    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]:
+        sql = (
+            "SELECT date(created_at, 'unixepoch'), model, provider_name, COALESCE(app_title, http_referer), "
+            "key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), SUM(COALESCE(tokens_reasoning, 0)), "
+            "SUM(cost_nanos) FROM generations WHERE created_at >= ? AND created_at < ?"
+            + (" AND key_hash = ?" if key_hash else "")
+            + " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3"
+        )
+        params: tuple[Any, ...] = (since, until, key_hash) if key_hash else (since, until)
+        rows = await self._run(lambda db: db.execute(sql, params).fetchall())
+        return [ActivityRow(*row[:5], *(int(v or 0) for v in row[5:])) for row in rows]
+
+    # -- credits -------------------------------------------------------------------------------------------
+
+    async def grant_credits(self, grant_id: str, amount_nanos: int, note: str | None, at: float) -> None:
+        await self._run(lambda db: db.execute(
+            "INSERT INTO credit_grants VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (grant_id, amount_nanos, note, at)))
+
+    async def credit_totals(self) -> tuple[int, int]:
+        def read(db: sqlite3.Connection) -> tuple[int, int]:
+            granted = db.execute("SELECT COALESCE(SUM(amount_nanos), 0) FROM credit_grants").fetchone()[0]
+            used = db.execute("SELECT COALESCE(SUM(cost_nanos), 0) FROM generations").fetchone()[0]
+            return int(granted), int(used)
+
+        return await self._run(read)
+
+
+def _key(row: tuple[Any, ...]) -> KeyRecord:
+    record = KeyRecord(*row)
+    for name in _BOOL_KEY_FIELDS:
+        setattr(record, name, bool(getattr(record, name)))
+    return record
