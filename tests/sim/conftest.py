@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import openai
 import pytest
-
-try:
-    import crossroads.sim  # noqa: F401
-except ImportError:  # running from a checkout that is not installed
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 
 from crossroads.sim import SimServer
 

@@ -42,7 +42,7 @@ class ChatCompletions:
                                   self.settings.default_model)
         route = self.planner.plan(chat)
         await self.limiter.check(key, route, chat)
-        hold = self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_estimate(), chat.max_output)
+        hold = self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output)
         headers = request.headers
         generation = Generation(
             id=generation_id(),

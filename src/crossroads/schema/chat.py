@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 from crossroads.errors import InvalidParameter
 from crossroads.schema.fields import (
     Check,
@@ -215,6 +217,7 @@ class ChatRequest:
     has_images: bool
     has_files: bool
     has_audio: bool
+    images: int = 0
 
     @property
     def provider(self) -> dict[str, Any]:
@@ -222,9 +225,17 @@ class ChatRequest:
         return value
 
     def prompt_tokens_estimate(self) -> int:
-        """A cheap upper-side estimate (≈4 characters per token) for routing and spend reservation; the
-        provider's count is what gets billed."""
-        return self.prompt_chars // 3 + 1
+        """A typical token count (≈4 characters per token), for routing by context length; the provider's
+        own count is what gets billed."""
+        return self.prompt_chars // 4 + 1
+
+    def prompt_tokens_bound(self) -> int:
+        """An upper bound on the prompt's tokens, for reserving spend: byte-level tokenizers never make more
+        tokens than characters, plus chat-template overhead per message, tool definitions, and a generous
+        allowance per image."""
+        tools = self.body.get("tools")
+        tools_chars = len(orjson.dumps(tools)) if tools else 0
+        return self.prompt_chars + tools_chars + 32 * len(self.body["messages"]) + 1500 * self.images
 
 
 def parse_chat_request(body: Any, default_model: str) -> ChatRequest:
@@ -240,7 +251,7 @@ def parse_chat_request(body: Any, default_model: str) -> ChatRequest:
         if "prompt" not in body:
             raise InvalidParameter("messages", "is required")
         body["messages"] = [{"role": "user", "content": body.pop("prompt")}]
-    prompt_chars, has_images, has_files, has_audio = _messages(body["messages"])
+    prompt_chars, images, has_files, has_audio = _messages(body["messages"])
 
     reasoning = body.get("reasoning")
     effort = body.get("reasoning_effort")
@@ -268,20 +279,21 @@ def parse_chat_request(body: Any, default_model: str) -> ChatRequest:
         stream=bool(body.get("stream", False)),
         max_output=max_output,
         prompt_chars=prompt_chars,
-        has_images=has_images,
+        has_images=images > 0,
         has_files=has_files,
         has_audio=has_audio,
+        images=images,
     )
 
 
-def _messages(messages: Any) -> tuple[int, bool, bool, bool]:
-    """Check every message; return (characters of text, has images, has files, has audio)."""
+def _messages(messages: Any) -> tuple[int, int, bool, bool]:
+    """Check every message; return (characters of text, images, has files, has audio)."""
     if not isinstance(messages, list):
         raise InvalidParameter("messages", "expected an array of messages")
     if not messages:
         raise InvalidParameter("messages", "must contain at least one message")
-    chars = 0
-    images = files = audio = False
+    chars = images = 0
+    files = audio = False
     for i, message in enumerate(messages):
         path = f"messages[{i}]"
         if not isinstance(message, dict):
@@ -298,7 +310,7 @@ def _messages(messages: Any) -> tuple[int, bool, bool, bool]:
                 if kind == "text":
                     chars += len(part["text"])
                 elif kind == "image_url":
-                    images = True
+                    images += 1
                     chars += 340  # ~85 tokens, a low-detail image's cost
                 elif kind == "file":
                     files = True

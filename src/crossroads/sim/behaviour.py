@@ -13,9 +13,10 @@ Keys (times in milliseconds unless noted):
     chunk_tokens=<n>    tokens per stream chunk (default 1)
     status=<code>       answer with this HTTP status and the wire format's error body (200 = succeed)
     retry_after=<s>     add a `retry-after` header (seconds) to error answers
-    drop_after=<n>      stream: abort the connection after n content chunks; non-stream: after the headers
-    error_after=<n>     stream: send an in-band error event after n content chunks and end the stream;
-                        non-stream: answer 500
+    drop_after=<n>      stream: abort the connection after n content chunks (before the finish chunk if
+                        the reply is shorter); non-stream: after the headers, before the body
+    error_after=<n>     stream: send an in-band error event after n content chunks and end the stream
+                        (no [DONE]); non-stream: answer 500
     malformed           non-stream: 200 with an invalid JSON body; stream: one invalid `data:` event
     hang                accept the request and never answer
     fail_first=<n>      the first n requests fail with `status` (default 503), later ones succeed

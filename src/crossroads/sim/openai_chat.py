@@ -705,8 +705,8 @@ class ChatExchange:
         if behaviour.reasoning > reasoning:
             for choice in self._choices:
                 choice.finish_reason = "length"
-        self._reasoning = reasoning * params.n
-        completion_tokens = sum(choice.tokens for choice in self._choices) + self._reasoning
+        self._reasoning = reasoning
+        completion_tokens = sum(choice.tokens for choice in self._choices) + reasoning * params.n
         self._completion_tokens = completion_tokens
         self._usage = {
             "prompt_tokens": prompt_tokens,
@@ -717,7 +717,7 @@ class ChatExchange:
                 "audio_tokens": 0,
             },
             "completion_tokens_details": {
-                "reasoning_tokens": self._reasoning,
+                "reasoning_tokens": reasoning * params.n,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,

@@ -78,7 +78,6 @@ class RecordedRequest:
 
 @dataclass(frozen=True, slots=True)
 class _Installation:
-    directives: str
     settings: tuple[tuple[str, Any], ...]
     behaviour: Behaviour
     serial: int
@@ -114,7 +113,7 @@ class SimState:
         settings = parse_directives(directives)
         behaviour = Behaviour.from_settings(settings)
         self._serial += 1
-        self._installed[model] = _Installation(directives, tuple(settings.items()), behaviour, self._serial)
+        self._installed[model] = _Installation(tuple(settings.items()), behaviour, self._serial)
         self._models.setdefault(model)
         return behaviour
 
@@ -122,7 +121,6 @@ class SimState:
         """Forget one model's behaviour, or every behaviour when `model` is None."""
         if model is None:
             self._installed.clear()
-            self._attempts.clear()
         else:
             self._installed.pop(model, None)
 
@@ -209,6 +207,7 @@ class SimState:
         """Forget behaviours, recorded requests, attempt counts and counters (in-flight requests stay)."""
         self.clear_behaviour()
         self.clear_requests()
+        self._attempts.clear()
         self._counters = dict.fromkeys(self._counters, 0)
         self._models = dict.fromkeys(DEFAULT_MODELS)
         self._changed.set()

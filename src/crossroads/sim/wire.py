@@ -57,7 +57,9 @@ class Exchange(Protocol):
         ...
 
     @property
-    def reasoning_tokens(self) -> int: ...
+    def reasoning_tokens(self) -> int:
+        """Reasoning tokens of one choice: generated (and paced) before the first content."""
+        ...
 
     def headers(self) -> dict[str, str]:
         """Response headers for a successful answer (content type included)."""
