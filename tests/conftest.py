@@ -110,8 +110,8 @@ def upstream_catalog(sim_url: str, endpoints: dict[str, list[dict[str, Any]]],
         lines += [f'[models."{model_id}"]', f'name = "Test: {model_id}"', "context_length = 32768",
                   "features = { tools = true, response_format = true, structured_outputs = true, logprobs = true }",
                   ""]
-        for entry in entries:
-            entry = dict(entry)
+        for given in entries:
+            entry = dict(given)
             prompt = entry.pop("prompt", "1")
             completion = entry.pop("completion", "2")
             lines.append(f'[[models."{model_id}".endpoints]]')

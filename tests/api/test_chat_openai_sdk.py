@@ -239,13 +239,18 @@ async def test_drop_mid_stream_becomes_in_band_error(start_gateway: GatewayFacto
         {"provider": "beta", "upstream_model": "m", "prompt": "5"}]})
     async with start_gateway(env=provider_keys("alpha", "beta"), catalog=catalog) as gw, client(gw) as c:
         stream = await c.chat.completions.create(model="test/model", stream=True,
+                                                 extra_body={"provider": {"order": ["alpha"]}},
                                                  messages=[{"role": "user", "content": "x"}])
-        seen = []
-        with pytest.raises(openai.APIError) as caught:
+        seen: list[object] = []
+
+        async def consume() -> None:
             async for chunk in stream:
                 seen.append(chunk)
+
+        with pytest.raises(openai.APIError) as caught:
+            await consume()
     assert seen, "content arrived before the failure"
-    assert all((ch.model_extra or {})["provider"] == "Alpha" for ch in seen)  # no switch after the first byte
+    assert all((ch.model_extra or {})["provider"] == "Alpha" for ch in seen)  # type: ignore[attr-defined]  # no switch after the first byte
     assert "mid-reply" in caught.value.message or "closed" in caught.value.message
 
 
@@ -275,10 +280,10 @@ async def test_keepalive_comments_while_upstream_is_silent(start_gateway: Gatewa
     catalog = upstream_catalog(sim.url, {"test/model": [  # type: ignore[attr-defined]
         {"provider": "alpha", "upstream_model": "m#latency=700"}]})
     env = {**provider_keys("alpha"), "CROSSROADS_STREAM_KEEPALIVE": "0.2"}
-    async with start_gateway(env=env, catalog=catalog) as gw, aiohttp.ClientSession() as http:
-        async with http.post(f"{gw.url}/chat/completions", headers=gw.auth, json={
-                "model": "test/model", "stream": True, "messages": [{"role": "user", "content": "x"}]}) as resp:
-            body = (await resp.read()).decode()
+    request = {"model": "test/model", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    async with start_gateway(env=env, catalog=catalog) as gw, aiohttp.ClientSession() as http, \
+            http.post(f"{gw.url}/chat/completions", headers=gw.auth, json=request) as resp:
+        body = (await resp.read()).decode()
     assert body.startswith(": OPENROUTER PROCESSING\n\n")
     assert body.count(": OPENROUTER PROCESSING") >= 2
     assert body.rstrip().endswith("data: [DONE]")

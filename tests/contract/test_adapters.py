@@ -1,0 +1,206 @@
+"""One contract every adapter passes, end to end: an `openai` SDK client → Crossroads → the adapter → the
+simulator speaking that provider's wire format, and back.
+
+A new wire format joins by adding one `WireCase` to `CASES`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import openai
+import pytest
+
+from crossroads.sim import SimServer
+from tests.conftest import Gateway, GatewayFactory
+
+
+@dataclass(frozen=True)
+class WireCase:
+    wire_format: str
+    #: The provider's base URL, given the simulator's root URL (each SDK convention differs).
+    base_url: Callable[[str], str]
+    #: The upstream model id the simulator is asked for.
+    upstream_model: str
+    quirks: str = "generic"
+    reasoning: bool = False
+
+    def catalog(self, sim_url: str, directives: tuple[str, str] = ("", "")) -> str:
+        """Two providers of this wire format (`first`, cheaper, and `second`) serving `contract/model`."""
+        lines = []
+        for slug in ("first", "second"):
+            lines += [f"[providers.{slug}]", f'name = "{slug.title()}"', f'wire_format = "{self.wire_format}"',
+                      f'base_url = "{self.base_url(sim_url)}"', f'api_key_env = "{slug.upper()}_KEY"',
+                      f'quirks = "{self.quirks}"', ""]
+        lines += ['[models."contract/model"]', 'name = "Contract model"', "context_length = 100000",
+                  'input_modalities = ["text", "image", "file"]',
+                  "features = { tools = true, response_format = true, structured_outputs = true }"]
+        if self.reasoning:
+            lines.append('reasoning = { supported_efforts = ["low", "medium", "high"], supports_max_tokens = true }')
+        for slug, price, directive in (("first", "1", directives[0]), ("second", "3", directives[1])):
+            model = self.upstream_model + (f"#{directive}" if directive else "")
+            lines += ['[[models."contract/model".endpoints]]', f'provider = "{slug}"', f'upstream_model = "{model}"',
+                      "max_completion_tokens = 8192",
+                      f'pricing = {{ prompt = "{price}", completion = "{int(price) * 4}" }}']
+        return "\n".join(lines)
+
+
+CASES = [
+    WireCase("openai_chat", lambda root: f"{root}/v1", "gpt-4o-mini", quirks="openai"),
+]
+
+KEYS = {"FIRST_KEY": "first-secret", "SECOND_KEY": "second-secret"}
+TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
+
+
+@pytest.fixture(params=CASES, ids=lambda case: case.wire_format)
+def case(request: pytest.FixtureRequest) -> WireCase:
+    value: WireCase = request.param
+    return value
+
+
+@pytest.fixture
+def serve(start_gateway: GatewayFactory, sim: SimServer, case: WireCase) \
+        -> Callable[..., Any]:
+    def start(first: str = "", second: str = "") -> Any:
+        return start_gateway(env=KEYS, catalog=case.catalog(sim.url, (first, second)), simulator="off")
+    return start
+
+
+@pytest.fixture
+async def gw(serve: Callable[..., Any]) -> AsyncIterator[Gateway]:
+    async with serve() as gateway:
+        yield gateway
+
+
+def client(gw: Gateway) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=gw.url, api_key=gw.key, max_retries=0)
+
+
+FIRST = {"provider": {"order": ["first"]}}
+
+
+async def test_plain_reply_usage_and_cost(gw: Gateway) -> None:
+    async with client(gw) as c:
+        completion = await c.chat.completions.create(
+            model="contract/model", extra_body=FIRST,
+            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}])
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason == "stop"
+    usage = completion.usage
+    assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    expected = (Decimal(usage.prompt_tokens) * Decimal("0.000001")
+                + Decimal(usage.completion_tokens) * Decimal("0.000004"))
+    assert Decimal(str((usage.model_extra or {})["cost"])) == expected
+    assert (completion.model_extra or {})["provider"] == "First"
+
+
+async def test_stream(gw: Gateway) -> None:
+    async with client(gw) as c:
+        stream = await c.chat.completions.create(model="contract/model", stream=True, extra_body=FIRST,
+                                                 messages=[{"role": "user", "content": "Tell me something"}])
+        chunks = [chunk async for chunk in stream]
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_tool_round_trip(gw: Gateway, stream: bool) -> None:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "What is the weather in Paris? Use get_weather."}]
+    async with client(gw) as c:
+        call_id, name, arguments = await _tool_call(c, messages, stream)
+        assert name == "get_weather" and "city" in json.loads(arguments)
+        messages.append({"role": "assistant", "content": None, "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]})
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": "Sunny, 21 degrees"})
+        final = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
+                                                tools=[TOOL], extra_body=FIRST)  # type: ignore[list-item]
+    assert "Sunny, 21 degrees" in (final.choices[0].message.content or "")
+
+
+async def _tool_call(c: openai.AsyncOpenAI, messages: list[dict[str, Any]], stream: bool) -> tuple[str, str, str]:
+    if not stream:
+        reply = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
+                                                tools=[TOOL], tool_choice="required",  # type: ignore[list-item]
+                                                extra_body=FIRST)
+        assert reply.choices[0].finish_reason == "tool_calls"
+        call = reply.choices[0].message.tool_calls[0]  # type: ignore[index]
+        return call.id, call.function.name, call.function.arguments  # type: ignore[union-attr]
+    chunks = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
+                                             tools=[TOOL], tool_choice="required",  # type: ignore[list-item]
+                                             extra_body=FIRST, stream=True)
+    call_id = name = ""
+    arguments = ""
+    finish = None
+    async for chunk in chunks:
+        for choice in chunk.choices:
+            finish = choice.finish_reason or finish
+            for delta in choice.delta.tool_calls or ():
+                call_id = delta.id or call_id
+                if delta.function is not None:
+                    name = delta.function.name or name
+                    arguments += delta.function.arguments or ""
+    assert finish == "tool_calls"
+    return call_id, name, arguments
+
+
+async def test_structured_output(gw: Gateway) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+              "required": ["city", "population"], "additionalProperties": False}
+    async with client(gw) as c:
+        reply = await c.chat.completions.create(
+            model="contract/model", extra_body=FIRST, messages=[{"role": "user", "content": "Largest city?"}],
+            response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema, "strict": True}})
+    data = json.loads(reply.choices[0].message.content or "")
+    assert isinstance(data["city"], str) and isinstance(data["population"], int)
+
+
+async def test_image_input(gw: Gateway, sim: SimServer) -> None:
+    async with client(gw) as c:
+        reply = await c.chat.completions.create(model="contract/model", extra_body=FIRST, messages=[
+            {"role": "user", "content": [{"type": "text", "text": "What is in this picture?"},
+                                         {"type": "image_url", "image_url": {"url": PNG}}]}])
+    assert reply.choices[0].message.content
+    assert "iVBORw0KGgo" in json.dumps(sim.requests[-1].body)  # the image reached the provider
+
+
+@pytest.mark.parametrize(("directive", "status"), [
+    ("status=400", 400), ("status=401", 502), ("status=404", 404), ("status=429", 429),
+    ("status=500", 503), ("status=503", 503),
+])
+async def test_each_error_status(serve: Callable[..., Any], directive: str, status: int) -> None:
+    async with serve(directive, directive) as gw, client(gw) as c:
+        with pytest.raises(openai.APIStatusError) as caught:
+            await c.chat.completions.create(model="contract/model", messages=[{"role": "user", "content": "x"}])
+    assert caught.value.status_code == status
+    assert caught.value.body["code"] == status  # type: ignore[index]
+
+
+async def test_rate_limited_provider_falls_back(serve: Callable[..., Any]) -> None:
+    async with serve("status=429;retry_after=3") as gw, client(gw) as c:
+        reply = await c.chat.completions.create(model="contract/model", extra_body=FIRST,
+                                                messages=[{"role": "user", "content": "x"}])
+    assert (reply.model_extra or {})["provider"] == "Second"
+
+
+async def test_drop_mid_stream_becomes_in_band_error(serve: Callable[..., Any]) -> None:
+    async with serve("drop_after=2;tokens=30") as gw, client(gw) as c:
+        stream = await c.chat.completions.create(model="contract/model", stream=True, extra_body=FIRST,
+                                                 messages=[{"role": "user", "content": "x"}])
+        received: list[Any] = []
+
+        async def consume() -> None:
+            async for chunk in stream:
+                received.append(chunk)
+
+        with pytest.raises(openai.APIError):
+            await consume()
+    assert received and all((ch.model_extra or {})["provider"] == "First" for ch in received)
