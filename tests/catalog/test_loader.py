@@ -1,0 +1,104 @@
+"""The catalog loader: provider settings from the environment, merging extra files, and clear errors."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from crossroads.catalog.loader import env_name, load
+from crossroads.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "extra.toml"
+    path.write_text(text)
+    return path
+
+
+def test_env_names() -> None:
+    assert env_name("llama-cpp") == "LLAMA_CPP" and env_name("google-ai-studio") == "GOOGLE_AI_STUDIO"
+
+
+def test_keys_from_crossroads_variables_or_the_conventional_ones() -> None:
+    catalog = load([], {"OPENAI_API_KEY": "a", "CROSSROADS_PROVIDER_GROQ_API_KEY": "b"})
+    assert catalog.providers["openai"].api_key == "a" and catalog.providers["openai"].configured
+    assert catalog.providers["groq"].api_key == "b"
+    assert not catalog.providers["anthropic"].configured  # listed, but unavailable
+
+
+def test_base_url_override_and_local_servers() -> None:
+    catalog = load([], {"CROSSROADS_PROVIDER_OPENAI_BASE_URL": "http://proxy:9/v1/"})
+    assert catalog.providers["openai"].base_url == "http://proxy:9/v1"
+    assert not catalog.providers["ollama"].configured
+    enabled = load([], {"CROSSROADS_PROVIDER_OLLAMA_BASE_URL": "http://box:11434/v1"})
+    assert enabled.providers["ollama"].configured and enabled.providers["ollama"].base_url == "http://box:11434/v1"
+
+
+def test_bad_base_url_is_refused() -> None:
+    with pytest.raises(ConfigError, match="CROSSROADS_PROVIDER_OPENAI_BASE_URL"):
+        load([], {"CROSSROADS_PROVIDER_OPENAI_BASE_URL": "api.openai.com"})
+
+
+def test_extra_file_adds_a_model_and_changes_a_price(tmp_path: Path) -> None:
+    extra = write(tmp_path, """
+[providers.mybox]
+name = "My Box"
+base_url = "http://box:8000/v1"
+local = true
+enabled = true
+
+[models."local/tiny"]
+name = "Tiny"
+context_length = 4096
+
+[[models."local/tiny".endpoints]]
+provider = "mybox"
+pricing = { prompt = "0", completion = "0" }
+
+[[models."openai/gpt-4o".endpoints]]
+provider = "openai"
+pricing = { prompt = "1.25", completion = "5" }
+""")
+    catalog = load([extra], {})
+    tiny = catalog.models["local/tiny"]
+    assert tiny.endpoints[0].provider.name == "My Box" and tiny.endpoints[0].provider.configured
+    assert tiny.endpoints[0].upstream_model == "tiny"
+    gpt = catalog.models["openai/gpt-4o"]
+    openai = next(e for e in gpt.endpoints if e.provider.slug == "openai")
+    assert openai.pricing.prompt == Decimal("1.25") / 1_000_000
+    assert openai.upstream_model  # the built-in fields survive the merge
+
+
+def test_disabling_a_model(tmp_path: Path) -> None:
+    catalog = load([write(tmp_path, '[models."openai/gpt-4o"]\ndisabled = true\n')], {})
+    assert "openai/gpt-4o" not in catalog.models
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[models."x/y"]\ncontext_length = 0\n', "context_length"),
+    ('[models."xy"]\ncontext_length = 10\n', "author/slug"),
+    ('[[models."openai/gpt-4o".endpoints]]\nprovider = "nobody"\npricing = {prompt="1", completion="1"}\n',
+     "unknown provider"),
+    ('[[models."openai/gpt-4o".endpoints]]\nprovider = "groq"\ntag = "groq/x"\npricing = {prompt="1"}\n', "pricing"),
+    ('[[models."openai/gpt-4o".endpoints]]\nprovider = "groq"\ntag = "g/q"\n'
+     'pricing = {prompt="x", completion="1"}\n', "not a number"),
+    ('[[models."openai/gpt-4o".endpoints]]\nprovider = "groq"\ntag = "g/q"\nquantization = "int3"\n'
+     'pricing = {prompt="1", completion="1"}\n', "quantization"),
+    ('[providers.x]\nname = "X"\nwire_format = "soap"\nbase_url = "http://x"\n', "wire_format"),
+    ('[routing]\ndeny = ["nobody"]\n', "routing"),
+    ("not toml [", "not valid TOML"),
+])
+def test_bad_catalog_files_are_refused_clearly(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load([write(tmp_path, text)], {})
+
+
+def test_simulator_endpoint_mirrors_the_cheapest_hosted_price() -> None:
+    catalog = load([], {}, simulator_url="http://127.0.0.1:1/v1")
+    model = catalog.models["meta-llama/llama-3.1-8b-instruct"]
+    sim = next(e for e in model.endpoints if e.is_simulator)
+    hosted = [e for e in model.endpoints if not e.provider.local and not e.is_simulator]
+    assert sim.pricing == min(hosted, key=lambda e: e.pricing.blended()).pricing
+    assert sim.pricing.prompt > 0

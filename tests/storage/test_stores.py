@@ -1,0 +1,114 @@
+"""The same storage behaviour on SQLite and PostgreSQL: migrations, keys, idempotent ledger writes, totals."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from crossroads.storage.base import GenerationRecord, KeyRecord, Store, migrations, period_starts
+from crossroads.storage.postgres import PostgresStore
+from crossroads.storage.sqlite import SQLiteStore
+
+PG_ROOT = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        s: Store = SQLiteStore(tmp_path / "store.db")
+        await s.open()
+        try:
+            yield s
+        finally:
+            await s.close()
+        return
+    async with pg_schema() as url:
+        s = PostgresStore(url)
+        await s.open()
+        try:
+            yield s
+        finally:
+            await s.close()
+
+
+@contextlib.asynccontextmanager
+async def pg_schema() -> AsyncIterator[str]:
+    """A scratch schema in the `test` database (a DSN selecting it), dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ROOT)
+    await admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{PG_ROOT}?search_path={schema}"
+    finally:
+        await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        await admin.close()
+
+
+def generation(key_hash: str, cost: int, at: float, gid: str | None = None) -> GenerationRecord:
+    return GenerationRecord(id=gid or f"gen-{uuid.uuid4().hex}", key_hash=key_hash, created_at=at, model="a/b",
+                            streamed=False, status=200, tokens_prompt=10, tokens_completion=5, cost_nanos=cost,
+                            trace='[{"provider": "X"}]')
+
+
+async def test_migrations_are_applied_once(store: Store) -> None:
+    assert await store.migrate() == []  # open() already applied them
+    assert [v for v, _, _ in migrations()] == sorted({v for v, _, _ in migrations()})
+
+
+async def test_key_round_trip(store: Store) -> None:
+    record = KeyRecord(hash="h1", name="n", label="sk-...", created_at=time.time(), limit_nanos=5, limit_reset="daily")
+    await store.insert_key(record)
+    assert await store.get_key("h1") == record
+    updated = await store.update_key("h1", {"disabled": True, "name": "m"})
+    assert updated is not None and updated.disabled is True and updated.name == "m" and updated.updated_at
+    assert [k.hash for k in await store.list_keys(include_disabled=False)] == []
+    assert [k.hash for k in await store.list_keys()] == ["h1"]
+    assert await store.delete_key("h1") is True
+    assert await store.delete_key("h1") is False
+    assert await store.get_key("h1") is None
+
+
+async def test_ledger_writes_are_idempotent(store: Store) -> None:
+    now = time.time()
+    first = generation("k", 100, now, "gen-1")
+    assert await store.write_generations([first, generation("k", 50, now, "gen-2")]) == 2
+    assert await store.write_generations([first, generation("k", 25, now, "gen-3")]) == 1  # gen-1 again: skipped
+    totals = await store.usage_totals(["k", "other"], now)
+    assert totals["k"].total == 175 and "other" not in totals
+    got = await store.get_generation("gen-1")
+    assert got == first
+
+
+async def test_usage_totals_by_period(store: Store) -> None:
+    now = 1_767_312_000.0  # 2026-01-02T00:00:00Z, a Friday
+    day, week, month = period_starts(now)
+    await store.write_generations([
+        generation("k", 1, now - 10),  # yesterday (Jan 1): this week, this month
+        generation("k", 10, day + 5),  # today
+        generation("k", 100, month - 5),  # last month (Dec 31), but this week (from Monday Dec 29)
+        generation("k", 1000, week - 5),  # last week
+    ])
+    totals = (await store.usage_totals(["k"], now + 60))["k"]
+    assert (totals.total, totals.daily, totals.weekly, totals.monthly) == (1111, 10, 111, 11)
+
+
+async def test_credits(store: Store) -> None:
+    await store.grant_credits("g1", 5_000_000_000, "first", time.time())
+    await store.grant_credits("g1", 5_000_000_000, "first", time.time())  # same grant id: once
+    await store.write_generations([generation("k", 250, time.time())])
+    assert await store.credit_totals() == (5_000_000_000, 250)
+
+
+async def test_activity_groups_by_day_model_and_app(store: Store) -> None:
+    now = time.time()
+    records = [generation("k", 10, now), generation("k", 20, now)]
+    records[0].app_title = "App"
+    await store.write_generations(records)
+    rows = await store.activity(now - 60, now + 60)
+    assert sum(r.requests for r in rows) == 2 and sum(r.cost_nanos for r in rows) == 30

@@ -1,0 +1,138 @@
+"""The `crossroads` command as a newcomer uses it: start on embedded defaults, get a key, run the seed's
+quickstart against it; manage keys and credits from the shell; refuse bad settings clearly."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+CLI = [sys.executable, "-m", "crossroads"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The process environment without any provider keys or Crossroads settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CROSSROADS_") and not k.endswith(("_API_KEY", "_TOKEN"))}
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str], Path]]:
+    port = free_port()
+    process = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=tmp_path, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    lines = []
+    key = None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        found = re.search(r"sk-cr-v1-[0-9a-f]{64}", line)
+        if found:
+            key = found.group(0)
+            break
+    assert key, "".join(lines)
+    try:
+        yield f"http://127.0.0.1:{port}/api/v1", key, process, tmp_path
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        finally:
+            process.kill()
+            process.stdout.close()
+
+
+def test_seed_quickstart_with_the_openai_sdk(served: tuple[str, str, subprocess.Popen[str], Path]) -> None:
+    base_url, key, _, workdir = served
+    client = openai.OpenAI(base_url=base_url, api_key=key)
+    completion = client.chat.completions.create(
+        extra_headers={"HTTP-Referer": "https://example.org", "X-Title": "Example"},
+        model="openai/gpt-4o",
+        messages=[{"role": "user", "content": "What is the meaning of life?"}],
+    )
+    client.close()
+    assert completion.choices[0].message.content
+    assert (completion.model_extra or {})["provider"] == "Simulator"
+    assert (workdir / "crossroads.db").exists()
+
+
+def test_seed_quickstart_with_curl(served: tuple[str, str, subprocess.Popen[str], Path]) -> None:
+    base_url, key, _, _ = served
+    body = '{"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "What is the meaning of life?"}]}'
+    out = subprocess.run(["curl", "-sS", f"{base_url}/chat/completions", "-H", "Content-Type: application/json",
+                          "-H", f"Authorization: Bearer {key}", "-d", body],
+                         capture_output=True, text=True, check=True, timeout=20)
+    reply = json.loads(out.stdout)
+    assert reply["choices"][0]["message"]["content"] and reply["id"].startswith("gen-")
+
+
+def test_keys_created_from_the_shell_work_on_the_running_gateway(
+        served: tuple[str, str, subprocess.Popen[str], Path]) -> None:
+    base_url, _, _, workdir = served
+    created = subprocess.run([*CLI, "keys", "create", "--name", "shell", "--limit", "2.5"], cwd=workdir,
+                             env=clean_env(), capture_output=True, text=True, check=True, timeout=20)
+    secret = created.stdout.strip()
+    assert secret.startswith("sk-cr-v1-")
+    listing = subprocess.run([*CLI, "keys", "list"], cwd=workdir, env=clean_env(), capture_output=True, text=True,
+                             check=True, timeout=20)
+    assert "'shell'" in listing.stdout and "$2.5" in listing.stdout and secret not in listing.stdout
+    client = openai.OpenAI(base_url=base_url, api_key=secret, max_retries=0)
+    deadline = time.monotonic() + 5
+    while True:  # the gateway takes keys made elsewhere within a second
+        try:
+            client.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "x"}])
+            break
+        except openai.AuthenticationError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    client.close()
+
+
+def test_first_start_creates_a_key_only_once(served: tuple[str, str, subprocess.Popen[str], Path]) -> None:
+    _, _, _, workdir = served
+    listing = subprocess.run([*CLI, "keys", "list"], cwd=workdir, env=clean_env(), capture_output=True,
+                             text=True, check=True, timeout=20)
+    assert listing.stdout.count("sk-cr-v1-") == 1
+
+
+def test_credits_from_the_shell(tmp_path: Path) -> None:
+    out = subprocess.run([*CLI, "credits", "add", "12.5", "--note", "top-up"], cwd=tmp_path, env=clean_env(),
+                         capture_output=True, text=True, check=True, timeout=20)
+    assert "granted: $12.500000" in out.stdout
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"CROSSROADS_PORT": "abc"}, "CROSSROADS_PORT"),
+    ({"CROSSROADS_DATABASE_URL": "mongodb://x"}, "CROSSROADS_DATABASE_URL"),
+    ({"CROSSROADS_PROVIDER_OPENAI_BASE_URL": "not-a-url"}, "CROSSROADS_PROVIDER_OPENAI_BASE_URL"),
+])
+def test_bad_settings_stop_the_gateway_with_a_clear_message(tmp_path: Path, env: dict[str, str],
+                                                            message: str) -> None:
+    result = subprocess.run([*CLI, "serve", "--port", str(free_port())], cwd=tmp_path, env=clean_env(**env),
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
