@@ -8,6 +8,7 @@ it is in use), and whose cleanup closes them in reverse order, flushing the ledg
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -24,18 +25,24 @@ from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
 from crossroads.ledger.accounting import Accountant
+from crossroads.ledger.budget import Budget, MemoryBudget, RedisBudget
 from crossroads.ledger.credits import Credits
+from crossroads.ledger.key_events import KeyEvents
 from crossroads.ledger.keys import KeyRing
+from crossroads.ledger.spool import Spool, replay
 from crossroads.ledger.writer import LedgerWriter
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
 from crossroads.ratelimit.base import Limiter, MemoryLimiter
+from crossroads.ratelimit.redis import RedisLimiter
 from crossroads.routing.dispatch import Dispatcher
 from crossroads.routing.health import Health
+from crossroads.routing.health_sync import HealthSync
 from crossroads.routing.plan import Planner, Policy, simulator_default
 from crossroads.settings import Settings
 from crossroads.storage.base import Store
 from crossroads.storage.open import open_store
+from crossroads.storage.redis import RedisLink
 
 if TYPE_CHECKING:
     from crossroads.sim import SimServer
@@ -60,6 +67,9 @@ class Services:
     dispatcher: Dispatcher
     transport: Transport
     limiter: Limiter
+    budget: Budget
+    #: Redis, when CROSSROADS_REDIS_URL is set: state shared with other gateway processes.
+    link: RedisLink | None
     #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off").
     simulator: SimServer | None
 
@@ -99,56 +109,71 @@ def create_app(settings: Settings) -> web.Application:
 
 def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        simulator = None
-        if settings.simulator != "off":
-            from crossroads.sim import SimServer
-
-            simulator = SimServer()
-            await simulator.start()
-        store = await open_store(settings.database_url)
-        transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout)
-        ledger = LedgerWriter(store)
-        refresher: asyncio.Task[None] | None = None
-        try:
-            catalog = loader.load(settings.catalog_paths, settings.environ,
-                                  simulator_url=f"{simulator.url}/v1" if simulator else None)
-            keys = KeyRing(store, settings.admin_key)
-            await keys.load()
-            credits = Credits(store)
-            await credits.load()
-            adapters = build_adapters()
-            health = Health()
-            policy = Policy(
-                allow=catalog.routing_allow, deny=catalog.routing_deny, sort=catalog.routing_sort,
-                simulator_default=simulator_default(catalog, settings.simulator),
-            )
-            planner = Planner(catalog, adapters, health, policy)
-            dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
-            limiter = MemoryLimiter(credits.high_balance)
-            await transport.start()
-            ledger.start()
-            refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
-            services = Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher,
-                                transport, limiter, simulator)
-            app[SERVICES] = services
-            _routes(app, services)
+        # Everything opened here is closed in reverse order, also when a later step fails.
+        async with contextlib.AsyncExitStack() as stack:
+            app[SERVICES] = await _open(settings, stack)
+            _routes(app, app[SERVICES])
             yield
-        finally:
-            if refresher is not None:
-                refresher.cancel()
-            await transport.close()
-            await ledger.close()
-            await store.close()
-            if simulator is not None:
-                await simulator.close()
 
     return lifespan
 
 
+async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Services:
+    simulator = None
+    if settings.simulator != "off":
+        from crossroads.sim import SimServer
+
+        simulator = SimServer()
+        await simulator.start()
+        stack.push_async_callback(simulator.close)
+    catalog = loader.load(settings.catalog_paths, settings.environ,
+                          simulator_url=f"{simulator.url}/v1" if simulator else None)
+    store = await open_store(settings.database_url)
+    stack.push_async_callback(store.close)
+    # Generations that a crashed process finished but never stored go in before any spend is read.
+    await replay(settings.spool_dir, store)
+    spool = Spool(settings.spool_dir)
+    spool.open()
+    ledger = LedgerWriter(store, spool)
+    stack.push_async_callback(ledger.close)
+    keys = KeyRing(store, settings.admin_key)
+    await keys.load()
+    credits = Credits(store)
+    await credits.load()
+    health = Health()
+    link = None
+    budget: Budget
+    limiter: Limiter
+    if settings.redis_url:
+        link = RedisLink(settings.redis_url, settings.redis_namespace)
+        await link.open()
+        stack.push_async_callback(link.close)
+        budget = RedisBudget(link, store)
+        limiter = RedisLimiter(link, credits.high_balance)
+        KeyEvents(link, keys).start()
+        HealthSync(link, health).start()
+    else:
+        budget = MemoryBudget()
+        limiter = MemoryLimiter(credits.high_balance)
+    adapters = build_adapters()
+    policy = Policy(allow=catalog.routing_allow, deny=catalog.routing_deny, sort=catalog.routing_sort,
+                    simulator_default=simulator_default(catalog, settings.simulator))
+    planner = Planner(catalog, adapters, health, policy)
+    transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout)
+    await transport.start()
+    stack.push_async_callback(transport.close)
+    dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
+    ledger.start()
+    refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
+    stack.callback(refresher.cancel)
+    return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,
+                    limiter, budget, link, simulator)
+
+
 def _routes(app: web.Application, s: Services) -> None:
-    chat = ChatCompletions(s.settings, s.keys, s.planner, s.dispatcher, Accountant(s.keys, s.ledger), s.limiter)
+    chat = ChatCompletions(s.settings, s.keys, s.planner, s.dispatcher, Accountant(s.budget, s.ledger), s.limiter)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
-    keys = KeysAPI(s.keys, s.credits, s.settings.max_body_bytes)
+    keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.

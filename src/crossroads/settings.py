@@ -26,6 +26,8 @@ class Settings:
     #: `sqlite:///relative/path.db`, `sqlite:////absolute/path.db` or `postgresql://user@host/db`.
     database_url: str = DEFAULT_DATABASE
     redis_url: str | None = None
+    #: Prefix of every Redis key and channel, so several deployments can share one Redis.
+    redis_namespace: str = "cr"
     admin_key: str | None = None
     catalog_paths: tuple[Path, ...] = ()
     #: `auto`: the built-in simulator serves every model while no real provider is configured, and stays
@@ -87,6 +89,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         port=_int(get("CROSSROADS_PORT"), "CROSSROADS_PORT", defaults.port, 0, 65535),
         database_url=database_url,
         redis_url=redis_url,
+        redis_namespace=_namespace(get("CROSSROADS_REDIS_NAMESPACE") or "cr"),
         admin_key=admin_key,
         catalog_paths=paths,
         simulator=simulator,  # type: ignore[arg-type]
@@ -105,6 +108,12 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         spool_dir=Path(get("CROSSROADS_SPOOL_DIR") or defaults.spool_dir),
         environ=env,
     )
+
+
+def _namespace(value: str) -> str:
+    if not value.replace("-", "").replace("_", "").isalnum() or len(value) > 64:
+        raise ConfigError("CROSSROADS_REDIS_NAMESPACE may hold letters, digits, - and _ (at most 64)")
+    return value
 
 
 def _int(raw: str | None, name: str, default: int, low: int, high: int) -> int:

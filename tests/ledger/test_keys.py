@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from crossroads.errors import Forbidden, PaymentRequired, Unauthorized
+from crossroads.ledger.budget import MemoryBudget
 from crossroads.ledger.keys import KeyRing, hash_secret
 from crossroads.storage.sqlite import SQLiteStore
 
@@ -61,28 +62,30 @@ async def test_disabled_deleted_and_expired_keys_stop_at_once(store: SQLiteStore
 async def test_reservations_never_let_a_key_pass_its_limit(store: SQLiteStore) -> None:
     ring = KeyRing(store, None)
     _, key = await ring.create("a", limit_nanos=1000)
-    ring.reserve(key, 600)
+    budget = MemoryBudget()
+    await budget.reserve(key, 600)
     with pytest.raises(PaymentRequired):
-        ring.reserve(key, 500)  # 600 held + 500 > 1000
-    ring.settle(key, 600, 100)  # the first request cost only 100
-    ring.reserve(key, 900)
-    assert key.remaining(0) == 0
-    ring.settle(key, 900, 900)
+        await budget.reserve(key, 500)  # 600 held + 500 > 1000
+    await budget.settle(key, 600, 100)  # the first request cost only 100
+    await budget.reserve(key, 900)
+    assert await budget.remaining(key) == 0
+    await budget.settle(key, 900, 900)
     assert key.spend.total == 1000
     with pytest.raises(PaymentRequired):
-        ring.reserve(key, 1)
+        await budget.reserve(key, 1)
 
 
 async def test_monthly_limit_resets_with_the_month(store: SQLiteStore) -> None:
     now = [1_767_225_600.0 - 10]  # 2025-12-31T23:59:50Z
     ring = KeyRing(store, None, clock=lambda: now[0])
+    budget = MemoryBudget(clock=lambda: now[0])
     _, key = await ring.create("a", limit_nanos=1000, limit_reset="monthly")
-    ring.reserve(key, 1000)
-    ring.settle(key, 1000, 1000)
+    await budget.reserve(key, 1000)
+    await budget.settle(key, 1000, 1000)
     with pytest.raises(PaymentRequired):
-        ring.reserve(key, 1)
+        await budget.reserve(key, 1)
     now[0] += 20  # 2026-01-01
-    ring.reserve(key, 1000)
+    await budget.reserve(key, 1000)
     assert key.spend.total == 1000 and key.spend.monthly == 0
 
 

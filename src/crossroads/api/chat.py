@@ -42,7 +42,7 @@ class ChatCompletions:
                                   self.settings.default_model)
         route = self.planner.plan(chat)
         await self.limiter.check(key, route, chat)
-        hold = self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output)
+        hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output)
         headers = request.headers
         generation = Generation(
             id=generation_id(),
@@ -66,11 +66,11 @@ class ChatCompletions:
         try:
             served = await self.dispatcher.complete(chat, route)
         except CrossroadsError as error:
-            self._failed(hold, generation, error, getattr(error, "attempts", None), clock)
+            await self._failed(hold, generation, error, getattr(error, "attempts", None), clock)
             error.headers["X-Generation-Id"] = generation.id
             raise
         except asyncio.CancelledError:
-            self._failed(hold, generation, None, None, clock, cancelled=True)
+            await self._failed(hold, generation, None, None, clock, cancelled=True)
             raise
         completion = served.completion
         usage = completion.usage or estimate_usage(chat.prompt_chars, _completion_chars(completion.choices))
@@ -84,7 +84,7 @@ class ChatCompletions:
         generation.latency_ms = int((served.first_byte - clock) * 1000)
         generation.generation_time_ms = int((time.monotonic() - served.started) * 1000)
         generation.trace = [a.public() for a in served.trace]
-        charge = self.accountant.settle(hold, generation)
+        charge = await self.accountant.settle(hold, generation)
         body: dict[str, Any] = {
             "id": generation.id,
             "provider": served.endpoint.provider.name,
@@ -121,14 +121,14 @@ class ChatCompletions:
             stream = await self.dispatcher.open_stream(chat, route, silence=self.settings.keepalive_seconds,
                                                        on_silence=keepalive)
         except CrossroadsError as error:
-            self._failed(hold, generation, error, getattr(error, "attempts", None), clock)
+            await self._failed(hold, generation, error, getattr(error, "attempts", None), clock)
             if not response.prepared:
                 error.headers["X-Generation-Id"] = generation.id
                 raise
             await response.write(sse(self._error_chunk(generation, None, error)) + DONE)
             return response
         except (asyncio.CancelledError, ConnectionResetError):
-            self._failed(hold, generation, None, None, clock, cancelled=True)
+            await self._failed(hold, generation, None, None, clock, cancelled=True)
             raise
         if not response.prepared:
             await response.prepare(request)
@@ -148,12 +148,12 @@ class ChatCompletions:
             failure = exc
         except (asyncio.CancelledError, ConnectionResetError):
             stream.upstream.close()  # stop the provider generating (and billing) at once
-            self._finish(hold, generation, stream, chat, error=None, cancelled=True)
+            await self._finish(hold, generation, stream, chat, error=None, cancelled=True)
             raise
         finally:
             if not stream.finished:
                 stream.upstream.close()
-        charge = self._finish(hold, generation, stream, chat, error=failure, cancelled=False)
+        charge = await self._finish(hold, generation, stream, chat, error=failure, cancelled=False)
         try:
             if failure is not None:
                 await response.write(sse(self._error_chunk(generation, stream, failure)) + DONE)
@@ -168,7 +168,7 @@ class ChatCompletions:
             pass  # the client left after the last content; nothing more to do
         return response
 
-    def _finish(self, hold: Hold, generation: Generation, stream: OpenStream, chat: ChatRequest,
+    async def _finish(self, hold: Hold, generation: Generation, stream: OpenStream, chat: ChatRequest,
                 error: CrossroadsError | None, cancelled: bool) -> Any:
         translator = stream.translator
         usage = translator.usage
@@ -188,9 +188,9 @@ class ChatCompletions:
         self.dispatcher.finish_stream(stream, _ClientGone("client closed the connection") if cancelled else error,
                                       usage.completion_tokens if not usage.estimated else None)
         generation.trace = [a.public() for a in stream.trace]
-        return self.accountant.settle(hold, generation)
+        return await self.accountant.settle(hold, generation)
 
-    def _failed(self, hold: Hold, generation: Generation, error: CrossroadsError | None,
+    async def _failed(self, hold: Hold, generation: Generation, error: CrossroadsError | None,
                 attempts: Any, clock: float, cancelled: bool = False) -> None:
         generation.status = _CLIENT_GONE if cancelled else (error.code if error else 500)
         generation.cancelled = cancelled
@@ -199,7 +199,7 @@ class ChatCompletions:
         if isinstance(error, CrossroadsError) and hasattr(error, "attempts"):
             generation.trace = [{"provider": a.provider, "status": a.code,
                                  "error_type": a.payload()["metadata"].get("error_type")} for a in attempts]
-        self.accountant.settle(hold, generation)
+        await self.accountant.settle(hold, generation)
 
     @staticmethod
     def _error_chunk(generation: Generation, stream: OpenStream | None, error: CrossroadsError) -> dict[str, Any]:

@@ -16,10 +16,13 @@ from crossroads.api.body import read_json
 from crossroads.api.render import json_response
 from crossroads.errors import InvalidParameter
 from crossroads.ledger.accounting import from_nanos, to_nanos
+from crossroads.ledger.budget import Budget
 from crossroads.ledger.credits import Credits
 from crossroads.ledger.keys import Key, KeyRing
+from crossroads.ledger.writer import LedgerWriter
 from crossroads.ratelimit.base import FREE_HIGH_BALANCE_USD, FREE_PER_DAY_HIGH, FREE_PER_DAY_LOW
 from crossroads.schema.fields import Enum, Integer, Number, Obj, String, boolean
+from crossroads.storage.base import Store, UsageTotals
 
 _RESETS = Enum("daily", "weekly", "monthly")
 _LIMITS = {
@@ -40,9 +43,16 @@ _GRANT = Obj({"amount": Number(0.000000001), "note": String(max_length=500)}, re
 
 
 class KeysAPI:
-    def __init__(self, keys: KeyRing, credits: Credits, max_body: int) -> None:
+    """Usage figures come from the ledger in storage (after writing out what is pending here), so every
+    process reports the same; `limit_remaining` comes from the budget (which sees requests in flight)."""
+
+    def __init__(self, keys: KeyRing, credits: Credits, budget: Budget, ledger: LedgerWriter, store: Store,
+                 max_body: int) -> None:
         self.keys = keys
         self.credits = credits
+        self.budget = budget
+        self.ledger = ledger
+        self.store = store
         self.max_body = max_body
 
     # -- provisioning (management key) -------------------------------------------------------------------
@@ -52,18 +62,18 @@ class KeysAPI:
         body = _CREATE(await read_json(request, self.max_body), "body")
         fields = _fields(body)
         secret, key = await self.keys.create(body["name"], **fields)
-        return json_response({"data": self.render(key), "key": secret}, status=201)
+        return json_response({"data": (await self.render([key]))[0], "key": secret}, status=201)
 
     async def index(self, request: web.Request) -> web.Response:
         self.keys.require_admin(request.headers.get("Authorization"))
         include_disabled = request.query.get("include_disabled", "false").lower() == "true"
         offset = _offset(request.query.get("offset"))
         keys = [k for k in self.keys.all() if include_disabled or not k.record.disabled]
-        return json_response({"data": [self.render(k) for k in keys[offset:offset + 100]]})
+        return json_response({"data": await self.render(keys[offset:offset + 100])})
 
     async def get(self, request: web.Request) -> web.Response:
         self.keys.require_admin(request.headers.get("Authorization"))
-        return json_response({"data": self.render(self.keys.get(request.match_info["hash"]))})
+        return json_response({"data": (await self.render([self.keys.get(request.match_info["hash"])]))[0]})
 
     async def update(self, request: web.Request) -> web.Response:
         self.keys.require_admin(request.headers.get("Authorization"))
@@ -76,7 +86,7 @@ class KeysAPI:
             if name in body:
                 changes[name] = body[name]
         key = await self.keys.update(key_hash, changes) if changes else self.keys.get(key_hash)
-        return json_response({"data": self.render(key)})
+        return json_response({"data": (await self.render([key]))[0]})
 
     async def delete(self, request: web.Request) -> web.Response:
         self.keys.require_admin(request.headers.get("Authorization"))
@@ -90,7 +100,7 @@ class KeysAPI:
         if self.keys.is_admin(authorization):
             return json_response({"data": self._admin_view()})
         key = self.keys.authenticate(authorization)
-        data = self.render(key)
+        data = (await self.render([key]))[0]
         high = self.credits.high_balance()
         limit = FREE_PER_DAY_HIGH if high else FREE_PER_DAY_LOW
         data.update({
@@ -101,7 +111,7 @@ class KeysAPI:
             "allowed_data_regions": ["global"],
             "organization_id": None,
             "budgets": [],
-            "effective_budget": self._budget(key),
+            "effective_budget": self._budget(key, data),
             "free_model_daily_requests": {"used": 0, "limit": limit, "remaining": limit},
         })
         return json_response({"data": data})
@@ -127,18 +137,20 @@ class KeysAPI:
 
     # -- rendering ----------------------------------------------------------------------------------------
 
-    def render(self, key: Key) -> dict[str, Any]:
+    async def render(self, keys: list[Key]) -> list[dict[str, Any]]:
+        await self.ledger.flush()
+        totals = await self.store.usage_totals([k.hash for k in keys], time.time())
+        return [self._render(k, totals.get(k.hash, UsageTotals()), await self.budget.remaining(k)) for k in keys]
+
+    def _render(self, key: Key, spend: UsageTotals, remaining: int | None) -> dict[str, Any]:
         record = key.record
-        spend = key.spend
-        spend.roll(time.time())
-        remaining = key.remaining(time.time())
         return {
             "hash": record.hash,
             "name": record.name,
             "label": record.label,
             "disabled": record.disabled,
             "limit": None if record.limit_nanos is None else float(from_nanos(record.limit_nanos)),
-            "limit_remaining": None if remaining is None else float(from_nanos(max(remaining + key.reserved, 0))),
+            "limit_remaining": None if remaining is None else float(from_nanos(max(remaining, 0))),
             "limit_reset": record.limit_reset,
             "include_byok_in_limit": record.include_byok_in_limit,
             "usage": float(from_nanos(spend.total)),
@@ -161,16 +173,17 @@ class KeysAPI:
             "tokens_per_minute": record.tokens_per_minute,
         }
 
-    def _budget(self, key: Key) -> dict[str, Any] | None:
+    @staticmethod
+    def _budget(key: Key, data: dict[str, Any]) -> dict[str, Any] | None:
         record = key.record
         if record.limit_nanos is None:
             return None
-        spent = key.spend.in_period(record.limit_reset)
+        spent = {"daily": data["usage_daily"], "weekly": data["usage_weekly"],
+                 "monthly": data["usage_monthly"]}.get(record.limit_reset or "", data["usage"])
         return {"budget_id": None, "guardrail_id": None, "include_byok": record.include_byok_in_limit,
-                "limit_usd": float(from_nanos(record.limit_nanos)),
-                "remaining_usd": float(from_nanos(max(record.limit_nanos - spent, 0))),
+                "limit_usd": data["limit"], "remaining_usd": data["limit_remaining"],
                 "reset_interval": record.limit_reset, "resets_at": None, "scope": "key_limit",
-                "spend_usd": float(from_nanos(spent))}
+                "spend_usd": spent}
 
     def _admin_view(self) -> dict[str, Any]:
         return {

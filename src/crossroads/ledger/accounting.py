@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 
 from crossroads.catalog.types import Endpoint
+from crossroads.ledger.budget import Budget
 from crossroads.ledger.cost import Cost, cost_of, worst_case
-from crossroads.ledger.keys import Key, KeyRing
+from crossroads.ledger.keys import Key
 from crossroads.ledger.writer import LedgerWriter
 from crossroads.schema.usage import Usage
 from crossroads.storage.base import NANOS_PER_USD, GenerationRecord
@@ -78,11 +79,11 @@ class Charge:
 
 
 class Accountant:
-    def __init__(self, keys: KeyRing, writer: LedgerWriter) -> None:
-        self.keys = keys
+    def __init__(self, budget: Budget, writer: LedgerWriter) -> None:
+        self.budget = budget
         self.writer = writer
 
-    def admit(self, key: Key, endpoints: list[Endpoint], prompt_tokens: int, max_output: int | None) -> Hold:
+    async def admit(self, key: Key, endpoints: list[Endpoint], prompt_tokens: int, max_output: int | None) -> Hold:
         if key.record.limit_nanos is None:
             return Hold(key, 0)  # unlimited keys need no reservation
         worst = max(
@@ -91,10 +92,10 @@ class Accountant:
             for e in endpoints
         )
         nanos = to_nanos(worst)
-        self.keys.reserve(key, nanos)
+        await self.budget.reserve(key, nanos)
         return Hold(key, nanos)
 
-    def settle(self, hold: Hold, generation: Generation) -> Charge:
+    async def settle(self, hold: Hold, generation: Generation) -> Charge:
         usage = generation.usage
         endpoint = generation.endpoint
         if usage is None or endpoint is None or (generation.status != 200 and usage.completion_tokens == 0):
@@ -102,17 +103,16 @@ class Accountant:
         else:
             cost = cost_of(usage, endpoint.pricing)
             charge = Charge(cost, to_nanos(cost.total))
-        if not hold.settled:
-            hold.settled = True
-            self.keys.settle(hold.key, hold.nanos, charge.nanos)
+        # The record goes to the spool (on disk) before the budget is touched and before the response's last
+        # byte: whatever happens next, this charge is in the ledger exactly once.
         self.writer.record(_record(hold.key.hash, generation, charge.nanos))
-        return charge
-
-    def release(self, hold: Hold) -> None:
-        """Drop a hold for a request that never produced a generation (refused before routing)."""
         if not hold.settled:
             hold.settled = True
-            self.keys.settle(hold.key, hold.nanos, 0)
+            if hold.nanos or hold.key.record.limit_nanos is not None:
+                await self.budget.settle(hold.key, hold.nanos, charge.nanos)
+            else:
+                hold.key.spend.add(charge.nanos)
+        return charge
 
 
 def _record(key_hash: str, g: Generation, nanos: int) -> GenerationRecord:

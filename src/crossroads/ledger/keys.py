@@ -4,9 +4,8 @@ Keys are held in memory (loaded from storage at start, changed through this clas
 request costs one SHA-256 and one dict lookup — no database round trip. The secret itself is never stored
 or logged: only its SHA-256 (the key's public `hash`) and a masked label.
 
-Spend is tracked per key in nanodollars: `spent` (settled, per UTC period) and `reserved` (requests in
-flight, at their worst-case cost). A request is admitted only if its worst case fits in what remains of
-the key's limit, so concurrent requests can never take a key past its limit.
+`Key.spend` and `Key.reserved` are this process's view of a key's spend; `ledger/budget.py` decides which
+view (this process's, or the one shared through Redis) limits are enforced against.
 """
 
 from __future__ import annotations
@@ -15,11 +14,11 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from crossroads.errors import Forbidden, NotFound, PaymentRequired, Unauthorized
+from crossroads.errors import Forbidden, NotFound, Unauthorized
 from crossroads.storage.base import KeyRecord, Store, UsageTotals, period_starts
 
 KEY_PREFIX = "sk-cr-v1-"
@@ -93,6 +92,8 @@ class KeyRing:
         self._admin_hash = hash_secret(admin_key) if admin_key else None
         self._clock = clock
         self._keys: dict[str, Key] = {}
+        #: Told the hash of every key created, changed or deleted here (other processes listen).
+        self.on_change: Callable[[str], Awaitable[None]] | None = None
 
     async def load(self) -> None:
         records = await self._store.list_keys()
@@ -161,6 +162,7 @@ class KeyRing:
         await self._store.insert_key(record)
         key = Key(record, Spend(periods=period_starts(self._clock())))
         self._keys[record.hash] = key
+        await self._announce(record.hash)
         return secret, key
 
     def get(self, key_hash: str) -> Key:
@@ -178,6 +180,7 @@ class KeyRing:
         if record is None:
             raise NotFound(f"No key with hash {key_hash}")
         key.record = record
+        await self._announce(key_hash)
         return key
 
     async def delete(self, key_hash: str) -> None:
@@ -185,6 +188,19 @@ class KeyRing:
         # Forget it here first: from this instant the key no longer authenticates on this process.
         self._keys.pop(key_hash, None)
         await self._store.delete_key(key_hash)
+        await self._announce(key_hash)
+
+    async def reload(self, key_hash: str) -> None:
+        """Take one key as storage has it now (changed by another process)."""
+        record = await self._store.get_key(key_hash)
+        if record is None:
+            self.forget(key_hash)
+        else:
+            self.replace(record)
+
+    async def _announce(self, key_hash: str) -> None:
+        if self.on_change is not None:
+            await self.on_change(key_hash)
 
     def forget(self, key_hash: str) -> None:
         """Drop a key deleted elsewhere (another process)."""
@@ -197,27 +213,6 @@ class KeyRing:
             self._keys[record.hash] = Key(record, Spend(periods=period_starts(self._clock())))
         else:
             key.record = record
-
-    # -- spend ----------------------------------------------------------------------------------------------
-
-    def reserve(self, key: Key, nanos: int) -> None:
-        """Hold `nanos` against the key's limit for a request in flight, or refuse with 402."""
-        remaining = key.remaining(self._clock())
-        if remaining is not None and nanos > remaining:
-            limit = key.record.limit_nanos or 0
-            raise PaymentRequired(
-                "This request requires more credits than this key has left. "
-                f"Key limit: ${limit / 1e9:.6f} ({key.record.limit_reset or 'total'}); "
-                f"this request may cost up to ${nanos / 1e9:.6f}. Lower max_tokens or raise the key's limit.",
-                metadata={"limit_source": "crossroads_key_limit", "reason": "weight_exceeds_budget"
-                          if nanos > limit else "limit_exhausted"},
-            )
-        key.reserved += nanos
-
-    def settle(self, key: Key, reserved: int, cost: int) -> None:
-        key.reserved -= reserved
-        key.spend.roll(self._clock())
-        key.spend.add(cost)
 
 
 def _bearer(authorization: str | None) -> str:

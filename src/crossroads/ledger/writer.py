@@ -1,6 +1,7 @@
 """Generation records reach the database in batches, off the request's critical path.
 
-`record()` only appends to a list; a background task writes what has gathered every `interval` seconds (or
+`record()` puts the record in the spool (see `ledger/spool.py`: it survives a crash of this process) and
+appends it to a list; a background task writes what has gathered every `interval` seconds (or
 sooner once `batch` records wait). A failed write (the database restarting, a lock) is retried with backoff;
 inserts are idempotent by generation id, so a retry can never charge twice. Recent records stay readable in
 memory, so `GET /generation` answers the moment a response has ended, before the write lands.
@@ -13,6 +14,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 
+from crossroads.ledger.spool import Spool
 from crossroads.storage.base import GenerationRecord, Store
 
 log = logging.getLogger("crossroads.ledger")
@@ -21,17 +23,21 @@ RECENT = 10_000
 
 
 class LedgerWriter:
-    def __init__(self, store: Store, *, interval: float = 0.2, batch: int = 500) -> None:
+    def __init__(self, store: Store, spool: Spool | None = None, *, interval: float = 0.2, batch: int = 500) -> None:
         self._store = store
+        self._spool = spool
         self._interval = interval
         self._batch = batch
         self._pending: list[GenerationRecord] = []
         self._recent: OrderedDict[str, GenerationRecord] = OrderedDict()
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
     def record(self, record: GenerationRecord) -> None:
+        if self._spool is not None:
+            self._spool.append(record)
         self._pending.append(record)
         recent = self._recent
         recent[record.id] = record
@@ -57,14 +63,22 @@ class LedgerWriter:
             await self._task
             self._task = None
         await self.flush()
+        if self._spool is not None:
+            self._spool.close(all_stored=not self._pending)
 
     async def flush(self) -> None:
         """Write everything pending now (retrying transient failures)."""
+        async with self._writing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         delay = 0.1
         while self._pending:
             batch, self._pending = self._pending, []
             try:
                 await self._store.write_generations(batch)
+                if self._spool is not None:
+                    self._spool.stored(len(batch))
             except Exception:
                 self._pending[:0] = batch
                 if self._closing and delay > 5:

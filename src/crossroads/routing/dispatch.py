@@ -189,7 +189,7 @@ class Dispatcher:
             self._succeeded(stream.trace, stream.model, stream.endpoint, stream.started, stream.first_byte, now,
                             completion_tokens)
         elif error.code != 499:  # 499: the client went away, which says nothing about the provider
-            self.health.record(Outcome(stream.endpoint.key, status, now))
+            self.health.record(Outcome(stream.endpoint.key, status, self.health.now()))
             stream.trace.append(Attempt(stream.endpoint.provider.name, stream.endpoint.key, stream.model.id,
                                         status, error.payload()["metadata"].get("error_type"),
                                         int((now - stream.started) * 1000)))
@@ -202,7 +202,7 @@ class Dispatcher:
     def _failed(self, trace: list[Attempt], failures: list[UpstreamError], model: Model, endpoint: Endpoint,
                 error: UpstreamError, started: float) -> None:
         now = time.monotonic()
-        self.health.record(Outcome(endpoint.key, error.code, now))
+        self.health.record(Outcome(endpoint.key, error.upstream_status, self.health.now()))
         trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, error.code,
                              error.payload()["metadata"].get("error_type"), int((now - started) * 1000)))
         failures.append(error)
@@ -211,7 +211,8 @@ class Dispatcher:
                    first_byte: float, finished: float, tokens: int | None) -> None:
         generation = finished - started
         rate = tokens / generation if tokens and generation > 0 else None
-        self.health.record(Outcome(endpoint.key, 200, finished, ttft=first_byte - started, tokens_per_second=rate))
+        self.health.record(Outcome(endpoint.key, 200, self.health.now(), ttft=first_byte - started,
+                                   tokens_per_second=rate))
         trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, 200, None,
                              int((finished - started) * 1000)))
 

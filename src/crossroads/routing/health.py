@@ -9,9 +9,10 @@ define as: at least `OUTAGE_MIN_FAILURES` failures in the window, making up at l
 its counted attempts. One stray failure among many successes does not demote an endpoint; two failures in a
 row with no success does.
 
-Multi-process seam: `Health` is the in-process store. A deployment of several gateway processes shares
-outcomes through `record()` — the Redis-backed store (ratelimit/redis_health.py) subclasses it, publishes each
-outcome and folds in the other processes' outcomes, so every process reads the same figures.
+Multi-process seam: `Health` is the in-process store, and `record()` is the one door outcomes come in by.
+With several gateway processes, `routing/health_sync.py` collects what `record()` puts in `outbox`,
+publishes it through Redis in batches and folds the other processes' outcomes in with `apply()`, so every
+process routes on the same figures. Times are wall-clock seconds so they compare across processes.
 """
 
 from __future__ import annotations
@@ -83,17 +84,22 @@ class Snapshot:
 
 
 class Health:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._series: dict[str, _Series] = {}
+        #: When set (by a sync), every outcome recorded here is also appended for other processes.
+        self.outbox: list[Outcome] | None = None
 
     def now(self) -> float:
         return self._clock()
 
     def record(self, outcome: Outcome) -> None:
-        self._apply(outcome)
+        self.apply(outcome)
+        if self.outbox is not None:
+            self.outbox.append(outcome)
 
-    def _apply(self, outcome: Outcome) -> None:
+    def apply(self, outcome: Outcome) -> None:
+        """Count an outcome (recorded here, or by another process)."""
         series = self._series.get(outcome.endpoint)
         if series is None:
             series = self._series[outcome.endpoint] = _Series()

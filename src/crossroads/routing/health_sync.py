@@ -1,0 +1,68 @@
+"""Endpoint health shared between gateway processes through Redis pub/sub.
+
+Each process publishes the outcomes it recorded, in one message every `interval` seconds, on
+`<ns>:health`, and applies every other process's outcomes to its own `Health`. All processes therefore see
+(within a fraction of a second) the same failures, uptime and latency figures, and route alike. If Redis
+is unreachable, each process goes on with its own figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+
+import orjson
+from redis.exceptions import RedisError
+
+from crossroads.routing.health import Health, Outcome
+from crossroads.storage.redis import RedisLink
+
+log = logging.getLogger("crossroads.routing")
+
+
+class HealthSync:
+    def __init__(self, link: RedisLink, health: Health, interval: float = 0.25) -> None:
+        self._link = link
+        self._health = health
+        self._interval = interval
+        health.outbox = []
+
+    def start(self) -> None:
+        self._link.spawn(self._publish_forever(), "crossroads-health-publish")
+        self._link.spawn(self._listen_forever(), "crossroads-health-listen")
+
+    async def _publish_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            outbox = self._health.outbox
+            if not outbox:
+                continue
+            self._health.outbox = []
+            message = orjson.dumps({"from": self._link.process_id,
+                                    "outcomes": [dataclasses.astuple(o) for o in outbox]})
+            try:
+                await self._link.client.publish(f"{self._link.ns}:health", message)
+            except (RedisError, OSError) as exc:
+                self._link.warn(f"health not shared: {exc}")
+
+    async def _listen_forever(self) -> None:
+        while True:
+            try:
+                async with self._link.client.pubsub() as pubsub:
+                    await pubsub.subscribe(f"{self._link.ns}:health")
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._take(message["data"])
+            except (RedisError, OSError) as exc:
+                self._link.warn(f"health of other processes not received: {exc}")
+                await asyncio.sleep(1)
+
+    def _take(self, data: bytes) -> None:
+        with contextlib.suppress(ValueError, TypeError, KeyError):
+            payload = orjson.loads(data)
+            if payload["from"] == self._link.process_id:
+                return
+            for fields in payload["outcomes"]:
+                self._health.apply(Outcome(*fields))

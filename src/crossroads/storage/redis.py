@@ -1,0 +1,109 @@
+"""The connection to Redis, for state shared by several gateway processes, and this process's heartbeat.
+
+Every key and channel starts with a namespace (`CROSSROADS_REDIS_NAMESPACE`, default `cr`), so several
+deployments can share one Redis. Every process has an id and keeps `<ns>:proc:<id>` alive (expiring after
+`HEARTBEAT_TTL` seconds); shared
+records that belong to one process (in-flight spend holds) are ignored and cleaned up once its heartbeat is
+gone, so a process killed mid-request cannot leave money reserved forever.
+
+Redis errors are translated here into `SharedStateError`; every user of this link has an in-process
+fallback, so a Redis outage degrades limits to per-process ones with a logged warning and never takes the
+gateway down. The scripts assume a standalone Redis (or a primary), not a Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from crossroads.errors import ConfigError
+
+log = logging.getLogger("crossroads.shared")
+
+HEARTBEAT_TTL: Final = 15
+HEARTBEAT_EVERY: Final = 5.0
+WARN_EVERY: Final = 60.0
+
+
+class SharedStateError(Exception):
+    """Redis could not be reached or answered with an error."""
+
+
+class RedisLink:
+    def __init__(self, url: str, namespace: str = "cr") -> None:
+        self.url = url
+        self.ns = namespace
+        self.process_id = uuid.uuid4().hex[:16]
+        self.client: aioredis.Redis = aioredis.Redis.from_url(
+            url, decode_responses=False, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30)
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._warned_at = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def open(self) -> None:
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            raise ConfigError(f"CROSSROADS_REDIS_URL: cannot reach Redis at {self.url}: {exc}") from exc
+        await self._beat()
+        self._heartbeat = asyncio.create_task(self._beat_forever(), name="crossroads-redis-heartbeat")
+
+    async def close(self) -> None:
+        for task in [self._heartbeat, *self._tasks]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(RedisError, OSError):
+            await self.client.delete(self.proc_key(self.process_id))
+        await self.client.aclose()
+
+    @property
+    def proc_prefix(self) -> str:
+        return f"{self.ns}:proc:"
+
+    def proc_key(self, process_id: str) -> str:
+        return self.proc_prefix + process_id
+
+    async def _beat(self) -> None:
+        await self.client.set(self.proc_key(self.process_id), b"1", ex=HEARTBEAT_TTL)
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            try:
+                await self._beat()
+            except (RedisError, OSError) as exc:
+                self.warn(f"heartbeat failed: {exc}")
+
+    def script(self, source: str) -> Callable[..., Awaitable[Any]]:
+        """A Lua script called by `await run(keys=[...], args=[...])`; errors become SharedStateError."""
+        registered = self.client.register_script(source)
+
+        async def run(keys: list[str], args: list[Any]) -> Any:
+            try:
+                return await registered(keys=keys, args=args)
+            except (RedisError, OSError) as exc:
+                raise SharedStateError(str(exc)) from exc
+
+        return run
+
+    def spawn(self, coroutine: Awaitable[None], name: str) -> None:
+        """Run a background task for the life of the link (subscribers)."""
+        self._tasks.append(asyncio.ensure_future(coroutine))
+        self._tasks[-1].set_name(name)
+
+    def warn(self, message: str) -> None:
+        """Log a degradation at most once a minute (an outage must not flood the log)."""
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY:
+            self._warned_at = now
+            log.warning("Redis unavailable, using per-process state: %s", message)

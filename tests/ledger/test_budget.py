@@ -1,0 +1,118 @@
+"""Spend budgets: in one process and shared through Redis by several, under concurrency and failures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from crossroads.errors import PaymentRequired
+from crossroads.ledger.budget import MemoryBudget, RedisBudget
+from crossroads.ledger.keys import Key, KeyRing
+from crossroads.storage.base import GenerationRecord
+from crossroads.storage.redis import RedisLink
+from crossroads.storage.sqlite import SQLiteStore
+from tests.redis_support import link, namespace, wipe
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "budget.db")
+    await s.open()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def ns() -> AsyncIterator[str]:
+    value = namespace()
+    yield value
+    await wipe(value)
+
+
+async def limited_key(store: SQLiteStore, limit: int, **fields: object) -> Key:
+    _, key = await KeyRing(store, None).create("limited", limit_nanos=limit, **fields)
+    return key
+
+
+async def test_concurrent_requests_on_two_processes_never_pass_the_limit(store: SQLiteStore, ns: str) -> None:
+    key = await limited_key(store, 10_000)
+    async with link(ns) as one, link(ns) as two:
+        budgets = [RedisBudget(one, store), RedisBudget(two, store)]
+        admitted = 0
+
+        async def request(budget: RedisBudget) -> None:
+            nonlocal admitted
+            try:
+                await budget.reserve(key, 700)
+            except PaymentRequired:
+                return
+            admitted += 1
+            await asyncio.sleep(0.001)
+            await budget.settle(key, 700, 500)  # each request really cost 500
+
+        await asyncio.gather(*(request(budgets[i % 2]) for i in range(100)))
+        spent = 10_000 - (await budgets[0].remaining(key) or 0)
+        assert spent == admitted * 500 <= 10_000
+        # Once settled, the real costs leave room: exactly 20 requests of 500 fit in 10,000.
+        while True:
+            try:
+                await budgets[admitted % 2].reserve(key, 500)
+            except PaymentRequired:
+                break
+            await budgets[admitted % 2].settle(key, 500, 500)
+            admitted += 1
+        assert admitted == 20 and await budgets[1].remaining(key) == 0
+
+
+async def test_counters_are_seeded_from_the_ledger(store: SQLiteStore, ns: str) -> None:
+    key = await limited_key(store, 1000)
+    await store.write_generations([GenerationRecord(id="gen-x", key_hash=key.hash, created_at=time.time(),
+                                                    model="a/b", streamed=False, status=200, cost_nanos=900)])
+    async with link(ns) as shared:
+        budget = RedisBudget(shared, store)
+        assert await budget.remaining(key) == 100
+        with pytest.raises(PaymentRequired):
+            await budget.reserve(key, 101)
+        await budget.reserve(key, 100)
+
+
+async def test_holds_of_a_dead_process_are_released(store: SQLiteStore, ns: str) -> None:
+    key = await limited_key(store, 1000)
+    async with link(ns) as alive:
+        survivor = RedisBudget(alive, store)
+        async with link(ns) as doomed:
+            await RedisBudget(doomed, store).reserve(key, 800)
+            with pytest.raises(PaymentRequired):
+                await survivor.reserve(key, 300)
+        # `doomed` is gone (its heartbeat with it): its hold no longer counts.
+        await survivor.reserve(key, 300)
+
+
+async def test_redis_outage_degrades_to_this_process(store: SQLiteStore, ns: str) -> None:
+    key = await limited_key(store, 1000)
+    down = RedisLink("redis://127.0.0.1:1/0", ns)  # nothing listens there: every call fails
+    try:
+        budget = RedisBudget(down, store)
+        await budget.reserve(key, 600)
+        with pytest.raises(PaymentRequired):
+            await budget.reserve(key, 600)
+        await budget.settle(key, 600, 100)
+        assert key.spend.total == 100
+    finally:
+        await down.close()
+
+
+async def test_daily_limit_in_memory(store: SQLiteStore) -> None:
+    now = [1_767_225_600.0]
+    key = await limited_key(store, 1000, limit_reset="daily")
+    budget = MemoryBudget(clock=lambda: now[0])
+    await budget.reserve(key, 1000)
+    await budget.settle(key, 1000, 1000)
+    with pytest.raises(PaymentRequired):
+        await budget.reserve(key, 1)
+    now[0] += 86400
+    await budget.reserve(key, 1000)
