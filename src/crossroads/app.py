@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from crossroads.api.activity import ActivityAPI
 from crossroads.api.chat import ChatCompletions
 from crossroads.api.generation import GenerationAPI
 from crossroads.api.keys import KeysAPI
@@ -173,8 +174,9 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
 def _routes(app: web.Application, s: Services) -> None:
     chat = ChatCompletions(s.settings, s.keys, s.planner, s.dispatcher, Accountant(s.budget, s.ledger), s.limiter)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
-    keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.settings.max_body_bytes)
+    keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
+    activity = ActivityAPI(s.keys, s.ledger, s.store)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
     add = app.router.add_route
@@ -197,6 +199,7 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/credits", keys.get_credits)
     add("POST", "/api/v1/credits", keys.grant)
     add("GET", "/api/v1/generation", generation.get)
+    add("GET", "/api/v1/activity", activity.get)
     add("GET", "/health", _health)
 
 

@@ -74,6 +74,7 @@ class ChatCompletions:
             raise
         completion = served.completion
         usage = completion.usage or estimate_usage(chat.prompt_chars, _completion_chars(completion.choices))
+        usage.images = usage.images or chat.images
         first = completion.choices[0]
         generation.model = served.model.id
         generation.endpoint = served.endpoint
@@ -174,6 +175,7 @@ class ChatCompletions:
         usage = translator.usage
         if usage is None:
             usage = estimate_usage(chat.prompt_chars, translator.completion_chars)
+        usage.images = usage.images or chat.images
         generation.usage = usage
         generation.upstream_id = translator.upstream_id
         generation.finish_reason = "error" if error else translator.finish_reason

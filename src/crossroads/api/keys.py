@@ -20,7 +20,7 @@ from crossroads.ledger.budget import Budget
 from crossroads.ledger.credits import Credits
 from crossroads.ledger.keys import Key, KeyRing
 from crossroads.ledger.writer import LedgerWriter
-from crossroads.ratelimit.base import FREE_HIGH_BALANCE_USD, FREE_PER_DAY_HIGH, FREE_PER_DAY_LOW
+from crossroads.ratelimit.base import FREE_HIGH_BALANCE_USD, FREE_PER_DAY_HIGH, Limiter, free_daily_rule
 from crossroads.schema.fields import Enum, Integer, Number, Obj, String, boolean
 from crossroads.storage.base import Store, UsageTotals
 
@@ -47,8 +47,9 @@ class KeysAPI:
     process reports the same; `limit_remaining` comes from the budget (which sees requests in flight)."""
 
     def __init__(self, keys: KeyRing, credits: Credits, budget: Budget, ledger: LedgerWriter, store: Store,
-                 max_body: int) -> None:
+                 limiter: Limiter, max_body: int) -> None:
         self.keys = keys
+        self.limiter = limiter
         self.credits = credits
         self.budget = budget
         self.ledger = ledger
@@ -102,7 +103,8 @@ class KeysAPI:
         key = self.keys.authenticate(authorization)
         data = (await self.render([key]))[0]
         high = self.credits.high_balance()
-        limit = FREE_PER_DAY_HIGH if high else FREE_PER_DAY_LOW
+        daily = free_daily_rule(high)
+        used = await self.limiter.used(key, daily)
         data.update({
             "is_free_tier": not high,
             "is_management_key": False,
@@ -112,7 +114,8 @@ class KeysAPI:
             "organization_id": None,
             "budgets": [],
             "effective_budget": self._budget(key, data),
-            "free_model_daily_requests": {"used": 0, "limit": limit, "remaining": limit},
+            "free_model_daily_requests": {"used": used, "limit": daily.limit,
+                                          "remaining": max(daily.limit - used, 0)},
         })
         return json_response({"data": data})
 

@@ -10,6 +10,7 @@ Zero completion insurance: a generation that ended in error without output token
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -25,6 +26,7 @@ from crossroads.schema.usage import Usage
 from crossroads.storage.base import NANOS_PER_USD, GenerationRecord
 
 _NANO = Decimal(1).scaleb(-9)
+log = logging.getLogger("crossroads.routing")
 
 
 def to_nanos(usd: Decimal) -> int:
@@ -103,6 +105,10 @@ class Accountant:
         else:
             cost = cost_of(usage, endpoint.pricing)
             charge = Charge(cost, to_nanos(cost.total))
+        if generation.trace and (len(generation.trace) > 1 or generation.status != 200):
+            # Fallbacks and failures are worth a line in the log; plain successes are not (hot path).
+            log.info("generation %s (%s) status %d after %s", generation.id, generation.model, generation.status,
+                     ", ".join(f"{a.get('provider')}={a.get('status')}" for a in generation.trace))
         # The record goes to the spool (on disk) before the budget is touched and before the response's last
         # byte: whatever happens next, this charge is in the ledger exactly once.
         self.writer.record(_record(hold.key.hash, generation, charge.nanos))

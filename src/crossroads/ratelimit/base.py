@@ -46,7 +46,17 @@ class Limiter(Protocol):
         """Count the request against every rule that applies, or raise `RateLimited` (counting nothing)."""
         ...
 
+    async def used(self, key: Key, rule: Rule) -> int:
+        """How much of `rule` the key has used in the current window."""
+        ...
+
     async def close(self) -> None: ...
+
+
+def free_daily_rule(high_balance: bool) -> Rule:
+    if high_balance:
+        return Rule("free-models-per-day-high-balance", FREE_PER_DAY_HIGH, 86400)
+    return Rule("free-models-per-day", FREE_PER_DAY_LOW, 86400)
 
 
 def rules_for(key: Key, route: Route, chat: ChatRequest, high_balance: bool) -> list[Rule]:
@@ -60,10 +70,7 @@ def rules_for(key: Key, route: Route, chat: ChatRequest, high_balance: bool) -> 
     model = route.groups[0][0]
     if model.id.endswith(":free") or all(e.pricing.is_free() for e in route.endpoints()):
         rules.append(Rule("free-models-per-min", FREE_PER_MINUTE, 60))
-        if high_balance:
-            rules.append(Rule("free-models-per-day-high-balance", FREE_PER_DAY_HIGH, 86400))
-        else:
-            rules.append(Rule("free-models-per-day", FREE_PER_DAY_LOW, 86400))
+        rules.append(free_daily_rule(high_balance))
     return rules
 
 
@@ -115,6 +122,9 @@ class MemoryLimiter:
             counts[slot] = counts.get(slot, 0) + rule.cost
         if now >= self._sweep_at:
             self._sweep(now)
+
+    async def used(self, key: Key, rule: Rule) -> int:
+        return self._counts.get((key.hash, rule.name, rule.window_start(self._clock())), 0)
 
     def _sweep(self, now: float) -> None:
         """Forget windows that have ended (at most once a minute)."""

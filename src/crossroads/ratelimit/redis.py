@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 
 from crossroads.ledger.keys import Key
-from crossroads.ratelimit.base import MemoryLimiter, refuse, rules_for
+from crossroads.ratelimit.base import MemoryLimiter, Rule, refuse, rules_for
 from crossroads.routing.plan import Route
 from crossroads.schema.chat import ChatRequest
 from crossroads.storage.redis import RedisLink, SharedStateError
@@ -58,6 +58,14 @@ class RedisLimiter:
             return
         if index:
             raise refuse(rules[int(index) - 1], int(used), now)
+
+    async def used(self, key: Key, rule: Rule) -> int:
+        try:
+            value = await self._link.client.get(
+                f"{self._link.ns}:rl:{key.hash}:{rule.name}:{rule.window_start(self._clock())}")
+        except Exception:
+            return await self._fallback.used(key, rule)
+        return int(value or 0)
 
     async def close(self) -> None:
         return None

@@ -1,0 +1,100 @@
+"""`GET /api/v1/activity`: spend and tokens per UTC day, grouped by model and provider (OpenRouter's shape),
+or by any of model, provider, app and key (`group_by=app,key`; an extension for dashboards).
+
+With the management key it covers every key (`api_key_hash` narrows it); with an API key, only that key.
+Usage is read from the ledger after writing out what is pending, so it is exact and the same on every
+process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any, Final
+
+from aiohttp import web
+
+from crossroads.api.render import json_response
+from crossroads.errors import InvalidParameter
+from crossroads.ledger.accounting import from_nanos
+from crossroads.ledger.keys import KeyRing
+from crossroads.ledger.writer import LedgerWriter
+from crossroads.storage.base import ActivityRow, Store
+
+DAYS: Final = 30
+GROUPS: Final = ("model", "provider", "app", "key")
+
+
+class ActivityAPI:
+    def __init__(self, keys: KeyRing, ledger: LedgerWriter, store: Store) -> None:
+        self.keys = keys
+        self.ledger = ledger
+        self.store = store
+
+    async def get(self, request: web.Request) -> web.Response:
+        authorization = request.headers.get("Authorization")
+        query = request.query
+        key_hash = query.get("api_key_hash")
+        if not self.keys.is_admin(authorization):
+            own = self.keys.authenticate(authorization).hash
+            if key_hash not in (None, own):
+                raise InvalidParameter("api_key_hash", "an API key can only see its own activity")
+            key_hash = own
+        groups = _groups(query.get("group_by"))
+        today = dt.datetime.now(dt.UTC).date()
+        since = dt.datetime.combine(today - dt.timedelta(days=DAYS - 1), dt.time(), dt.UTC).timestamp()
+        until = time.time() + 1
+        if "date" in query:
+            day = _date(query["date"])
+            since = dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
+            until = since + 86400
+        await self.ledger.flush()
+        rows = await self.store.activity(since, until, key_hash)
+        return json_response({"data": _aggregate(rows, groups)})
+
+
+def _groups(raw: str | None) -> tuple[str, ...]:
+    if raw in (None, "", "workspace"):
+        return ("model", "provider")
+    groups = tuple(g.strip() for g in raw.split(","))
+    for group in groups:
+        if group not in GROUPS:
+            raise InvalidParameter("group_by", f"must be a comma-separated list of {', '.join(GROUPS)}")
+    return groups
+
+
+def _date(raw: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidParameter("date", "expected YYYY-MM-DD") from None
+
+
+def _aggregate(rows: list[ActivityRow], groups: tuple[str, ...]) -> list[dict[str, Any]]:
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        parts = {"model": row.model, "provider": row.provider_name, "app": row.app, "key": row.key_hash}
+        ident = (row.date, *(parts[g] for g in groups))
+        item = merged.get(ident)
+        if item is None:
+            item = merged[ident] = {"date": row.date, "requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                                    "reasoning_tokens": 0, "usage_nanos": 0}
+            if "model" in groups:
+                item.update(model=row.model, model_permaslug=row.model)
+            if "provider" in groups:
+                item.update(provider_name=row.provider_name or "", endpoint_id=f"{row.model}|{row.provider_name}")
+            if "app" in groups:
+                item["app"] = row.app
+            if "key" in groups:
+                item["api_key_hash"] = row.key_hash
+        item["requests"] += row.requests
+        item["prompt_tokens"] += row.prompt_tokens
+        item["completion_tokens"] += row.completion_tokens
+        item["reasoning_tokens"] += row.reasoning_tokens
+        item["usage_nanos"] += row.cost_nanos
+    out = []
+    for item in merged.values():
+        item["usage"] = float(from_nanos(item.pop("usage_nanos")))
+        item["byok_usage_inference"] = 0.0
+        out.append(item)
+    return out
