@@ -51,6 +51,8 @@ class WireCase:
 
 CASES = [
     WireCase("openai_chat", lambda root: f"{root}/v1", "gpt-4o-mini", quirks="openai"),
+    WireCase("anthropic_messages", lambda root: root, "claude-sonnet-4-5", reasoning=True),
+    WireCase("gemini", lambda root: root, "gemini-2.5-flash", reasoning=True),
 ]
 
 KEYS = {"FIRST_KEY": "first-secret", "SECOND_KEY": "second-secret"}
@@ -205,3 +207,151 @@ async def test_drop_mid_stream_becomes_in_band_error(serve: Callable[..., Any]) 
         with pytest.raises(openai.APIError):
             await consume()
     assert received and all((ch.model_extra or {})["provider"] == "First" for ch in received)
+
+
+async def test_error_event_mid_stream_becomes_in_band_error(serve: Callable[..., Any]) -> None:
+    # Paced, so the error arrives after the gateway has committed to the stream (else it falls back).
+    async with serve("error_after=2;tokens=30;tps=100") as gw, client(gw) as c:
+        stream = await c.chat.completions.create(model="contract/model", stream=True, extra_body=FIRST,
+                                                 messages=[{"role": "user", "content": "x"}])
+        received: list[Any] = []
+        with pytest.raises(openai.APIError) as caught:
+            async for chunk in stream:
+                received.append(chunk)
+    assert "".join(ch.choices[0].delta.content or "" for ch in received if ch.choices)
+    assert all((ch.model_extra or {})["provider"] == "First" for ch in received)
+    assert caught.value.body is not None
+
+
+TIME_TOOL = {"type": "function", "function": {
+    "name": "get_time", "description": "Local time in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_multi_turn_tool_conversation(gw: Gateway, stream: bool) -> None:
+    """Two rounds of tool use, the first with parallel calls, each answered and then quoted back."""
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "Use the tools."},
+        {"role": "user", "content": "In Paris: call get_weather and get_time."}]
+    async with client(gw) as c:
+        calls = await _calls(c, messages, stream)
+        assert sorted(call["function"]["name"] for call in calls) == ["get_time", "get_weather"]
+        messages.append({"role": "assistant", "content": None, "tool_calls": calls})
+        for call in calls:
+            result = "Sunny" if call["function"]["name"] == "get_weather" else "10:00"
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+        answer = await _answer(c, messages, stream)
+        assert "Sunny" in answer and "10:00" in answer
+        messages += [{"role": "assistant", "content": answer},
+                     {"role": "user", "content": "And Rome? Only get_weather this time."}]
+        calls = await _calls(c, messages, stream)
+        assert [call["function"]["name"] for call in calls] == ["get_weather"]
+        messages.append({"role": "assistant", "content": None, "tool_calls": calls})
+        messages.append({"role": "tool", "tool_call_id": calls[0]["id"], "content": "Rainy"})
+        assert "Rainy" in await _answer(c, messages, stream)
+
+
+async def _calls(c: openai.AsyncOpenAI, messages: list[dict[str, Any]], stream: bool) -> list[dict[str, Any]]:
+    kwargs: dict[str, Any] = {"model": "contract/model", "messages": messages, "tools": [TOOL, TIME_TOOL],
+                              "extra_body": FIRST}
+    if not stream:
+        reply = await c.chat.completions.create(**kwargs)
+        assert reply.choices[0].finish_reason == "tool_calls"
+        return [call.model_dump(include={"id", "type", "function"})
+                for call in reply.choices[0].message.tool_calls or ()]
+    calls: dict[int, dict[str, Any]] = {}
+    finish = None
+    async for chunk in await c.chat.completions.create(stream=True, **kwargs):
+        for choice in chunk.choices:
+            finish = choice.finish_reason or finish
+            for delta in choice.delta.tool_calls or ():
+                call = calls.setdefault(delta.index, {"id": "", "type": "function",
+                                                      "function": {"name": "", "arguments": ""}})
+                call["id"] = delta.id or call["id"]
+                if delta.function is not None:
+                    call["function"]["name"] = delta.function.name or call["function"]["name"]
+                    call["function"]["arguments"] += delta.function.arguments or ""
+    assert finish == "tool_calls"
+    for call in calls.values():
+        assert call["id"] and isinstance(json.loads(call["function"]["arguments"]), dict)
+    return [calls[index] for index in sorted(calls)]
+
+
+async def _answer(c: openai.AsyncOpenAI, messages: list[dict[str, Any]], stream: bool) -> str:
+    kwargs: dict[str, Any] = {"model": "contract/model", "messages": messages, "tools": [TOOL, TIME_TOOL],
+                              "extra_body": FIRST}
+    if not stream:
+        reply = await c.chat.completions.create(**kwargs)
+        assert reply.choices[0].finish_reason == "stop"
+        return reply.choices[0].message.content or ""
+    chunks = [chunk async for chunk in await c.chat.completions.create(stream=True, **kwargs)]
+    assert [ch.choices[0].finish_reason for ch in chunks if ch.choices and ch.choices[0].finish_reason] == ["stop"]
+    return "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_cached_prompt_tokens_are_part_of_the_prompt(serve: Callable[..., Any], stream: bool) -> None:
+    messages = [{"role": "user", "content": "Summarise the history of bridges in a few words."}]
+    async with serve("cached=6") as cached_gw, serve() as plain_gw:
+        usages = []
+        for gateway in (cached_gw, plain_gw):
+            async with client(gateway) as c:
+                if stream:
+                    chunks = [ch async for ch in await c.chat.completions.create(
+                        model="contract/model", messages=messages, extra_body=FIRST, stream=True)]  # type: ignore[arg-type]
+                    usages.append(chunks[-1].usage)
+                else:
+                    reply = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
+                                                            extra_body=FIRST)
+                    usages.append(reply.usage)
+    cached, plain = usages
+    assert cached is not None and plain is not None
+    assert cached.prompt_tokens_details is not None and cached.prompt_tokens_details.cached_tokens == 6
+    assert cached.prompt_tokens == plain.prompt_tokens > 6  # the total, cached tokens included
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_reasoning_comes_back_and_goes_back(gw: Gateway, case: WireCase, stream: bool) -> None:
+    if not case.reasoning:
+        pytest.skip(f"the {case.wire_format} simulator returns no reasoning text")
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Think, then call get_weather for Oslo."}]
+    body = {**FIRST, "reasoning": {"effort": "low"}}
+    async with client(gw) as c:
+        if stream:
+            chunks = [ch async for ch in await c.chat.completions.create(
+                model="contract/model", messages=messages, tools=[TOOL], extra_body=body, stream=True)]  # type: ignore[arg-type,list-item]
+            deltas = [(ch.choices[0].delta.model_extra or {}) for ch in chunks if ch.choices]
+            reasoning = "".join(d.get("reasoning") or "" for d in deltas)
+            details = [detail for d in deltas for detail in d.get("reasoning_details") or ()]
+            calls = [call for ch in chunks if ch.choices for call in ch.choices[0].delta.tool_calls or ()]
+            call_id, name = calls[0].id, calls[0].function.name  # type: ignore[union-attr]
+            arguments = "".join(call.function.arguments or "" for call in calls if call.function)
+            usage = chunks[-1].usage
+        else:
+            reply = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
+                                                    tools=[TOOL], extra_body=body)  # type: ignore[list-item]
+            extra = reply.choices[0].message.model_extra or {}
+            reasoning, details = extra["reasoning"], extra["reasoning_details"]
+            call = reply.choices[0].message.tool_calls[0]  # type: ignore[index]
+            call_id, name, arguments = call.id, call.function.name, call.function.arguments  # type: ignore[union-attr]
+            usage = reply.usage
+        # Something opaque to send back: a signed text block (Anthropic) or an encrypted blob (Gemini).
+        assert reasoning and any(detail.get("signature") or detail.get("type") == "reasoning.encrypted"
+                                 for detail in details)
+        assert usage is not None and usage.completion_tokens_details is not None
+        assert 0 < (usage.completion_tokens_details.reasoning_tokens or 0) < usage.completion_tokens
+        if stream:  # the client reassembles streamed details by index, as OpenRouter's docs describe
+            merged: dict[int, dict[str, Any]] = {}
+            for detail in details:
+                entry = merged.setdefault(detail["index"], {**detail, "text": ""})
+                entry["text"] += detail.get("text") or ""
+                entry["signature"] = detail.get("signature") or entry.get("signature")
+            details = list(merged.values())
+        messages.append({"role": "assistant", "content": None, "reasoning_details": details, "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]})
+        messages.append({"role": "tool", "tool_call_id": call_id, "content": "Snow"})
+        final = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
+                                                tools=[TOOL], extra_body=body)  # type: ignore[list-item]
+    assert "Snow" in (final.choices[0].message.content or "")
+    assert (final.choices[0].message.model_extra or {})["reasoning"]  # thinking stayed on in the tool loop

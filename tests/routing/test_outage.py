@@ -63,7 +63,7 @@ async def test_outage_of_the_cheapest_provider_costs_no_failed_request(
         assert figures["uptime_last_5m"] is not None and figures["uptime_last_5m"] < 100
 
         sim.clear_behaviour("cheap")  # it recovers
-        await asyncio.sleep(1.1)  # the outage leaves the window
+        await asyncio.sleep(2.1)  # the outage leaves the window (1 s, counted in whole seconds)
         after = await steady(1.0)
         assert after.get("Alpha", 0) > after.get("Beta", 0)  # and is readmitted
         recovered = (await endpoint_figures(http, gw.url))["Alpha"]

@@ -17,7 +17,6 @@ between choosing to answer and the spool write loses that one record.
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import logging
 import os
@@ -57,7 +56,7 @@ class Spool:
     def append(self, record: GenerationRecord) -> None:
         """Put one record on disk (the page cache). Called on the request path: one syscall."""
         assert self._fd is not None, "Spool.open() was not called"
-        line = orjson.dumps(dataclasses.asdict(record)) + b"\n"
+        line = orjson.dumps(record) + b"\n"  # orjson serialises dataclasses natively (and fast)
         os.write(self._fd, line)
         self._written += 1
         self._size += len(line)

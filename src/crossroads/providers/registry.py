@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from crossroads.providers.anthropic_messages import AnthropicMessages
 from crossroads.providers.base import Adapter
+from crossroads.providers.gemini import Gemini
 from crossroads.providers.openai_chat import OpenAIChat
 
 
 def build_adapters() -> Mapping[str, Adapter]:
-    adapters: list[Adapter] = [OpenAIChat()]
+    adapters: list[Adapter] = [OpenAIChat(), AnthropicMessages(), Gemini()]
     return {adapter.wire_format: adapter for adapter in adapters}

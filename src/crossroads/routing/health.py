@@ -63,12 +63,38 @@ class _Bucket:
 
 
 class _Series:
-    __slots__ = ("buckets", "recent", "samples")
+    __slots__ = ("buckets", "recent", "recent_failed", "recent_total", "samples")
 
     def __init__(self) -> None:
         self.buckets: deque[_Bucket] = deque()
-        self.recent: deque[tuple[float, bool]] = deque()  # (at, failed) within the outage window
+        #: The outage window as one-second buckets [second, counted, failed], with running sums, so routing
+        #: asks "recently failing?" in constant time however busy the endpoint is.
+        self.recent: deque[list[int]] = deque()
+        self.recent_total = 0
+        self.recent_failed = 0
         self.samples: deque[tuple[float, float | None, float | None]] = deque(maxlen=MAX_SAMPLES)
+
+    def count_recent(self, at: float, failed: bool) -> None:
+        second = int(at)
+        recent = self.recent
+        if recent and recent[-1][0] == second:
+            bucket = recent[-1]
+        else:
+            bucket = [second, 0, 0]
+            recent.append(bucket)
+        bucket[1] += 1
+        self.recent_total += 1
+        if failed:
+            bucket[2] += 1
+            self.recent_failed += 1
+
+    def prune_recent(self, now: float) -> None:
+        horizon = now - OUTAGE_WINDOW
+        recent = self.recent
+        while recent and recent[0][0] + 1 <= horizon:
+            _, total, failed = recent.popleft()
+            self.recent_total -= total
+            self.recent_failed -= failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +146,7 @@ class Health:
             else:
                 bucket.ok += 1
         if failed is not None:
-            series.recent.append((outcome.at, failed))
+            series.count_recent(outcome.at, failed)
         if failed is False and (outcome.ttft is not None or outcome.tokens_per_second is not None):
             series.samples.append((outcome.at, outcome.ttft, outcome.tokens_per_second))
 
@@ -128,12 +154,9 @@ class Health:
         series = self._series.get(endpoint)
         if series is None:
             return False
-        recent = series.recent
-        horizon = self._clock() - OUTAGE_WINDOW
-        while recent and recent[0][0] < horizon:
-            recent.popleft()
-        failures = sum(1 for _, failed in recent if failed)
-        return failures >= OUTAGE_MIN_FAILURES and failures >= OUTAGE_MIN_RATIO * len(recent)
+        series.prune_recent(self._clock())
+        failures = series.recent_failed
+        return failures >= OUTAGE_MIN_FAILURES and failures >= OUTAGE_MIN_RATIO * series.recent_total
 
     def percentile(self, endpoint: str, metric: str, q: float, window: float = 300.0) -> float | None:
         """A percentile of `ttft` or `throughput` over the last `window` seconds; None without data."""
@@ -150,7 +173,7 @@ class Health:
         if series is None:
             return Snapshot(None, None, None, None, None, 0, 0, 0)
         now = self._clock()
-        recent = [(at, failed) for at, failed in series.recent if at >= now - OUTAGE_WINDOW]
+        series.prune_recent(now)
         horizon = now - SAMPLE_WINDOW
         samples = [s for s in series.samples if s[0] >= horizon]
         ttfts = sorted(s[1] for s in samples if s[1] is not None)
@@ -161,8 +184,8 @@ class Health:
             uptime_1d=_uptime(series.buckets, now - 86400),
             latency=_percentiles(ttfts),
             throughput=_percentiles(rates),
-            recent_failures=sum(1 for _, failed in recent if failed),
-            recent_attempts=len(recent),
+            recent_failures=series.recent_failed,
+            recent_attempts=series.recent_total,
             rate_limited_5m=sum(b.limited for b in series.buckets if b.start >= now - 300),
         )
 

@@ -8,7 +8,8 @@ request how it behaves (slow, silent, failing, dropping, malformed) with directi
         ...  # send requests to sim.url + "/v1"
 
 Modules: `behaviour` (directives), `reply` (deterministic content), `wire` (the server/format contract),
-`openai_chat` (the OpenAI Chat Completions format), `server` (the app, control API and `SimServer`).
+`openai_chat` (the OpenAI Chat Completions format), `anthropic_messages` (the Anthropic Messages format),
+`server` (the app, control API and `SimServer`).
 """
 
 from .behaviour import Behaviour, DirectiveError

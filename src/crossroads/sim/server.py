@@ -3,6 +3,9 @@
 Generation endpoints (one per wire format):
 
     POST /v1/chat/completions           OpenAI Chat Completions
+    POST /v1/messages                   Anthropic Messages
+    POST /v1beta/models/{model}:generateContent           Gemini (also under /v1)
+    POST /v1beta/models/{model}:streamGenerateContent     Gemini, streamed (`?alt=sse` for SSE; also /v1)
     GET  /v1/models                     an OpenAI model list (a fixed few plus every model seen)
 
 Control API:
@@ -11,7 +14,7 @@ Control API:
     GET    /_sim/behaviours             {model: directives}
     DELETE /_sim/behaviours/{model}     forget one model's behaviour
     DELETE /_sim/behaviours             forget all behaviours
-    GET    /_sim/requests               [{"method", "path", "headers", "body"}], oldest first (last 1,000)
+    GET    /_sim/requests               [{"method", "path", "headers", "body", "query"}], oldest first (last 1,000)
     DELETE /_sim/requests               forget recorded requests
     GET    /_sim/stats                  {"requests", "completed", "cancelled", "dropped", "in_flight"}
     POST   /_sim/reset                  all of the above back to the start
@@ -41,7 +44,9 @@ from typing import Any, Self
 import orjson
 from aiohttp import web
 
+from .anthropic_messages import ANTHROPIC_MESSAGES
 from .behaviour import Behaviour, DirectiveError, parse_directives
+from .gemini import GEMINI
 from .openai_chat import OPENAI_CHAT
 from .wire import EventKind, Exchange, SimError, WireFormat
 
@@ -71,9 +76,12 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    query: str = ""
+    """The query string, undecoded (e.g. `alt=sse`)."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "path": self.path, "headers": self.headers, "body": self.body}
+        return {"method": self.method, "path": self.path, "headers": self.headers, "body": self.body,
+                "query": self.query}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +173,7 @@ class SimState:
 
     def record(self, request: web.Request, body: Any) -> None:
         headers = {name.lower(): value for name, value in request.headers.items()}
-        self._recorded.append(RecordedRequest(request.method, request.path, headers, body))
+        self._recorded.append(RecordedRequest(request.method, request.path, headers, body, request.query_string))
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -461,7 +469,14 @@ async def _health(request: web.Request) -> web.Response:
 
 # --------------------------------------------------------------------------------------------- app
 
-GENERATION_ROUTES: tuple[tuple[str, str, WireFormat], ...] = (("POST", "/v1/chat/completions", OPENAI_CHAT),)
+GENERATION_ROUTES: tuple[tuple[str, str, WireFormat], ...] = (
+    ("POST", "/v1/chat/completions", OPENAI_CHAT),
+    ("POST", "/v1/messages", ANTHROPIC_MESSAGES),
+    # The model is the path segment before the method; `GeminiFormat.model_of` reads it from `match_info`.
+    # Gemini serves the same methods under its stable `v1` (the google-genai SDK's default) and `v1beta`.
+    *(("POST", f"/{version}/models/{{model}}:{method}", GEMINI)
+      for version in ("v1beta", "v1") for method in ("generateContent", "streamGenerateContent")),
+)
 """(method, path, wire format) for every generation endpoint."""
 
 

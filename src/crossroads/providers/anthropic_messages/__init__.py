@@ -1,0 +1,68 @@
+"""The Anthropic Messages wire format (`POST /v1/messages`): Anthropic's own API.
+
+Modules, one concern each: `params` (the parameter table), `messages` (chat messages → `system` and
+alternating turns), `request` (the request and the rules tying parameters together), `response` (a reply,
+usage and finish reasons), `stream` (the stream translator), `errors` (error answers).
+
+Where a model can answer in JSON natively ("Structured outputs": `output_config.format`) is a catalog
+feature: endpoints with `features.structured_outputs` get it; every other Claude endpoint gets the same
+`response_format` through a forced tool, so the parameter is supported wherever tools are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from crossroads.catalog.types import Endpoint
+from crossroads.errors import UpstreamError
+from crossroads.providers.anthropic_messages import errors, request, response
+from crossroads.providers.anthropic_messages.params import PARAMS
+from crossroads.providers.anthropic_messages.stream import AnthropicStream
+from crossroads.providers.base import Completion, Row, UpstreamRequest, supported
+from crossroads.schema.chat import ChatRequest
+
+WIRE_FORMAT: Final = "anthropic_messages"
+_REASONING: Final = frozenset({"reasoning", "reasoning_effort", "include_reasoning"})
+
+__all__ = ["PARAMS", "WIRE_FORMAT", "AnthropicMessages", "AnthropicStream"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    rows: Mapping[str, Row]
+    supported: frozenset[str]
+
+
+class AnthropicMessages:
+    wire_format = WIRE_FORMAT
+
+    def __init__(self) -> None:
+        self._plans: dict[str, _Plan] = {}
+
+    def _plan(self, endpoint: Endpoint) -> _Plan:
+        plan = self._plans.get(endpoint.key)
+        if plan is None:
+            names = supported(PARAMS, endpoint.features)
+            plan = _Plan(rows={k: v for k, v in PARAMS.items() if k in names}, supported=names)
+            self._plans[endpoint.key] = plan
+        return plan
+
+    def supported_parameters(self, endpoint: Endpoint) -> frozenset[str]:
+        return self._plan(endpoint).supported
+
+    def build_request(self, chat: ChatRequest, endpoint: Endpoint) -> UpstreamRequest:
+        plan = self._plan(endpoint)
+        return request.build(chat, endpoint, plan.rows, reasoning=not _REASONING.isdisjoint(plan.supported))
+
+    def parse_response(self, body: bytes, endpoint: Endpoint) -> Completion:
+        return response.parse(body, endpoint)
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str], endpoint: Endpoint) \
+            -> UpstreamError:
+        return errors.parse_error(status, body, headers, endpoint)
+
+    def stream_translator(self, chat: ChatRequest, endpoint: Endpoint) -> AnthropicStream:
+        reasoning = chat.body.get("reasoning")
+        return AnthropicStream(endpoint, exclude_reasoning=bool(reasoning and reasoning.get("exclude")))

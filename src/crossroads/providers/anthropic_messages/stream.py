@@ -1,0 +1,172 @@
+"""One Anthropic Messages stream → OpenAI `chat.completion.chunk` pieces.
+
+Anthropic API reference, "Streaming Messages": `message_start` (id, input usage), then per content block
+`content_block_start` / `content_block_delta` (`text_delta`, `input_json_delta`, `thinking_delta`,
+`signature_delta`) / `content_block_stop`, then `message_delta` (`stop_reason`, cumulative usage) and
+`message_stop`; `ping` events anywhere, and an `error` event for a failure after the stream began.
+
+Nothing is sent for `message_start`: the role travels on the first chunk with content, so an upstream that
+fails before producing anything can still be replaced by another provider (the gateway commits to a stream
+at its first chunk). Tool calls get an OpenAI `index` in the order their blocks start; a block of the
+forced JSON tool (`params.JSON_TOOL`) streams as plain content. With `reasoning.exclude` the request asks
+for no thinking text (`display: "omitted"`); any that arrives anyway is not passed on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from crossroads.catalog.types import Endpoint
+from crossroads.errors import UpstreamError
+from crossroads.providers.anthropic_messages.errors import error_from_payload, malformed
+from crossroads.providers.anthropic_messages.params import JSON_TOOL
+from crossroads.providers.anthropic_messages.response import (
+    finish_reason,
+    reasoning_encrypted,
+    reasoning_text,
+    usage_from,
+)
+from crossroads.schema.usage import Usage
+
+_TEXT, _TOOL, _JSON, _THINKING, _OTHER = "text", "tool", "json", "thinking", "other"
+
+
+class AnthropicStream:
+    __slots__ = ("_blocks", "_exclude", "_json_answer", "_reasoning_index", "_role_sent", "_tool_calls",
+                 "_usage", "completion_chars", "endpoint", "finish_reason", "native_finish_reason", "upstream_id",
+                 "usage")
+
+    def __init__(self, endpoint: Endpoint, *, exclude_reasoning: bool = False) -> None:
+        self.endpoint = endpoint
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.native_finish_reason: str | None = None
+        self.upstream_id: str | None = None
+        self.completion_chars = 0
+        self._exclude = exclude_reasoning
+        self._role_sent = False
+        #: Anthropic block index → (kind, OpenAI tool-call index or reasoning-detail index).
+        self._blocks: dict[int, tuple[str, int]] = {}
+        self._tool_calls = 0
+        self._reasoning_index = 0
+        self._json_answer = False
+        #: Usage fields as last reported (message_start, then cumulative message_delta updates).
+        self._usage: dict[str, Any] = {}
+
+    def feed(self, event: str | None, data: bytes) -> list[dict[str, Any]]:
+        if event == "ping":
+            return []
+        try:
+            payload = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(502, "Provider sent a malformed stream event", provider=self.endpoint.provider.name,
+                                raw=data[:500].decode("utf-8", "replace"), error_type="provider_unavailable") from exc
+        if not isinstance(payload, dict):
+            raise malformed(self.endpoint, data)
+        kind = payload.get("type") or event
+        if kind == "content_block_delta":
+            return self._delta(payload.get("index"), payload.get("delta") or {})
+        if kind == "content_block_start":
+            return self._start(payload.get("index"), payload.get("content_block") or {})
+        if kind == "message_start":
+            message = payload.get("message") or {}
+            self.upstream_id = message.get("id")
+            self._update_usage(message.get("usage"))
+            return []
+        if kind == "message_delta":
+            self._update_usage(payload.get("usage"))
+            native = (payload.get("delta") or {}).get("stop_reason")
+            if native is None:
+                return []
+            self.native_finish_reason = native
+            self.finish_reason = finish_reason(native, self._json_answer and self._tool_calls == 0)
+            return [self._chunk({}, self.finish_reason, native)]
+        if kind == "error":
+            raise error_from_payload(payload.get("error"), 502, self.endpoint)
+        return []  # content_block_stop, message_stop, and event types added after this was written
+
+    def close(self) -> list[dict[str, Any]]:
+        return []
+
+    # -- blocks ----------------------------------------------------------------------------------------------
+
+    def _start(self, index: Any, block: dict[str, Any]) -> list[dict[str, Any]]:
+        if not isinstance(index, int):
+            raise malformed(self.endpoint, orjson.dumps(block))
+        kind = block.get("type")
+        if kind == "text":
+            self._blocks[index] = (_TEXT, 0)
+            text = block.get("text") or ""
+            return self._content(text) if text else []
+        if kind == "tool_use" and block.get("name") == JSON_TOOL:
+            self._blocks[index] = (_JSON, 0)
+            self._json_answer = True
+            return []
+        if kind == "tool_use":
+            position = self._tool_calls
+            self._tool_calls += 1
+            self._blocks[index] = (_TOOL, position)
+            call = {"index": position, "id": block.get("id"), "type": "function",
+                    "function": {"name": block.get("name"), "arguments": ""}}
+            return [self._chunk({"tool_calls": [call]})]
+        if kind == "thinking":
+            self._blocks[index] = (_THINKING, self._next_reasoning())
+            return []
+        if kind == "redacted_thinking":
+            detail = reasoning_encrypted(block.get("data") or "", self._next_reasoning())
+            self._blocks[index] = (_OTHER, 0)
+            return [self._chunk({"reasoning_details": [detail]})]
+        self._blocks[index] = (_OTHER, 0)
+        return []
+
+    def _delta(self, index: Any, delta: dict[str, Any]) -> list[dict[str, Any]]:
+        kind, position = self._blocks.get(index, (_OTHER, 0)) if isinstance(index, int) else (_OTHER, 0)
+        delta_type = delta.get("type")
+        if delta_type == "text_delta" and kind == _TEXT:
+            text = delta.get("text") or ""
+            return self._content(text) if text else []
+        if delta_type == "input_json_delta" and kind in (_TOOL, _JSON):
+            fragment = delta.get("partial_json") or ""
+            if not fragment:
+                return []
+            if kind == _JSON:
+                return self._content(fragment)
+            self.completion_chars += len(fragment)
+            return [self._chunk({"tool_calls": [{"index": position, "function": {"arguments": fragment}}]})]
+        if delta_type == "thinking_delta" and kind == _THINKING and not self._exclude:
+            text = delta.get("thinking") or ""
+            if not text:
+                return []
+            return [self._chunk({"reasoning": text, "reasoning_details": [reasoning_text(text, position)]})]
+        if delta_type == "signature_delta" and kind == _THINKING:
+            # Kept even when the reasoning is excluded: it carries no reasoning, and sending it back keeps
+            # thinking on through a tool loop.
+            detail = reasoning_text("", position, delta.get("signature") or "")
+            return [self._chunk({"reasoning_details": [detail]})]
+        return []  # citations and deltas of blocks that have no Chat Completions form
+
+    def _next_reasoning(self) -> int:
+        position = self._reasoning_index
+        self._reasoning_index += 1
+        return position
+
+    # -- chunks ----------------------------------------------------------------------------------------------
+
+    def _content(self, text: str) -> list[dict[str, Any]]:
+        self.completion_chars += len(text)
+        return [self._chunk({"content": text})]
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None, native: str | None = None) \
+            -> dict[str, Any]:
+        if not self._role_sent:
+            self._role_sent = True
+            delta = {"role": "assistant", **delta}
+        return {"choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish,
+                             "native_finish_reason": native}]}
+
+    def _update_usage(self, raw: Any) -> None:
+        if isinstance(raw, dict):
+            self._usage.update({k: v for k, v in raw.items() if v is not None})
+            self.usage = usage_from(self._usage) or self.usage

@@ -1,0 +1,112 @@
+"""Converters for the rows of the Gemini parameter table (`params.py`), and the thinking budget.
+
+Field names follow the Gemini API reference: `GenerationConfig` (https://ai.google.dev/api/generate-content#
+generationconfig), `Tool` / `FunctionDeclaration` and `ToolConfig` / `FunctionCallingConfig`
+(https://ai.google.dev/api/caching#Tool), and `ThinkingConfig` (https://ai.google.dev/gemini-api/docs/thinking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from crossroads.providers.gemini.schema import to_gemini_schema
+
+__all__ = ["as_list", "put", "response_format", "thinking_config", "tool_choice", "tools"]
+
+#: OpenRouter's effort → share of the output cap spent on thinking (reasoning-tokens guide).
+EFFORT_RATIOS: Final = {"max": 0.95, "xhigh": 0.95, "high": 0.8, "medium": 0.5, "low": 0.2, "minimal": 0.1}
+#: The smallest budget OpenRouter derives from an effort.
+MIN_BUDGET: Final = 1024
+#: The largest derived budget, unless the model's own limit is lower (`BUDGET_LIMITS`).
+MAX_BUDGET: Final = 128000
+#: Gemini's documented `thinkingBudget` ceilings per model family, longest prefix first.
+BUDGET_LIMITS: Final = (("gemini-2.5-flash-lite", 24576), ("gemini-2.5-flash", 24576), ("gemini-2.5-pro", 32768))
+#: The output cap assumed when neither the request nor the catalog gives one (Gemini 2.5's maximum).
+DEFAULT_MAX_OUTPUT: Final = 65536
+
+
+def put(out: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `out["a"]["b"] = value` for the name `a.b`, creating the intermediate objects."""
+    *parents, leaf = dotted.split(".")
+    node = out
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = value
+
+
+def as_list(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def response_format(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """`json_object` → JSON mode; `json_schema` → JSON mode with `responseSchema` (Gemini's OpenAPI subset,
+    which every Gemini model takes; `responseJsonSchema` exists only on newer ones)."""
+    kind = value.get("type")
+    if kind not in ("json_object", "json_schema"):
+        return  # "text" is the default; grammars have no Gemini equivalent
+    put(out, "generationConfig.responseMimeType", "application/json")
+    if kind == "json_schema":
+        schema = (value.get("json_schema") or {}).get("schema")
+        if isinstance(schema, Mapping):
+            put(out, "generationConfig.responseSchema", to_gemini_schema(schema))
+
+
+def tools(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """Function tools → one `Tool` holding every `FunctionDeclaration`. A function without parameters gets
+    none: Gemini rejects an OBJECT schema whose `properties` are empty."""
+    declarations = []
+    for tool in value:
+        if tool.get("type", "function") != "function":
+            continue  # server tools and custom tools have no Gemini counterpart here
+        function = tool["function"]
+        declaration: dict[str, Any] = {"name": function["name"]}
+        if function.get("description"):
+            declaration["description"] = function["description"]
+        parameters = function.get("parameters")
+        if isinstance(parameters, Mapping):
+            schema = to_gemini_schema(parameters)
+            if schema.get("type") != "OBJECT" or schema.get("properties"):
+                declaration["parameters"] = schema
+        declarations.append(declaration)
+    if declarations:
+        out["tools"] = [{"functionDeclarations": declarations}]
+
+
+def tool_choice(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """`auto` → AUTO, `none` → NONE, `required` → ANY, a named function → ANY limited to that name."""
+    if isinstance(value, str):
+        mode = {"auto": "AUTO", "none": "NONE", "required": "ANY"}[value]
+        out["toolConfig"] = {"functionCallingConfig": {"mode": mode}}
+    elif value.get("type", "function") == "function":
+        name = value["function"]["name"]
+        out["toolConfig"] = {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+
+
+def thinking_config(body: Mapping[str, Any], max_output: int | None, upstream_model: str) \
+        -> dict[str, Any] | None:
+    """OpenRouter's reasoning settings → Gemini's `thinkingConfig`, or None to leave the model's default.
+
+    `reasoning.max_tokens` is the budget as given; an effort becomes max(min(output cap × ratio, limit),
+    1024), OpenRouter's published formula; `effort: "none"` and `enabled: false` turn thinking off
+    (budget 0). Thoughts are returned (`includeThoughts`) unless `reasoning.exclude` or
+    `include_reasoning: false` asks otherwise.
+    """
+    reasoning = body.get("reasoning") or {}
+    effort = reasoning.get("effort") or body.get("reasoning_effort")
+    include = body.get("include_reasoning")
+    if not reasoning and effort is None and include is None:
+        return None
+    config: dict[str, Any] = {}
+    if reasoning.get("enabled") is False or effort == "none":
+        return {"thinkingBudget": 0}
+    if reasoning.get("max_tokens") is not None:
+        config["thinkingBudget"] = reasoning["max_tokens"]
+    elif effort is not None or reasoning.get("enabled") is True:
+        ratio = EFFORT_RATIOS.get(effort or "medium", EFFORT_RATIOS["medium"])
+        limit = next((cap for prefix, cap in BUDGET_LIMITS if upstream_model.startswith(prefix)), MAX_BUDGET)
+        cap = max_output or DEFAULT_MAX_OUTPUT
+        config["thinkingBudget"] = max(min(int(cap * ratio), limit), MIN_BUDGET)
+    if not reasoning.get("exclude") and include is not False:
+        config["includeThoughts"] = True
+    return config or None
