@@ -37,6 +37,8 @@ class Settings:
     max_body_bytes: int = 25 * 1024 * 1024
     #: Seconds of upstream silence before a stream is committed and `: OPENROUTER PROCESSING` is sent.
     keepalive_seconds: float = 2.0
+    #: Seconds a client may take to send its request body before it gets 408.
+    body_timeout: float = 60.0
     connect_timeout: float = 10.0
     #: Time to first byte from an upstream before the attempt is abandoned (and another endpoint tried).
     first_byte_timeout: float = 120.0
@@ -98,6 +100,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
                             defaults.max_body_bytes, 1024, 1 << 31),
         keepalive_seconds=_float(get("CROSSROADS_STREAM_KEEPALIVE"), "CROSSROADS_STREAM_KEEPALIVE",
                                  defaults.keepalive_seconds),
+        body_timeout=_float(get("CROSSROADS_BODY_TIMEOUT"), "CROSSROADS_BODY_TIMEOUT", defaults.body_timeout),
         connect_timeout=_float(get("CROSSROADS_CONNECT_TIMEOUT"), "CROSSROADS_CONNECT_TIMEOUT",
                                defaults.connect_timeout),
         first_byte_timeout=_float(get("CROSSROADS_FIRST_BYTE_TIMEOUT"), "CROSSROADS_FIRST_BYTE_TIMEOUT",

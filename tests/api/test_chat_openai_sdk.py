@@ -287,3 +287,15 @@ async def test_keepalive_comments_while_upstream_is_silent(start_gateway: Gatewa
     assert body.startswith(": OPENROUTER PROCESSING\n\n")
     assert body.count(": OPENROUTER PROCESSING") >= 2
     assert body.rstrip().endswith("data: [DONE]")
+
+
+async def test_a_body_that_never_finishes_is_408(start_gateway: GatewayFactory) -> None:
+    async with start_gateway(env={"CROSSROADS_BODY_TIMEOUT": "0.3"}) as gw:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(gw.root.rsplit(":", 1)[1]))
+        writer.write(f"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gw.key}\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\"".encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        writer.close()
+        await writer.wait_closed()
+    assert head.startswith(b"HTTP/1.1 408")

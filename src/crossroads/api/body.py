@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from crossroads.errors import BadRequest, PayloadTooLarge
+from crossroads.errors import BadRequest, PayloadTooLarge, RequestTimeout
+
+#: A client that has not sent its whole body after this many seconds gets 408.
+BODY_TIMEOUT = 60.0
 
 
-async def read_json(request: web.Request, max_bytes: int) -> Any:
+async def read_json(request: web.Request, max_bytes: int, timeout: float = BODY_TIMEOUT) -> Any:
     length = request.content_length
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {max_bytes} bytes")
-    body = await _read_capped(request, max_bytes)
+    try:
+        async with asyncio.timeout(timeout):
+            body = await _read_capped(request, max_bytes)
+    except TimeoutError:
+        raise RequestTimeout(f"The request body did not arrive within {timeout:g} seconds") from None
     if not body:
         raise BadRequest("Request body is empty; expected a JSON object")
     try:

@@ -38,8 +38,8 @@ class ChatCompletions:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = self.keys.authenticate(request.headers.get("Authorization"))
-        chat = parse_chat_request(await read_json(request, self.settings.max_body_bytes),
-                                  self.settings.default_model)
+        body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        chat = parse_chat_request(body, self.settings.default_model)
         route = self.planner.plan(chat)
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output)
