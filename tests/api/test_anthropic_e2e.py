@@ -61,16 +61,16 @@ def upstream(sim: SimServer) -> dict[str, Any]:
     return body
 
 
-async def ask(c: openai.AsyncOpenAI, stream: bool, **kwargs: Any) -> dict[str, Any]:
+async def ask(c: openai.AsyncOpenAI, stream: bool, model: str = MODEL, **kwargs: Any) -> dict[str, Any]:
     """One turn as a plain `message` dict (tool calls and reasoning included), streamed or not, plus the
     finish reason and usage."""
     if not stream:
-        reply = await c.chat.completions.create(model=MODEL, **kwargs)
+        reply = await c.chat.completions.create(model=model, **kwargs)
         choice = reply.choices[0]
         message = choice.message.model_dump(exclude_none=True)
         return {"message": message, "finish": choice.finish_reason, "usage": reply.usage, "provider":
                 (reply.model_extra or {})["provider"]}
-    chunks = [chunk async for chunk in await c.chat.completions.create(model=MODEL, stream=True, **kwargs)]
+    chunks = [chunk async for chunk in await c.chat.completions.create(model=model, stream=True, **kwargs)]
     assert chunks[0].choices[0].delta.role == "assistant"
     content = ""
     calls: dict[int, dict[str, Any]] = {}
@@ -220,12 +220,28 @@ async def test_reasoning_through_a_tool_loop(gw: Gateway, sim: SimServer, stream
         assert "thinking" in sent
 
 
+CITY = {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"], "additionalProperties": False}
+
+
 @pytest.mark.parametrize("stream", [False, True])
-async def test_structured_output_through_a_forced_tool(gw: Gateway, sim: SimServer, stream: bool) -> None:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
-              "required": ["city", "population"], "additionalProperties": False}
+async def test_structured_output_natively_where_the_model_has_it(gw: Gateway, sim: SimServer, stream: bool) -> None:
     async with client(gw) as c:
         turn = await ask(c, stream, messages=[{"role": "user", "content": "Largest city in Norway?"}],
+                         response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": CITY}})
+    assert turn["finish"] == "stop"
+    jsonschema.validate(json.loads(turn["message"]["content"]), CITY)
+    sent = upstream(sim)
+    assert sent["output_config"]["format"] == {"type": "json_schema", "schema": CITY}
+    assert "tools" not in sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_structured_output_through_a_forced_tool(gw: Gateway, sim: SimServer, stream: bool) -> None:
+    schema = CITY
+    async with client(gw) as c:  # Claude Sonnet 4 has no native structured outputs
+        turn = await ask(c, stream, model="anthropic/claude-sonnet-4",
+                         messages=[{"role": "user", "content": "Largest city in Norway?"}],
                          response_format={"type": "json_schema", "json_schema": {"name": "city", "schema": schema}})
     assert turn["finish"] == "stop" and "tool_calls" not in turn["message"]
     jsonschema.validate(json.loads(turn["message"]["content"]), schema)
@@ -247,7 +263,8 @@ async def test_prompt_caching_is_reported_and_priced(gw: Gateway, sim: SimServer
     assert usage is not None and usage.prompt_tokens_details is not None
     assert usage.prompt_tokens_details.cached_tokens == 5
     written = usage.prompt_tokens_details.cache_write_tokens
-    assert written is not None and written > 0 and usage.prompt_tokens > 5 + written  # the total prompt, cached parts included
+    assert written is not None and written > 0
+    assert usage.prompt_tokens > 5 + written  # the total prompt, cached parts included
     assert_charged(usage)
 
 
@@ -275,3 +292,10 @@ async def test_responses_match_openrouters_schema(gw: Gateway) -> None:
     assert events and text.rstrip().endswith("data: [DONE]")
     for event in events:
         validate_component(orjson.loads(event[len("data: "):]), "ChatStreamChunk")
+
+
+async def test_anthropic_beta_header_is_passed_through(gw: Gateway, sim: SimServer) -> None:
+    async with client(gw) as c:
+        await c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
+                                        extra_headers={"x-anthropic-beta": "interleaved-thinking-2025-05-14"})
+    assert sim.requests[-1].headers["anthropic-beta"] == "interleaved-thinking-2025-05-14"

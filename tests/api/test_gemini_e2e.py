@@ -111,9 +111,10 @@ async def ask(client: openai.AsyncOpenAI, messages: list[dict[str, Any]], stream
         extra = delta.model_extra or {}
         reasoning += extra.get("reasoning") or ""
         for detail in extra.get("reasoning_details") or ():
-            entry = details.setdefault(detail["index"], dict(detail))
-            if entry is not detail and "text" in detail:
-                entry["text"] += detail["text"]
+            if detail["index"] in details:
+                details[detail["index"]]["text"] += detail.get("text") or ""
+            else:
+                details[detail["index"]] = dict(detail)
         for piece in delta.tool_calls or ():
             call = calls.setdefault(piece.index, {"id": piece.id, "type": "function",
                                                   "function": {"name": "", "arguments": ""}})

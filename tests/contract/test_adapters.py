@@ -215,9 +215,13 @@ async def test_error_event_mid_stream_becomes_in_band_error(serve: Callable[...,
         stream = await c.chat.completions.create(model="contract/model", stream=True, extra_body=FIRST,
                                                  messages=[{"role": "user", "content": "x"}])
         received: list[Any] = []
-        with pytest.raises(openai.APIError) as caught:
+
+        async def consume() -> None:
             async for chunk in stream:
                 received.append(chunk)
+
+        with pytest.raises(openai.APIError) as caught:
+            await consume()
     assert "".join(ch.choices[0].delta.content or "" for ch in received if ch.choices)
     assert all((ch.model_extra or {})["provider"] == "First" for ch in received)
     assert caught.value.body is not None
@@ -355,3 +359,30 @@ async def test_reasoning_comes_back_and_goes_back(gw: Gateway, case: WireCase, s
                                                 tools=[TOOL], extra_body=body)  # type: ignore[list-item]
     assert "Snow" in (final.choices[0].message.content or "")
     assert (final.choices[0].message.model_extra or {})["reasoning"]  # thinking stayed on in the tool loop
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_excluded_reasoning_is_used_but_not_returned(gw: Gateway, case: WireCase, stream: bool) -> None:
+    if not case.reasoning:
+        pytest.skip(f"the {case.wire_format} simulator returns no reasoning text")
+    body = {**FIRST, "reasoning": {"effort": "low", "exclude": True}}
+    messages = [{"role": "user", "content": "Think, then answer: what is 6 times 7?"}]
+    async with client(gw) as c:
+        if stream:
+            chunks = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
+                                                     extra_body=body, stream=True)
+            deltas = [ch.choices[0].delta.model_dump() async for ch in chunks if ch.choices]
+            assert not any(d.get("reasoning") for d in deltas)
+            assert not any(_readable(d.get("reasoning_details")) for d in deltas)
+            assert "".join(d.get("content") or "" for d in deltas)
+        else:
+            reply = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
+                                                    extra_body=body)
+            extra = reply.choices[0].message.model_extra or {}
+            assert not extra.get("reasoning") and not _readable(extra.get("reasoning_details"))
+            assert reply.choices[0].message.content
+
+
+def _readable(details: list[dict[str, Any]] | None) -> list[str]:
+    """The human-readable reasoning in `reasoning_details` (opaque signatures and encrypted data aside)."""
+    return [d.get("text") or d.get("summary") for d in details or () if d.get("text") or d.get("summary")]

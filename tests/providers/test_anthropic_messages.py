@@ -20,8 +20,9 @@ _TAGS = iter(range(1_000_000))
 CLAUDE = Features(tools=True, reasoning=True, seed=False)
 NATIVE_JSON = Features(tools=True, reasoning=True, seed=False, response_format=True, structured_outputs=True)
 USER = [{"role": "user", "content": "hi"}]
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather",
-                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
 
 
 def endpoint(features: Features = CLAUDE, cap: int | None = 64000, key: str | None = "sk-ant") -> Endpoint:
@@ -234,7 +235,7 @@ def test_thinking_budget_limits() -> None:
 
 @pytest.mark.parametrize("body", [
     {}, {"reasoning": {"effort": "none"}}, {"reasoning": {"enabled": False}}, {"reasoning_effort": "none"},
-    {"include_reasoning": False},
+    {"include_reasoning": False}, {"reasoning": {"max_tokens": 0}},
 ])
 def test_no_thinking_unless_asked(body: dict[str, Any]) -> None:
     assert "thinking" not in sent(body)
@@ -285,6 +286,17 @@ def test_thinking_goes_back_before_the_turn_text_and_tool_use() -> None:
         {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
     ]
     assert "thinking" in body
+
+
+def test_streamed_reasoning_fragments_are_joined_per_block() -> None:
+    fragments = [{"type": "reasoning.text", "text": "Let ", "format": "anthropic-claude-v1", "index": 0},
+                 {"type": "reasoning.text", "text": "me look.", "format": "anthropic-claude-v1", "index": 0},
+                 {"type": "reasoning.text", "text": "", "signature": "sig-1", "format": "anthropic-claude-v1",
+                  "index": 0}]
+    loop = [TOOL_LOOP[0], {**TOOL_LOOP[1], "reasoning_details": fragments}, TOOL_LOOP[2]]
+    body = sent({"messages": loop, "tools": [WEATHER], "reasoning": {"effort": "low"}})
+    assert body["messages"][1]["content"][0] == {"type": "thinking", "thinking": "Let me look.",
+                                                 "signature": "sig-1"}
 
 
 def test_no_thinking_in_a_tool_loop_that_lost_its_thinking_blocks() -> None:
@@ -397,6 +409,10 @@ def test_json_tool_reply_is_plain_content() -> None:
     choice = completion.choices[0]
     assert choice["message"]["content"] == '{"a":1}' and "tool_calls" not in choice["message"]
     assert (choice["finish_reason"], choice["native_finish_reason"]) == ("stop", "tool_use")
+    with_text = ADAPTER.parse_response(reply([{"type": "text", "text": "Here it is:"},
+                                              {"type": "tool_use", "id": "t", "name": JSON_TOOL, "input": {"a": 1}}],
+                                             "tool_use"), endpoint())
+    assert with_text.choices[0]["message"]["content"] == '{"a":1}'
 
 
 @pytest.mark.parametrize(("native", "finish"), [

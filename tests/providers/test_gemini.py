@@ -4,6 +4,7 @@ streams and errors come back."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -70,6 +71,10 @@ def test_url_auth_and_body() -> None:
                                 "google/m")
     assert ADAPTER.build_request(stream, endpoint()).url.endswith("/models/gemini-2.5-flash:streamGenerateContent"
                                                                  "?alt=sse")
+    plain = endpoint()
+    versioned = replace(plain, provider=replace(plain.provider, base_url="https://proxy.example.com/gemini/v1/"))
+    assert ADAPTER.build_request(request, versioned).url == ("https://proxy.example.com/gemini/v1/models/"
+                                                             "gemini-2.5-flash:generateContent")
 
 
 def test_generation_config_from_the_table() -> None:
@@ -231,7 +236,8 @@ def test_thought_signatures_go_back_to_their_parts() -> None:
     details = [
         {"type": "reasoning.text", "text": "Thinking...", "format": "google-gemini-v1", "index": 0},
         {"type": "reasoning.encrypted", "data": "c2lnLTE=", "id": "call_1", "format": "google-gemini-v1", "index": 1},
-        {"type": "reasoning.encrypted", "data": "b3RoZXI=", "format": "anthropic-claude-v1", "index": 2}]
+        {"type": "reasoning.encrypted", "data": "b3RoZXI=", "format": "anthropic-claude-v1", "index": 2},
+        {"type": "reasoning.encrypted", "data": "bm8gZm9ybWF0", "id": "call_2", "index": 3}]
     model_turn = sent({"messages": _tool_round(details)})["contents"][1]
     assert model_turn["parts"][0] == {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}},
                                       "thoughtSignature": "c2lnLTE="}

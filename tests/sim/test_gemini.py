@@ -3,6 +3,7 @@ requests the real API would refuse are refused the same way."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -468,3 +469,23 @@ async def test_failing_first_then_succeeding(gemini: genai.client.AsyncClient, s
     with pytest.raises(errors.ServerError):
         await gemini.models.generate_content(model=MODEL, contents="x")
     assert text_of(await gemini.models.generate_content(model=MODEL, contents="x"))
+
+
+async def test_timing_directives(gemini: genai.client.AsyncClient, sim: SimServer) -> None:
+    loop = asyncio.get_running_loop()
+    sim.set_behaviour(MODEL, "ttft=150;tokens=5")
+    started = loop.time()
+    stream = await gemini.models.generate_content_stream(model=MODEL, contents="x")
+    await anext(stream)
+    assert loop.time() - started >= 0.15
+    _ = [chunk async for chunk in stream]
+    sim.set_behaviour(MODEL, "tokens=10;tps=100")
+    started = loop.time()
+    await gemini.models.generate_content(model=MODEL, contents="x")
+    assert loop.time() - started >= 0.1
+    sim.set_behaviour(MODEL, "hang")
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.2):
+            await gemini.models.generate_content(model=MODEL, contents="x")
+    stats = await sim.wait_idle()
+    assert stats["cancelled"] == 1 and stats["in_flight"] == 0

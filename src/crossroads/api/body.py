@@ -14,15 +14,16 @@ from crossroads.errors import BadRequest, PayloadTooLarge, RequestTimeout
 BODY_TIMEOUT = 60.0
 
 
-async def read_json(request: web.Request, max_bytes: int, timeout: float = BODY_TIMEOUT) -> Any:
+async def read_json(request: web.Request, max_bytes: int, deadline: float = BODY_TIMEOUT) -> Any:
+    """The request's JSON body: at most `max_bytes`, arriving within `deadline` seconds."""
     length = request.content_length
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"Request body is {length} bytes; the limit is {max_bytes} bytes")
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline):
             body = await _read_capped(request, max_bytes)
     except TimeoutError:
-        raise RequestTimeout(f"The request body did not arrive within {timeout:g} seconds") from None
+        raise RequestTimeout(f"The request body did not arrive within {deadline:g} seconds") from None
     if not body:
         raise BadRequest("Request body is empty; expected a JSON object")
     try:

@@ -15,6 +15,7 @@ from crossroads.api.render import DONE, JSON, KEEPALIVE, generation_id, sse
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Accountant, Generation, Hold, estimate_usage
 from crossroads.ledger.keys import KeyRing
+from crossroads.providers.registry import passthrough_headers
 from crossroads.ratelimit.base import Limiter
 from crossroads.routing.dispatch import Attempt, Dispatcher, OpenStream
 from crossroads.routing.plan import Planner
@@ -35,11 +36,16 @@ class ChatCompletions:
         self.dispatcher = dispatcher
         self.accountant = accountant
         self.limiter = limiter
+        self.passthrough = passthrough_headers(dispatcher.adapters)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = self.keys.authenticate(request.headers.get("Authorization"))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
         chat = parse_chat_request(body, self.settings.default_model)
+        for name in self.passthrough:
+            value = request.headers.get(name)
+            if value:
+                chat.headers[name] = value
         route = self.planner.plan(chat)
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output)
@@ -73,6 +79,9 @@ class ChatCompletions:
             await self._failed(hold, generation, None, None, clock, cancelled=True)
             raise
         completion = served.completion
+        if _excludes_reasoning(chat):
+            for choice in completion.choices:
+                _hide_reasoning(choice["message"])
         usage = completion.usage or estimate_usage(chat.prompt_chars, _completion_chars(completion.choices))
         usage.images = usage.images or chat.images
         first = completion.choices[0]
@@ -141,10 +150,13 @@ class ChatCompletions:
         head = {"id": generation.id, "provider": stream.endpoint.provider.name, "model": stream.model.id,
                 "object": "chat.completion.chunk", "created": int(generation.started)}
         failure: CrossroadsError | None = None
+        hide_reasoning = _excludes_reasoning(chat)
         try:
-            await response.write(_encode(head, stream.pieces))
-            async for pieces in stream.rest():
-                await response.write(_encode(head, pieces))
+            await response.write(_encode(head, _without_reasoning(stream.pieces) if hide_reasoning else stream.pieces))
+            async for upstream_pieces in stream.rest():
+                pieces = _without_reasoning(upstream_pieces) if hide_reasoning else upstream_pieces
+                if pieces:
+                    await response.write(_encode(head, pieces))
         except UpstreamError as exc:
             failure = exc
         except (asyncio.CancelledError, ConnectionResetError):
@@ -234,6 +246,42 @@ def _encode(head: dict[str, Any], pieces: list[dict[str, Any]]) -> bytes:
     if len(pieces) == 1:
         return sse({**head, **pieces[0]})
     return b"".join(sse({**head, **piece}) for piece in pieces)
+
+
+def _excludes_reasoning(chat: ChatRequest) -> bool:
+    """`reasoning.exclude` (or the legacy `include_reasoning: false`): the model may reason, the client does
+    not see it. Adapters that can ask the provider not to return it do; this covers the rest."""
+    reasoning = chat.body.get("reasoning")
+    return bool(reasoning and reasoning.get("exclude")) or chat.body.get("include_reasoning") is False
+
+
+def _hide_reasoning(message: dict[str, Any]) -> None:
+    """Drop readable reasoning from a message or delta. Opaque pieces (encrypted reasoning, signatures with
+    no text) stay: a provider needs them back to continue a tool loop, and they show nothing."""
+    if message.get("reasoning") is not None:
+        message["reasoning"] = None
+    details = message.get("reasoning_details")
+    if details:
+        kept = [d for d in details if not d.get("text") and not d.get("summary")]
+        if kept:
+            message["reasoning_details"] = kept
+        else:
+            del message["reasoning_details"]
+
+
+def _without_reasoning(pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kept = []
+    for piece in pieces:
+        for choice in piece.get("choices", ()):
+            delta = choice.get("delta")
+            if delta:
+                _hide_reasoning(delta)
+                if delta.get("reasoning", 0) is None:
+                    del delta["reasoning"]
+        if any(choice.get("delta") or choice.get("finish_reason") for choice in piece.get("choices", ())) \
+                or "usage" in piece:
+            kept.append(piece)
+    return kept
 
 
 def _completion_chars(choices: list[dict[str, Any]]) -> int:

@@ -186,6 +186,7 @@ class _Plan:
 
 class OpenAIChat:
     wire_format = WIRE_FORMAT
+    passthrough_headers: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self._plans: dict[str, _Plan] = {}

@@ -13,3 +13,8 @@ from crossroads.providers.openai_chat import OpenAIChat
 def build_adapters() -> Mapping[str, Adapter]:
     adapters: list[Adapter] = [OpenAIChat(), AnthropicMessages(), Gemini()]
     return {adapter.wire_format: adapter for adapter in adapters}
+
+
+def passthrough_headers(adapters: Mapping[str, Adapter]) -> tuple[str, ...]:
+    """Every client header some adapter forwards; the API copies these into `ChatRequest.headers`."""
+    return tuple(sorted(set().union(*(a.passthrough_headers for a in adapters.values()))))

@@ -8,7 +8,7 @@ them to providers that take extra parameters (e.g. Mistral's `safe_prompt`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -218,6 +218,8 @@ class ChatRequest:
     has_files: bool
     has_audio: bool
     images: int = 0
+    #: Client headers an adapter forwards (see `providers.registry.passthrough_headers`), lower-case names.
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def provider(self) -> dict[str, Any]:

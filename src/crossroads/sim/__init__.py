@@ -9,7 +9,7 @@ request how it behaves (slow, silent, failing, dropping, malformed) with directi
 
 Modules: `behaviour` (directives), `reply` (deterministic content), `wire` (the server/format contract),
 `openai_chat` (the OpenAI Chat Completions format), `anthropic_messages` (the Anthropic Messages format),
-`server` (the app, control API and `SimServer`).
+`gemini` (the Gemini API format), `server` (the app, control API and `SimServer`).
 """
 
 from .behaviour import Behaviour, DirectiveError

@@ -4,8 +4,9 @@ Follows Anthropic's API reference ("Messages" → "Create a Message", "Streaming
 guides ("Tool use", "Extended thinking", "Structured outputs", "Prompt caching") closely enough that the
 official `anthropic` SDK parses every reply, stream and error, and strictly enough to catch a client that
 sends what the real API refuses. Requests need an API key, in `x-api-key` or (as recent SDKs send it) as
-`Authorization: Bearer` (401 `authentication_error` otherwise), and an `anthropic-version` header. Refused with Anthropic's error shape (`{"type": "error", "error": {"type", "message"},
-"request_id"}`) and status 400: unknown top-level fields, a missing `model` / `max_tokens` / `messages`, a
+`Authorization: Bearer` (401 `authentication_error` otherwise), and an `anthropic-version` header.
+Refused with Anthropic's error shape (`{"type": "error", "error": {"type", "message"}, "request_id"}`) and
+status 400: unknown top-level fields, a missing `model` / `max_tokens` / `messages`, a
 `system` role inside `messages`, a first turn that is not `user`, two turns of one role in a row, empty
 content, unknown content block types, text before a `tool_result` in its turn, a `tool_result` answering
 no `tool_use` of the previous turn (or a `tool_use` left unanswered), a thinking block whose `signature`

@@ -37,6 +37,8 @@ class _Plan:
 
 class AnthropicMessages:
     wire_format = WIRE_FORMAT
+    #: OpenRouter forwards `x-anthropic-beta` to Anthropic as `anthropic-beta`.
+    passthrough_headers: frozenset[str] = frozenset({"x-anthropic-beta"})
 
     def __init__(self) -> None:
         self._plans: dict[str, _Plan] = {}

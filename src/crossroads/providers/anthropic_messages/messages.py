@@ -214,21 +214,30 @@ def _arguments(arguments: Any, index: int, k: int) -> Any:
 
 
 def _thinking_blocks(details: Any) -> list[dict[str, Any]]:
-    """`reasoning_details` from an earlier Anthropic reply → thinking blocks, signatures intact. Reasoning
-    from other providers, and text without a signature, cannot be verified by Anthropic and is left out."""
-    blocks: list[dict[str, Any]] = []
+    """`reasoning_details` from an earlier Anthropic reply → thinking blocks, signatures intact.
+
+    Entries sharing an `index` are pieces of one block, as a client that kept the streamed deltas has them:
+    their text is joined and the signature taken. Reasoning from other providers, and text without a
+    signature, cannot be verified by Anthropic and is left out.
+    """
     if not isinstance(details, list):
-        return blocks
-    for detail in sorted((d for d in details if isinstance(d, dict)), key=lambda d: d.get("index") or 0):
-        if detail.get("format") not in (None, REASONING_FORMAT):
+        return []
+    merged: dict[int, dict[str, Any]] = {}
+    for position, detail in enumerate(details):
+        if not isinstance(detail, dict) or detail.get("format") not in (None, REASONING_FORMAT):
             continue
-        kind = detail.get("type")
-        if kind == "reasoning.text" and detail.get("signature"):
-            blocks.append({"type": "thinking", "thinking": detail.get("text") or "",
-                           "signature": detail["signature"]})
-        elif kind == "reasoning.encrypted" and detail.get("data"):
-            blocks.append({"type": "redacted_thinking", "data": detail["data"]})
-    return blocks
+        index = detail.get("index")
+        key = index if isinstance(index, int) else -1 - position
+        block = merged.get(key)
+        if detail.get("type") == "reasoning.text":
+            if block is None or block["type"] != "thinking":
+                block = merged[key] = {"type": "thinking", "thinking": "", "signature": None}
+            block["thinking"] += detail.get("text") or ""
+            block["signature"] = detail.get("signature") or block["signature"]
+        elif detail.get("type") == "reasoning.encrypted" and detail.get("data"):
+            merged[key] = {"type": "redacted_thinking", "data": detail["data"]}
+    return [block for _, block in sorted(merged.items())
+            if block["type"] == "redacted_thinking" or block["signature"]]
 
 
 def _tool_result(message: Mapping[str, Any], index: int) -> dict[str, Any]:

@@ -93,6 +93,9 @@ def build(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row], rea
                "anthropic-version": API_VERSION}
     if endpoint.provider.api_key:
         headers["x-api-key"] = endpoint.provider.api_key
+    beta = request.headers.get("x-anthropic-beta")
+    if beta:
+        headers["anthropic-beta"] = beta
     for name, value in endpoint.provider.headers:
         headers[name] = value
     return UpstreamRequest(url=endpoint.provider.base_url + "/v1/messages", headers=headers,
@@ -151,7 +154,8 @@ def thinking_wanted(body: Mapping[str, Any]) -> tuple[int | str, bool] | None:
             return None
         exclude = bool(reasoning.get("exclude"))
         if reasoning.get("max_tokens") is not None:
-            return int(reasoning["max_tokens"]), exclude
+            budget = int(reasoning["max_tokens"])
+            return (budget, exclude) if budget > 0 else None
         effort = reasoning.get("effort") or effort
     elif effort is None:
         if body.get("include_reasoning") is not True:

@@ -93,7 +93,7 @@ def parse(body: bytes, endpoint: Endpoint) -> Completion:
     thoughts: list[str] = []
     details: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
-    answered_in_json = False
+    json_answer: str | None = None
     for block in content:
         if not isinstance(block, dict):
             raise malformed(endpoint, body)
@@ -108,13 +108,14 @@ def parse(body: bytes, endpoint: Endpoint) -> Completion:
         elif kind == "tool_use":
             arguments = orjson.dumps(block.get("input") or {}).decode()
             if block.get("name") == JSON_TOOL:
-                texts.append(arguments)
-                answered_in_json = True
+                json_answer = arguments
             else:
                 calls.append({"id": block.get("id"), "type": "function",
                               "function": {"name": block.get("name"), "arguments": arguments}})
         # Server tool blocks (web search results, code execution...) have no Chat Completions form.
     native = data.get("stop_reason")
+    if json_answer is not None:
+        texts = [json_answer]  # the answer is the JSON alone, whatever text came with it
     message: dict[str, Any] = {
         "role": "assistant",
         "content": "".join(texts) if texts or not calls else None,
@@ -126,6 +127,6 @@ def parse(body: bytes, endpoint: Endpoint) -> Completion:
     if calls:
         message["tool_calls"] = calls
     choice = {"index": 0, "message": message, "logprobs": None,
-              "finish_reason": finish_reason(native, answered_in_json and not calls),
+              "finish_reason": finish_reason(native, json_answer is not None and not calls),
               "native_finish_reason": native}
     return Completion(choices=[choice], usage=usage_from(data.get("usage")), upstream_id=data.get("id"))

@@ -23,6 +23,7 @@ WIRE_FORMAT: Final = "gemini"
 
 class Gemini:
     wire_format = WIRE_FORMAT
+    passthrough_headers: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         # Per endpoint key: the rows the endpoint takes, and their names.

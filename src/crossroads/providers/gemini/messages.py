@@ -170,7 +170,8 @@ def _signatures(details: Any) -> dict[str | None, str]:
     if not isinstance(details, list):
         return found
     for detail in details:
-        if not isinstance(detail, dict) or detail.get("format", REASONING_FORMAT) != REASONING_FORMAT:
+        # Only Gemini's own: another provider's blob would be rejected as a corrupted signature.
+        if not isinstance(detail, dict) or detail.get("format") != REASONING_FORMAT:
             continue
         if detail.get("type") == "reasoning.encrypted" and isinstance(detail.get("data"), str):
             key = detail.get("id") if isinstance(detail.get("id"), str) else None

@@ -24,10 +24,14 @@ __all__ = ["build_request", "url_for"]
 
 
 def url_for(endpoint: Endpoint, stream: bool) -> str:
+    """The method's URL. A base URL that already names an API version (`.../v1beta`, `.../v1`) keeps it."""
+    base = endpoint.provider.base_url.rstrip("/")
+    if not base.endswith(("/v1beta", "/v1")):
+        base += "/v1beta"
     # The model is a path segment: escape everything, so `#`, `/` or `?` in a name cannot change the URL.
     model = quote(endpoint.upstream_model.removeprefix("models/"), safe="")
     method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    return f"{endpoint.provider.base_url.rstrip('/')}/v1beta/models/{model}:{method}"
+    return f"{base}/models/{model}:{method}"
 
 
 def build_request(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row],
