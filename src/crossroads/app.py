@@ -128,7 +128,7 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         await simulator.start()
         stack.push_async_callback(simulator.close)
     catalog = loader.load(settings.catalog_paths, settings.environ,
-                          simulator_url=f"{simulator.url}/v1" if simulator else None)
+                          simulator_url=simulator.url if simulator else None)
     store = await open_store(settings.database_url)
     stack.push_async_callback(store.close)
     # Generations that a crashed process finished but never stored go in before any spend is read.

@@ -299,3 +299,15 @@ async def test_a_body_that_never_finishes_is_408(start_gateway: GatewayFactory) 
         writer.close()
         await writer.wait_closed()
     assert head.startswith(b"HTTP/1.1 408")
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash", "deepseek/deepseek-r1-0528"])
+async def test_the_built_in_simulator_serves_every_wire_format(gateway: Gateway, model: str) -> None:
+    async with client(gateway) as c:
+        reply = await c.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hello"}])
+        stream = await c.chat.completions.create(model=model, stream=True,
+                                                 messages=[{"role": "user", "content": "Hello"}])
+        chunks = [chunk async for chunk in stream]
+    assert reply.choices[0].message.content and (reply.model_extra or {})["provider"] == "Simulator"
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+    assert chunks[-1].usage is not None

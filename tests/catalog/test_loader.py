@@ -96,9 +96,22 @@ def test_bad_catalog_files_are_refused_clearly(tmp_path: Path, text: str, messag
 
 
 def test_simulator_endpoint_mirrors_the_cheapest_hosted_price() -> None:
-    catalog = load([], {}, simulator_url="http://127.0.0.1:1/v1")
+    catalog = load([], {}, simulator_url="http://127.0.0.1:1")
     model = catalog.models["meta-llama/llama-3.1-8b-instruct"]
     sim = next(e for e in model.endpoints if e.is_simulator)
     hosted = [e for e in model.endpoints if not e.provider.local and not e.is_simulator]
     assert sim.pricing == min(hosted, key=lambda e: e.pricing.blended()).pricing
     assert sim.pricing.prompt > 0
+
+
+def test_the_simulator_speaks_each_models_own_wire_format() -> None:
+    catalog = load([], {}, simulator_url="http://127.0.0.1:1")
+    formats = {}
+    for model_id in ("openai/gpt-4o", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash"):
+        sim = next(e for e in catalog.models[model_id].endpoints if e.is_simulator)
+        formats[model_id] = (sim.provider.wire_format, sim.provider.base_url)
+    assert formats == {
+        "openai/gpt-4o": ("openai_chat", "http://127.0.0.1:1/v1"),
+        "anthropic/claude-sonnet-4.5": ("anthropic_messages", "http://127.0.0.1:1"),
+        "google/gemini-2.5-flash": ("gemini", "http://127.0.0.1:1"),
+    }

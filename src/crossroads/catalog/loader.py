@@ -129,27 +129,33 @@ def build(
 ) -> Catalog:
     """Turn a merged catalog document into a `Catalog`, applying provider settings from `environ`.
 
-    With `simulator_url`, every model gets one more endpoint, served by the built-in simulator at that URL.
+    With `simulator_url` (the simulator's root URL), every model gets one more endpoint, served by the
+    built-in simulator in the wire format of the model's own provider — so a demo exercises the same
+    adapter a real provider would.
     """
     providers = {slug: _provider(slug, table, environ) for slug, table in document.get("providers", {}).items()}
+    simulators: dict[str, Provider] = {}
     if simulator_url is not None:
-        providers[SIMULATOR_SLUG] = Provider(
-            slug=SIMULATOR_SLUG,
-            name="Simulator",
-            wire_format="openai_chat",
-            base_url=simulator_url,
-            api_key="simulator",
-            quirks="simulator",
-            local=True,
-            data_policy=DataPolicy(training=False, retains_prompts=False),
-        )
+        for wire_format in WIRE_FORMATS:
+            simulators[wire_format] = Provider(
+                slug=SIMULATOR_SLUG,
+                name="Simulator",
+                wire_format=wire_format,
+                # Each wire format's SDK convention: OpenAI-style bases end in /v1, the others are the root.
+                base_url=simulator_url + "/v1" if wire_format == "openai_chat" else simulator_url,
+                api_key="simulator",
+                quirks="simulator",
+                local=True,
+                data_policy=DataPolicy(training=False, retains_prompts=False),
+            )
+        providers[SIMULATOR_SLUG] = simulators["openai_chat"]
     models: dict[str, Model] = {}
     for model_id, table in document.get("models", {}).items():
         if table.get("disabled"):
             continue
         model = _model(model_id, table, providers)
-        if simulator_url is not None:
-            model = _with_simulator(model, providers[SIMULATOR_SLUG])
+        if simulators:
+            model = _with_simulator(model, simulators)
         models[model_id] = model
     aliases: dict[str, str] = {}
     for provider in providers.values():
@@ -299,19 +305,20 @@ def _endpoint(
     )
 
 
-def _with_simulator(model: Model, simulator: Provider) -> Model:
-    """Add the simulator as one more endpoint of `model`, priced like the model's cheapest hosted endpoint so
-    that usage and cost figures in a demo look like real ones."""
+def _with_simulator(model: Model, simulators: Mapping[str, Provider]) -> Model:
+    """Add the simulator as one more endpoint of `model`, speaking the wire format of the model's cheapest
+    hosted endpoint and priced like it, so that usage and cost figures in a demo look like real ones."""
     if any(e.provider.slug == SIMULATOR_SLUG for e in model.endpoints):
         return model
     hosted = [e for e in model.endpoints if not e.provider.local] or list(model.endpoints)
     reference = min(hosted, key=lambda e: e.pricing.blended(), default=None)
     pricing = reference.pricing if reference else Pricing(prompt=Decimal(0), completion=Decimal(0))
+    wire_format = reference.provider.wire_format if reference else "openai_chat"
     endpoint = Endpoint(
         model_id=model.id,
-        provider=simulator,
+        provider=simulators[wire_format],
         tag=SIMULATOR_SLUG,
-        upstream_model=model.id,
+        upstream_model=reference.upstream_model if reference and wire_format != "openai_chat" else model.id,
         context_length=model.context_length,
         max_completion_tokens=max(
             (e.max_completion_tokens or 0 for e in model.endpoints), default=0
