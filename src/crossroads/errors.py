@@ -37,6 +37,9 @@ class ConfigError(Exception):
 
 
 class CrossroadsError(Exception):
+    """`status` and `error_type` are each class's defaults; an instance may carry its own (`code`, `kind`)
+    when the status is only known at run time (an upstream's answer, an aggregate of attempts)."""
+
     status: ClassVar[int] = 500
     error_type: ClassVar[str] = "server"
 
@@ -46,22 +49,22 @@ class CrossroadsError(Exception):
         *,
         metadata: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        code: int | None = None,
+        kind: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.metadata = metadata
         self.headers = headers or {}
-
-    @property
-    def code(self) -> int:
-        return self.status
+        self.code = self.status if code is None else code
+        self.kind = kind or self.error_type
 
     def public_message(self) -> str:
-        # 500s are masked: an internal failure's text may carry details the caller has no business seeing.
-        return "Internal Server Error" if self.code == 500 and type(self) is CrossroadsError else self.message
+        # An unexpected internal failure is masked: its text may carry details the caller has no business seeing.
+        return "Internal Server Error" if type(self) is CrossroadsError else self.message
 
     def payload(self) -> dict[str, Any]:
-        metadata = {"error_type": self.error_type, **(self.metadata or {})}
+        metadata = {"error_type": self.kind, **(self.metadata or {})}
         return {"code": self.code, "message": self.public_message(), "metadata": metadata}
 
     def body(self) -> bytes:
@@ -163,7 +166,7 @@ _UPSTREAM_TYPES = {
 class UpstreamError(CrossroadsError):
     """One attempt at one provider failed: an HTTP error, a broken connection, a timeout, a bad reply.
 
-    `status` is what the client would see for this failure alone: the upstream's own status for errors
+    `code` is what the client would see for this failure alone: the upstream's own status for errors
     about the request (400, 404, 413, 429...), 502 for a broken or malformed reply and for a provider that
     refuses the gateway's own credentials (401/402/403 — the caller's key is fine, so answering 401 would
     mislead every client), 504 for a timeout. `upstream_status` keeps the provider's status.
@@ -192,28 +195,17 @@ class UpstreamError(CrossroadsError):
         if provider_code is not None:
             metadata["provider_code"] = provider_code
         headers = {"Retry-After": _seconds(retry_after)} if retry_after is not None else None
-        super().__init__(message, metadata=metadata, headers=headers)
-        self._status = status
+        super().__init__(message, metadata=metadata, headers=headers, code=status,
+                         kind=error_type or _UPSTREAM_TYPES.get(status, "unmapped" if status < 500 else "server"))
         self.provider = provider
         self.retry_after = retry_after
-        self._error_type = error_type or _UPSTREAM_TYPES.get(status, "unmapped" if status < 500 else "server")
-
-    @property
-    def code(self) -> int:
-        return self._status
 
     @property
     def fallback_worthy(self) -> bool:
         """Whether another endpoint may succeed where this one failed (OpenRouter: 408, 429, 5xx and
-        broken replies); a 400 or 413 would fail the same way everywhere."""
-        return self._status in (404, 408, 429) or self._status >= 500
-
-    def public_message(self) -> str:
-        return self.message
-
-    def payload(self) -> dict[str, Any]:
-        metadata = {"error_type": self._error_type, **(self.metadata or {})}
-        return {"code": self.code, "message": self.message, "metadata": metadata}
+        broken replies; and 404: another provider may have the model); a 400 or 413 would fail the same
+        way everywhere."""
+        return self.code in (404, 408, 429) or self.code >= 500
 
 
 class AllProvidersFailed(CrossroadsError):
@@ -229,13 +221,11 @@ class AllProvidersFailed(CrossroadsError):
         elif all(s in (408, 502, 503, 504, 529) or s >= 500 for s in statuses):
             status, error_type, availability = 503, "provider_overloaded", "temporarily_unavailable"
         else:
-            status, error_type, availability = last.code, last.payload()["metadata"]["error_type"], None
+            status, error_type, availability = last.code, last.kind, None
         metadata: dict[str, Any] = {
             "provider_name": last.provider,
-            "previous_errors": [
-                {"provider": a.provider, "code": a.payload()["metadata"]["error_type"], "status": a.upstream_status}
-                for a in attempts
-            ],
+            "previous_errors": [{"provider": a.provider, "code": a.kind, "status": a.upstream_status}
+                                for a in attempts],
         }
         if "raw" in (last.metadata or {}):
             metadata["raw"] = (last.metadata or {})["raw"]
@@ -248,21 +238,10 @@ class AllProvidersFailed(CrossroadsError):
         if hints:
             headers["Retry-After"] = _seconds(min(hints))
         message = last.message if len(attempts) == 1 else f"All providers failed; last error: {last.message}"
-        super().__init__(message, metadata=metadata, headers=headers)
-        self._status = status
-        self._error_type = error_type
+        super().__init__(message, metadata=metadata, headers=headers, code=status, kind=error_type)
         self.attempts = attempts
-
-    @property
-    def code(self) -> int:
-        return self._status
-
-    def public_message(self) -> str:
-        return self.message
-
-    def payload(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message,
-                "metadata": {"error_type": self._error_type, **(self.metadata or {})}}
+        #: The routing trace of the attempts (set by the dispatcher), for the generation record.
+        self.trace: list[dict[str, Any]] = []
 
 
 def _seconds(value: float) -> str:

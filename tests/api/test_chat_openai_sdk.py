@@ -301,7 +301,8 @@ async def test_a_body_that_never_finishes_is_408(start_gateway: GatewayFactory) 
     assert head.startswith(b"HTTP/1.1 408")
 
 
-@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash", "deepseek/deepseek-r1-0528"])
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash",
+                                   "deepseek/deepseek-r1-0528"])
 async def test_the_built_in_simulator_serves_every_wire_format(gateway: Gateway, model: str) -> None:
     async with client(gateway) as c:
         reply = await c.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hello"}])

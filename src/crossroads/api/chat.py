@@ -12,7 +12,7 @@ from aiohttp import web
 
 from crossroads.api.body import read_json
 from crossroads.api.render import DONE, JSON, KEEPALIVE, generation_id, sse
-from crossroads.errors import CrossroadsError, UpstreamError
+from crossroads.errors import AllProvidersFailed, CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Accountant, Generation, Hold, estimate_usage
 from crossroads.ledger.keys import KeyRing
 from crossroads.providers.registry import passthrough_headers
@@ -72,11 +72,11 @@ class ChatCompletions:
         try:
             served = await self.dispatcher.complete(chat, route)
         except CrossroadsError as error:
-            await self._failed(hold, generation, error, getattr(error, "attempts", None), clock)
+            await self._failed(hold, generation, error, clock)
             error.headers["X-Generation-Id"] = generation.id
             raise
         except asyncio.CancelledError:
-            await self._failed(hold, generation, None, None, clock, cancelled=True)
+            await self._failed(hold, generation, None, clock, cancelled=True)
             raise
         completion = served.completion
         if _excludes_reasoning(chat):
@@ -131,14 +131,14 @@ class ChatCompletions:
             stream = await self.dispatcher.open_stream(chat, route, silence=self.settings.keepalive_seconds,
                                                        on_silence=keepalive)
         except CrossroadsError as error:
-            await self._failed(hold, generation, error, getattr(error, "attempts", None), clock)
+            await self._failed(hold, generation, error, clock)
             if not response.prepared:
                 error.headers["X-Generation-Id"] = generation.id
                 raise
             await response.write(sse(self._error_chunk(generation, None, error)) + DONE)
             return response
         except (asyncio.CancelledError, ConnectionResetError):
-            await self._failed(hold, generation, None, None, clock, cancelled=True)
+            await self._failed(hold, generation, None, clock, cancelled=True)
             raise
         if not response.prepared:
             await response.prepare(request)
@@ -204,15 +204,14 @@ class ChatCompletions:
         generation.trace = [a.public() for a in stream.trace]
         return await self.accountant.settle(hold, generation)
 
-    async def _failed(self, hold: Hold, generation: Generation, error: CrossroadsError | None,
-                attempts: Any, clock: float, cancelled: bool = False) -> None:
+    async def _failed(self, hold: Hold, generation: Generation, error: CrossroadsError | None, clock: float,
+                      cancelled: bool = False) -> None:
         generation.status = _CLIENT_GONE if cancelled else (error.code if error else 500)
         generation.cancelled = cancelled
         generation.error_message = error.message if error else None
         generation.latency_ms = int((time.monotonic() - clock) * 1000)
-        if isinstance(error, CrossroadsError) and hasattr(error, "attempts"):
-            generation.trace = [{"provider": a.provider, "status": a.code,
-                                 "error_type": a.payload()["metadata"].get("error_type")} for a in attempts]
+        if isinstance(error, AllProvidersFailed):
+            generation.trace = error.trace
         await self.accountant.settle(hold, generation)
 
     @staticmethod

@@ -160,6 +160,27 @@ def normalise_finish(native: str | None) -> str | None:
     return FINISH_REASONS.get(native, "stop")
 
 
+#: OpenRouter's reasoning effort → thinking budget, as a share of the output cap (providers that take a
+#: token budget rather than an effort: Anthropic, Gemini).
+EFFORT_RATIOS: Final[Mapping[str, float]] = {
+    "max": 0.95, "xhigh": 0.95, "high": 0.8, "medium": 0.5, "low": 0.2, "minimal": 0.1,
+}
+MIN_THINKING_BUDGET: Final = 1024
+MAX_THINKING_BUDGET: Final = 128_000
+
+
+def effort_budget(effort: str | None, max_output: int, limit: int = MAX_THINKING_BUDGET) -> int:
+    """OpenRouter's mapping: budget = max(min(max_output × ratio, limit), 1024)."""
+    ratio = EFFORT_RATIOS.get(effort or "medium", EFFORT_RATIOS["medium"])
+    return max(min(int(max_output * ratio), limit), MIN_THINKING_BUDGET)
+
+
+def malformed(endpoint: Endpoint, body: bytes) -> UpstreamError:
+    """A reply that is not what the wire format promises: a 502, worth trying another provider for."""
+    return UpstreamError(502, "Provider returned a malformed reply", provider=endpoint.provider.name,
+                         raw=body[:500].decode("utf-8", "replace"), error_type="provider_unavailable")
+
+
 def retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from a `Retry-After` header (seconds form) or `retry-after-ms`; None when absent or a date."""
     value = headers.get("retry-after-ms")

@@ -25,6 +25,7 @@ from crossroads.providers.base import (
     Row,
     Unsupported,
     UpstreamRequest,
+    malformed,
     normalise_finish,
     retry_after,
     supported,
@@ -263,15 +264,15 @@ class OpenAIChat:
                                 raw=body[:500].decode("utf-8", "replace"),
                                 error_type="provider_unavailable") from exc
         if not isinstance(data, dict):
-            raise _malformed(endpoint, body)
+            raise malformed(endpoint, body)
         if "error" in data and not data.get("choices"):
             raise _error_from_payload(data["error"], 502, endpoint)
         choices = data.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise _malformed(endpoint, body)
+            raise malformed(endpoint, body)
         for choice in choices:
             if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
-                raise _malformed(endpoint, body)
+                raise malformed(endpoint, body)
             native = choice.get("finish_reason")
             choice["finish_reason"] = normalise_finish(native)
             choice["native_finish_reason"] = native
@@ -327,7 +328,7 @@ class OpenAIStream:
                                 provider=self.endpoint.provider.name, raw=data[:500].decode("utf-8", "replace"),
                                 error_type="provider_unavailable") from exc
         if not isinstance(chunk, dict):
-            raise _malformed(self.endpoint, data)
+            raise malformed(self.endpoint, data)
         if "error" in chunk and not chunk.get("choices"):
             raise _error_from_payload(chunk["error"], 502, self.endpoint)
         if self.upstream_id is None:
@@ -458,7 +459,3 @@ def _error_from_payload(payload: Any, status: int, endpoint: Endpoint) -> Upstre
                                                            else None),
     )
 
-
-def _malformed(endpoint: Endpoint, body: bytes) -> UpstreamError:
-    return UpstreamError(502, "Provider returned a malformed reply", provider=endpoint.provider.name,
-                         raw=body[:500].decode("utf-8", "replace"), error_type="provider_unavailable")

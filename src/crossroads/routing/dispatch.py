@@ -125,7 +125,7 @@ class Dispatcher:
             tokens = completion.usage.completion_tokens if completion.usage else None
             self._succeeded(trace, model, endpoint, started, first_byte, finished, tokens)
             return Served(model, endpoint, completion, trace, started, first_byte)
-        raise AllProvidersFailed(failures, list(request.models)) from failures[-1] if failures else None
+        raise _all_failed(failures, request, trace)
 
     async def open_stream(self, request: ChatRequest, route: Route, *, silence: float,
                           on_silence: Callable[[], Awaitable[None]]) -> OpenStream:
@@ -154,7 +154,7 @@ class Dispatcher:
             finally:
                 if not task.done():
                     task.cancel()
-        raise AllProvidersFailed(failures, list(request.models)) from failures[-1] if failures else None
+        raise _all_failed(failures, request, trace)
 
     async def _open(self, request: ChatRequest, model: Model, endpoint: Endpoint, trace: list[Attempt],
                     started: float) -> OpenStream:
@@ -191,7 +191,7 @@ class Dispatcher:
         elif error.code != 499:  # 499: the client went away, which says nothing about the provider
             self.health.record(Outcome(stream.endpoint.key, status, self.health.now()))
             stream.trace.append(Attempt(stream.endpoint.provider.name, stream.endpoint.key, stream.model.id,
-                                        status, error.payload()["metadata"].get("error_type"),
+                                        status, error.kind,
                                         int((now - stream.started) * 1000)))
         else:
             stream.trace.append(Attempt(stream.endpoint.provider.name, stream.endpoint.key, stream.model.id,
@@ -204,7 +204,7 @@ class Dispatcher:
         now = time.monotonic()
         self.health.record(Outcome(endpoint.key, error.upstream_status, self.health.now()))
         trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, error.code,
-                             error.payload()["metadata"].get("error_type"), int((now - started) * 1000)))
+                             error.kind, int((now - started) * 1000)))
         failures.append(error)
 
     def _succeeded(self, trace: list[Attempt], model: Model, endpoint: Endpoint, started: float,
@@ -215,6 +215,13 @@ class Dispatcher:
                                    tokens_per_second=rate))
         trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, 200, None,
                              int((finished - started) * 1000)))
+
+
+def _all_failed(failures: list[UpstreamError], request: ChatRequest, trace: list[Attempt]) -> AllProvidersFailed:
+    error = AllProvidersFailed(failures, list(request.models))
+    error.trace = [a.public() for a in trace]
+    error.__cause__ = failures[-1]
+    return error
 
 
 def _attempts(route: Route, failures: list[UpstreamError]) -> Iterator[tuple[Model, Endpoint]]:

@@ -73,7 +73,3 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str], endpoint: 
     return upstream_error(status, "Provider returned error", endpoint,
                           raw=body[:1000].decode("utf-8", "replace") or None, retry=retry)
 
-
-def malformed(endpoint: Endpoint, body: bytes) -> UpstreamError:
-    return UpstreamError(502, "Provider returned a malformed reply", provider=endpoint.provider.name,
-                         raw=body[:500].decode("utf-8", "replace"), error_type="provider_unavailable")

@@ -30,18 +30,22 @@ from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
 from crossroads.providers.anthropic_messages.messages import UnsupportedContent, translate
 from crossroads.providers.anthropic_messages.params import JSON_TOOL
-from crossroads.providers.base import Convert, Keep, Rename, Row, UpstreamRequest
+from crossroads.providers.base import (
+    MAX_THINKING_BUDGET,
+    MIN_THINKING_BUDGET,
+    Convert,
+    Keep,
+    Rename,
+    Row,
+    UpstreamRequest,
+    effort_budget,
+)
 from crossroads.schema.chat import GATEWAY_FIELDS, ChatRequest
 
 API_VERSION: Final = "2023-06-01"
 #: Output cap when neither the request nor the catalog gives one.
 DEFAULT_MAX_TOKENS: Final = 4096
-MIN_THINKING_BUDGET: Final = 1024
-MAX_THINKING_BUDGET: Final = 128_000
 #: OpenRouter's share of `max_tokens` given to thinking, per effort.
-EFFORT_RATIOS: Final[Mapping[str, float]] = {
-    "max": 0.95, "xhigh": 0.95, "high": 0.8, "medium": 0.5, "low": 0.2, "minimal": 0.1,
-}
 _SAMPLING: Final = ("temperature", "top_p", "top_k")
 
 
@@ -175,8 +179,7 @@ def thinking_budget(wanted: int | str, requested: int | None, cap: int | None) -
     if isinstance(wanted, int):
         budget = max(wanted, MIN_THINKING_BUDGET)
     else:
-        ratio = EFFORT_RATIOS.get(wanted, EFFORT_RATIOS["medium"])
-        budget = max(min(int(max_tokens * ratio), MAX_THINKING_BUDGET), MIN_THINKING_BUDGET)
+        budget = effort_budget(wanted, max_tokens, MAX_THINKING_BUDGET)
     if budget >= max_tokens:
         max_tokens = budget + (requested or DEFAULT_MAX_TOKENS)
         if cap is not None and max_tokens > cap:

@@ -13,10 +13,10 @@ from typing import Any, Final
 import orjson
 
 from crossroads.catalog.types import Endpoint
-from crossroads.providers.anthropic_messages.errors import error_from_payload, malformed
+from crossroads.providers.anthropic_messages.errors import error_from_payload
 from crossroads.providers.anthropic_messages.messages import REASONING_FORMAT
 from crossroads.providers.anthropic_messages.params import JSON_TOOL
-from crossroads.providers.base import Completion
+from crossroads.providers.base import Completion, malformed
 from crossroads.schema.usage import Usage
 
 #: Anthropic `stop_reason` → OpenRouter's normalised finish reason.

@@ -20,7 +20,7 @@ import orjson
 
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
-from crossroads.providers.anthropic_messages.errors import error_from_payload, malformed
+from crossroads.providers.anthropic_messages.errors import error_from_payload
 from crossroads.providers.anthropic_messages.params import JSON_TOOL
 from crossroads.providers.anthropic_messages.response import (
     finish_reason,
@@ -28,6 +28,7 @@ from crossroads.providers.anthropic_messages.response import (
     reasoning_text,
     usage_from,
 )
+from crossroads.providers.base import malformed
 from crossroads.schema.usage import Usage
 
 _TEXT, _TOOL, _JSON, _THINKING, _OTHER = "text", "tool", "json", "thinking", "other"

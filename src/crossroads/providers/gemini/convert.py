@@ -10,16 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from crossroads.providers.base import MAX_THINKING_BUDGET, effort_budget
 from crossroads.providers.gemini.schema import to_gemini_schema
 
 __all__ = ["as_list", "put", "response_format", "thinking_config", "tool_choice", "tools"]
 
-#: OpenRouter's effort → share of the output cap spent on thinking (reasoning-tokens guide).
-EFFORT_RATIOS: Final = {"max": 0.95, "xhigh": 0.95, "high": 0.8, "medium": 0.5, "low": 0.2, "minimal": 0.1}
-#: The smallest budget OpenRouter derives from an effort.
-MIN_BUDGET: Final = 1024
-#: The largest derived budget, unless the model's own limit is lower (`BUDGET_LIMITS`).
-MAX_BUDGET: Final = 128000
 #: Gemini's documented `thinkingBudget` ceilings per model family, longest prefix first.
 BUDGET_LIMITS: Final = (("gemini-2.5-flash-lite", 24576), ("gemini-2.5-flash", 24576), ("gemini-2.5-pro", 32768))
 #: The output cap assumed when neither the request nor the catalog gives one (Gemini 2.5's maximum).
@@ -103,10 +98,9 @@ def thinking_config(body: Mapping[str, Any], max_output: int | None, upstream_mo
     if reasoning.get("max_tokens") is not None:
         config["thinkingBudget"] = reasoning["max_tokens"]
     elif effort is not None or reasoning.get("enabled") is True:
-        ratio = EFFORT_RATIOS.get(effort or "medium", EFFORT_RATIOS["medium"])
-        limit = next((cap for prefix, cap in BUDGET_LIMITS if upstream_model.startswith(prefix)), MAX_BUDGET)
-        cap = max_output or DEFAULT_MAX_OUTPUT
-        config["thinkingBudget"] = max(min(int(cap * ratio), limit), MIN_BUDGET)
+        limit = next((cap for prefix, cap in BUDGET_LIMITS if upstream_model.startswith(prefix)),
+                     MAX_THINKING_BUDGET)
+        config["thinkingBudget"] = effort_budget(effort, max_output or DEFAULT_MAX_OUTPUT, limit)
     if not reasoning.get("exclude") and include is not False:
         config["includeThoughts"] = True
     return config or None

@@ -22,7 +22,7 @@ from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
 from crossroads.providers.base import retry_after
 
-__all__ = ["blocked_prompt", "error_from_payload", "malformed", "parse_error"]
+__all__ = ["blocked_prompt", "error_from_payload", "parse_error"]
 
 _ACCOUNT_STATUSES: Final = {"UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "FAILED_PRECONDITION": 403}
 _KEY_REASONS: Final = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
@@ -89,10 +89,6 @@ def blocked_prompt(feedback: Mapping[str, Any], endpoint: Endpoint) -> UpstreamE
     return UpstreamError(400, message, provider=endpoint.provider.name, raw=dict(feedback), provider_code=reason,
                          error_type="content_policy_violation")
 
-
-def malformed(endpoint: Endpoint, body: bytes) -> UpstreamError:
-    return UpstreamError(502, "Provider returned a malformed reply", provider=endpoint.provider.name,
-                         raw=body[:500].decode("utf-8", "replace"), error_type="provider_unavailable")
 
 
 def _retry_delay(details: list[Any]) -> float | None:

@@ -28,8 +28,8 @@ from typing import Any, Final
 import orjson
 
 from crossroads.catalog.types import Endpoint
-from crossroads.providers.base import Completion
-from crossroads.providers.gemini.errors import blocked_prompt, error_from_payload, malformed
+from crossroads.providers.base import Completion, malformed
+from crossroads.providers.gemini.errors import blocked_prompt, error_from_payload
 from crossroads.providers.gemini.messages import REASONING_FORMAT
 from crossroads.schema.usage import Usage
 

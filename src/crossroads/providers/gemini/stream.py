@@ -17,7 +17,8 @@ import orjson
 
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
-from crossroads.providers.gemini.errors import blocked_prompt, error_from_payload, malformed
+from crossroads.providers.base import malformed
+from crossroads.providers.gemini.errors import blocked_prompt, error_from_payload
 from crossroads.providers.gemini.response import (
     finish,
     fresh_id,
