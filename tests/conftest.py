@@ -134,3 +134,10 @@ def _toml(value: Any) -> str:
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return str(value)
 
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
+    """Tests run on uvloop, as the gateway does in production (`crossroads serve`)."""
+    import uvloop
+
+    return {"uvloop": uvloop.new_event_loop}

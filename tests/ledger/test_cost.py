@@ -84,3 +84,22 @@ def test_nanodollar_rounding_is_exact() -> None:
     assert to_nanos(Decimal("0.0000000015")) == 2  # half-even: 1.5 → 2
     assert to_nanos(Decimal("0.0000000025")) == 2
     assert from_nanos(7_100) == Decimal("0.0000071")
+
+
+def test_integer_and_decimal_paths_agree() -> None:
+    import random
+
+    from crossroads.ledger.cost import _decimal_cost
+
+    rng = random.Random(7)
+    for _ in range(2000):
+        prices = {k: str(rng.choice([0, 0.01, 0.075, 0.15, 1.25, 2.5, 3, 15, 60, 75]))
+                  for k in ("prompt", "completion", "input_cache_read", "input_cache_write", "internal_reasoning")}
+        pricing = per_million(**prices, request=str(rng.choice([0, 0.005])), image=str(rng.choice([0, 0.001])))
+        prompt = rng.randrange(0, 200_000)
+        completion = rng.randrange(0, 20_000)
+        usage = Usage(prompt, completion, cached_tokens=rng.randrange(0, prompt + 1) // 2,
+                      cache_write_tokens=rng.randrange(0, prompt + 1) // 3,
+                      reasoning_tokens=rng.randrange(0, completion + 1), images=rng.randrange(0, 3))
+        assert pricing.picos is not None
+        assert cost_of(usage, pricing) == _decimal_cost(usage, pricing)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 WireFormat = Literal["openai_chat", "anthropic_messages", "gemini"]
 WIRE_FORMATS: Final = ("openai_chat", "anthropic_messages", "gemini")
@@ -36,6 +36,26 @@ MODALITIES_OUT: Final = frozenset({"text", "image", "audio", "embeddings"})
 SIMULATOR_SLUG: Final = "simulator"
 
 
+_PICO: Final = Decimal(10) ** 12
+
+
+class PicoPrices(NamedTuple):
+    """Every price in integer picodollars (1e-12 USD) per unit, with the fallbacks of `ledger/cost.py`
+    applied (a cache read without its own price costs the prompt price, and so on)."""
+
+    prompt: int
+    completion: int
+    cache_read: int
+    cache_write: int
+    cache_write_1h: int
+    reasoning: int
+    image_token: int
+    audio: int
+    request: int
+    image: int
+    web_search: int
+
+
 @dataclass(frozen=True, slots=True)
 class Pricing:
     """USD per unit; `None` means the endpoint does not charge (or does not offer) that component."""
@@ -52,6 +72,31 @@ class Pricing:
     image: Decimal | None = None
     web_search: Decimal | None = None
     discount: Decimal = Decimal(0)
+    #: Derived at construction, for the request path: the prices as exact integers (None when some price
+    #: is finer than a picodollar), and the blended price as a float for ranking endpoints.
+    picos: PicoPrices | None = field(init=False, compare=False, repr=False)
+    rank: float = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rank", float(self.blended()))
+        object.__setattr__(self, "picos", self._picos())
+
+    def _picos(self) -> PicoPrices | None:
+        def pico(value: Decimal | None, default: Decimal) -> int | None:
+            scaled = (default if value is None else value) * _PICO
+            return int(scaled) if scaled == scaled.to_integral_value() else None
+
+        zero = Decimal(0)
+        write = self.input_cache_write if self.input_cache_write is not None else self.prompt
+        values = (
+            pico(self.prompt, zero), pico(self.completion, zero), pico(self.input_cache_read, self.prompt),
+            pico(write, zero), pico(self.input_cache_write_1h, write), pico(self.internal_reasoning, self.completion),
+            pico(self.image_token, self.completion), pico(self.audio, self.prompt), pico(self.request, zero),
+            pico(self.image, zero), pico(self.web_search, zero),
+        )
+        if any(v is None for v in values):
+            return None
+        return PicoPrices(*values)  # type: ignore[arg-type]
 
     def blended(self) -> Decimal:
         """The price used to rank endpoints: prompt and completion per token, weighted 3:1 like a typical
@@ -59,7 +104,7 @@ class Pricing:
         return (self.prompt * 3 + self.completion) / 4
 
     def is_free(self) -> bool:
-        return self.prompt == 0 and self.completion == 0 and not self.request
+        return self.rank == 0 and not self.request
 
     def public(self) -> dict[str, str]:
         """OpenRouter's `pricing` object: strings, USD per unit, only the components that are set."""

@@ -11,6 +11,10 @@
     total      = (prompt + completion + request + web searches × web_search) × (1 − discount)
 
 The figure in a response's `usage.cost` is the figure charged to the key.
+
+Prices with no finer grain than a picodollar per unit (all real ones) are computed in integers, which is
+exact and several times faster than `Decimal`; anything else (or a discount) takes the `Decimal` path.
+Both give the same figures.
 """
 
 from __future__ import annotations
@@ -36,6 +40,29 @@ class Cost:
 
 
 def cost_of(usage: Usage, pricing: Pricing) -> Cost:
+    picos = pricing.picos
+    if picos is None or pricing.discount:
+        return _decimal_cost(usage, pricing)
+    cached = usage.cached_tokens or 0
+    written = usage.cache_write_tokens or 0
+    written_1h = usage.cache_write_1h_tokens or 0
+    audio_in = usage.audio_prompt_tokens or 0
+    plain_prompt = max(usage.prompt_tokens - cached - written - written_1h - audio_in, 0)
+    prompt = (plain_prompt * picos.prompt + cached * picos.cache_read + written * picos.cache_write
+              + written_1h * picos.cache_write_1h + audio_in * picos.audio + usage.images * picos.image)
+    reasoning = min(usage.reasoning_tokens or 0, usage.completion_tokens)
+    image_out = min(usage.image_completion_tokens or 0, usage.completion_tokens - reasoning)
+    completion = ((usage.completion_tokens - reasoning - image_out) * picos.completion
+                  + reasoning * picos.reasoning + image_out * picos.image_token)
+    extras = picos.request + (usage.web_search_requests or 0) * picos.web_search
+    return Cost(total=_usd(prompt + completion + extras), prompt=_usd(prompt), completion=_usd(completion))
+
+
+def _usd(picos: int) -> Decimal:
+    return Decimal(picos).scaleb(-12).normalize() if picos else ZERO
+
+
+def _decimal_cost(usage: Usage, pricing: Pricing) -> Cost:
     cached = usage.cached_tokens or 0
     written = usage.cache_write_tokens or 0
     written_1h = usage.cache_write_1h_tokens or 0

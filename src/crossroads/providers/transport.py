@@ -1,20 +1,16 @@
-"""HTTP to upstream providers: one pooled aiohttp client, and the one place where the client library's
-exceptions become `UpstreamError`s.
+"""HTTP to upstream providers, and the one place where transport failures become `UpstreamError`s.
 
-aiohttp rather than httpx on this path: in the benchmark suite's instant-upstream scenario its client cost
-per request is markedly lower (see docs/benchmarks.md); connections are kept alive and pooled per host.
+The client is `providers/http.py`: pooled keep-alive connections and little work per request (see its
+docstring for why not a general-purpose client).
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
-from collections.abc import AsyncIterator
-
-import aiohttp
+from collections.abc import AsyncIterator, Mapping
 
 from crossroads.errors import UpstreamError
 from crossroads.providers.base import UpstreamRequest
+from crossroads.providers.http import HTTPClient, HTTPError, Response, Target, request_head
 
 
 class Upstream:
@@ -22,33 +18,28 @@ class Upstream:
 
     __slots__ = ("_response", "provider", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, provider: str) -> None:
+    def __init__(self, response: Response, provider: str) -> None:
         self._response = response
         self.status = response.status
         self.provider = provider
 
     @property
-    def headers(self) -> aiohttp.typedefs.LooseHeaders:
+    def headers(self) -> Mapping[str, str]:
+        """Response headers, names lower-cased."""
         return self._response.headers
 
     async def read(self) -> bytes:
         try:
             return await self._response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except HTTPError as exc:
             raise _translate(exc, self.provider) from exc
-        finally:
-            self._response.release()
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives. Ends cleanly only if the upstream ended the body cleanly."""
-        content = self._response.content
         try:
-            while True:
-                data = await content.readany()
-                if not data:
-                    return
+            async for data in self._response.chunks():
                 yield data
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except HTTPError as exc:
             raise _translate(exc, self.provider) from exc
 
     def close(self) -> None:
@@ -59,55 +50,36 @@ class Upstream:
 
 class Transport:
     def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self._client = HTTPClient(connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self._targets: dict[str, Target] = {}
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=0,  # no global cap: back-pressure belongs to the providers' 429s and our own limits
-            limit_per_host=0,
-            ttl_dns_cache=300,
-            keepalive_timeout=60,
-            enable_cleanup_closed=False,
-            socket_factory=_nodelay_socket,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=True, raise_for_status=False,
-            skip_auto_headers=("User-Agent",), headers={"User-Agent": "crossroads"},
-        )
+        return None
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
     async def post(self, request: UpstreamRequest, provider: str) -> Upstream:
         """Send the request; return once the reply's status line and headers have arrived."""
-        assert self._session is not None, "Transport.start() was not awaited"
+        target = self._targets.get(request.url)
+        if target is None:
+            target = self._targets[request.url] = Target.parse(request.url)
+        head = request_head(target, request.headers, len(request.body))
         try:
-            response = await self._session.post(request.url, data=request.body, headers=request.headers)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            response = await self._client.post(target, head, request.body)
+        except HTTPError as exc:
             raise _translate(exc, provider) from exc
         return Upstream(response, provider)
 
 
-def _nodelay_socket(addr_info: tuple[int, int, int, str, tuple[str, int]]) -> socket.socket:
-    family, kind, proto, _, _ = addr_info
-    sock = socket.socket(family=family, type=kind, proto=proto)
-    sock.setblocking(False)
-    if family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _translate(exc: BaseException, provider: str) -> UpstreamError:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+def _translate(exc: HTTPError, provider: str) -> UpstreamError:
+    if exc.kind == "timeout":
         return UpstreamError(504, "Provider timed out", provider=provider, error_type="timeout")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError(502, f"Could not connect to provider: {exc.os_error.strerror or exc}",
-                             provider=provider, error_type="provider_unavailable")
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+    if exc.kind == "connect":
+        return UpstreamError(502, f"Could not connect to provider: {exc}", provider=provider,
+                             error_type="provider_unavailable")
+    if exc.kind == "closed":
         return UpstreamError(502, "Provider closed the connection mid-reply", provider=provider,
                              error_type="provider_unavailable")
-    return UpstreamError(502, f"Provider connection failed: {type(exc).__name__}", provider=provider,
+    return UpstreamError(502, f"Provider sent a broken reply: {exc}", provider=provider,
                          error_type="provider_unavailable")

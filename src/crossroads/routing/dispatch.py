@@ -111,7 +111,7 @@ class Dispatcher:
                 first_byte = time.monotonic()
                 body = await upstream.read()
                 if upstream.status != 200:
-                    raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)  # type: ignore[arg-type]
+                    raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
                 completion = adapter.parse_response(body, endpoint)
             except TimeoutError:
                 error = UpstreamError(504, "Provider did not answer in time", provider=endpoint.provider.name,
@@ -163,7 +163,7 @@ class Dispatcher:
         try:
             if upstream.status != 200:
                 body = await upstream.read()
-                raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)  # type: ignore[arg-type]
+                raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
             translator = adapter.stream_translator(request, endpoint)
             decoder = SSEDecoder()
             body_iter = upstream.chunks()

@@ -192,10 +192,12 @@ class Planner:
     def _balanced(self, endpoints: list[Endpoint]) -> list[Endpoint]:
         """OpenRouter's default: a 1/price² weighted pick among stable endpoints, then the other stable ones
         by price, then the recently failing ones by price."""
+        if len(endpoints) < 2:
+            return endpoints
         stable = sorted((e for e in endpoints if not self.health.recently_failing(e.key)),
-                        key=lambda e: e.pricing.blended())
+                        key=lambda e: e.pricing.rank)
         failing = sorted((e for e in endpoints if self.health.recently_failing(e.key)),
-                         key=lambda e: e.pricing.blended())
+                         key=lambda e: e.pricing.rank)
         if len(stable) > 1:
             pick = self._weighted_pick(stable)
             stable.remove(pick)
@@ -203,7 +205,7 @@ class Planner:
         return stable + failing
 
     def _weighted_pick(self, endpoints: Sequence[Endpoint]) -> Endpoint:
-        prices = [float(e.pricing.blended()) for e in endpoints]
+        prices = [e.pricing.rank for e in endpoints]
         if any(p <= 0 for p in prices):
             # Free endpoints are infinitely preferred; share among them evenly.
             free = [e for e, p in zip(endpoints, prices, strict=True) if p <= 0]
@@ -214,7 +216,7 @@ class Planner:
     def _sorted(self, endpoints: list[Endpoint], by: str) -> list[Endpoint]:
         failing = self.health.recently_failing
         if by == "price":
-            return sorted(endpoints, key=lambda e: (failing(e.key), e.pricing.blended()))
+            return sorted(endpoints, key=lambda e: (failing(e.key), e.pricing.rank))
         if by == "throughput":
             def throughput(e: Endpoint) -> tuple[bool, float]:
                 value = self.health.percentile(e.key, "throughput", 0.5)
@@ -261,7 +263,7 @@ def _ordered_by(endpoints: Sequence[Endpoint], order: Sequence[str], catalog: Ca
     for name in order:
         base, _, variant = name.partition("/")
         slug = catalog.provider_slug(base) or base.lower()
-        for endpoint in sorted(endpoints, key=lambda e: e.pricing.blended()):
+        for endpoint in sorted(endpoints, key=lambda e: e.pricing.rank):
             if endpoint in out:
                 continue
             if (variant and endpoint.tag == f"{slug}/{variant}") or (not variant and endpoint.provider.slug == slug):

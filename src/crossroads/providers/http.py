@@ -1,0 +1,430 @@
+"""A small HTTP/1.1 client for talking to upstream providers: keep-alive connection pools per origin, one
+`httptools` parser per connection, bodies read whole or streamed as they arrive.
+
+Why not a general-purpose client: on the request path of a gateway the client's own work is paid on every
+request, and the benchmark suite measured aiohttp's client at roughly five times the CPU per request of a
+plain protocol with `httptools` (docs/benchmarks.md). This client does only what talking to an LLM API
+needs: POST a body, read a status line, headers and a (content-length, chunked or close-delimited) body,
+optionally gzip/deflate-encoded; reuse the connection when the server allows it.
+
+Behaviour worth knowing:
+- A request on a reused keep-alive connection that the server had already closed (no response byte came
+  back) is retried once on a new connection — the usual race with an idle-timeout, and safe because the
+  server never answered.
+- `Response.close()` aborts the connection, so an abandoned stream stops the provider generating at once.
+- Timeouts: `connect_timeout` for the TCP/TLS handshake; `read_timeout` for silence while a response is
+  expected (checked by one timer per exchange, re-armed lazily, not per chunk).
+- While a streamed body is not being consumed, reading from the socket pauses beyond `HIGH_WATER` bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+import zlib
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+import httptools
+
+HIGH_WATER: Final = 1 << 20
+LOW_WATER: Final = 1 << 18
+#: Idle connections kept per origin; more are closed when returned.
+POOL_SIZE: Final = 256
+
+
+class HTTPError(Exception):
+    """A transport failure; `kind` says which: connect, timeout, closed, protocol."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed URL: where to connect and what to put in the request line."""
+
+    origin: tuple[str, str, int]  # scheme, host, port
+    host_header: str
+    path: str
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        default = port == (443 if parts.scheme == "https" else 80)
+        host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return cls((parts.scheme, parts.hostname, port), host if default else f"{host}:{port}", path)
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection and the exchange in progress on it."""
+
+    def __init__(self, client: HTTPClient, origin: tuple[str, str, int]) -> None:
+        self.client = client
+        self.origin = origin
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.reused = False
+        self.response: Response | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._paused = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        response = self.response
+        if response is None:
+            self._abort()  # bytes nobody asked for: the connection cannot be trusted any more
+            return
+        response.last_activity = time.monotonic()
+        response.received_any = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            response.fail(HTTPError("protocol", "unexpected protocol upgrade"))
+            self._abort()
+        except httptools.HttpParserError as exc:
+            response.fail(HTTPError("protocol", f"malformed HTTP response: {exc}"))
+            self._abort()
+
+    def eof_received(self) -> bool | None:
+        return None  # let the transport close; connection_lost does the rest
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        response = self.response
+        if response is not None and not response.complete:
+            if response.status == 0 and not response.received_any:
+                response.fail(HTTPError("closed", "connection closed before any response"))
+            elif response.status and response.close_delimited:
+                response.finish(keep_alive=False)  # a body without a length ends with the connection
+            else:
+                response.fail(HTTPError("closed", "connection closed mid-response"))
+        self.client._forget(self)
+
+    def pause_writing(self) -> None:  # request bodies are written in one go; nothing to pause
+        pass
+
+    # -- httptools callbacks -----------------------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        response = self.response
+        assert response is not None
+        response.status = self.parser.get_status_code()
+        headers: dict[str, str] = {}
+        for name, value in self._headers:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self._headers = []
+        response.set_headers(headers)
+
+    def on_body(self, body: bytes) -> None:
+        response = self.response
+        assert response is not None
+        response.feed(body)
+        if response.buffered > HIGH_WATER and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        response = self.response
+        assert response is not None
+        response.finish(keep_alive=self.parser.should_keep_alive())
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def resume(self) -> None:
+        if self._paused and self.transport is not None and not self.closed:
+            self._paused = False
+            self.transport.resume_reading()
+
+    def _abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Response:
+    """An upstream response whose status line and headers have arrived."""
+
+    __slots__ = (
+        "_chunks",
+        "_conn",
+        "_decoder",
+        "_done",
+        "_error",
+        "_headers_ready",
+        "_keep_alive",
+        "_timeout",
+        "_timer",
+        "_waiter",
+        "buffered",
+        "close_delimited",
+        "complete",
+        "headers",
+        "last_activity",
+        "received_any",
+        "status",
+    )
+
+    def __init__(self, conn: _Connection, timeout: float) -> None:
+        self._conn = conn
+        self._timeout = timeout
+        self.status = 0
+        self.headers: Mapping[str, str] = {}
+        self._chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.complete = False
+        self.close_delimited = False
+        self.received_any = False
+        self._keep_alive = False
+        self._error: HTTPError | None = None
+        self._decoder: zlib._Decompress | None = None
+        loop = asyncio.get_running_loop()
+        self._headers_ready: asyncio.Future[None] = loop.create_future()
+        self._waiter: asyncio.Future[None] | None = None
+        self._done = False
+        self.last_activity = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = loop.call_at(self.last_activity + timeout, self._check_idle)
+
+    # -- fed by the connection -----------------------------------------------------------------------------
+
+    def set_headers(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+        self.close_delimited = ("content-length" not in headers and "chunked" not in
+                                headers.get("transfer-encoding", "").lower() and self.status not in (204, 304))
+        encoding = headers.get("content-encoding", "identity").lower()
+        if encoding == "gzip":
+            self._decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._decoder = zlib.decompressobj()
+        elif encoding not in ("identity", ""):
+            self.fail(HTTPError("protocol", f"unsupported content-encoding {encoding!r}"))
+            return
+        if not self._headers_ready.done():
+            self._headers_ready.set_result(None)
+
+    def feed(self, data: bytes) -> None:
+        if self._decoder is not None:
+            data = self._decoder.decompress(data)
+            if not data:
+                return
+        self._chunks.append(data)
+        self.buffered += len(data)
+        self._wake()
+
+    def finish(self, keep_alive: bool) -> None:
+        if self._decoder is not None:
+            tail = self._decoder.flush()
+            if tail:
+                self._chunks.append(tail)
+        self.complete = True
+        self._keep_alive = keep_alive
+        self._stop_timer()
+        self._wake()
+        if not self._headers_ready.done():
+            self._headers_ready.set_result(None)
+
+    def fail(self, error: HTTPError) -> None:
+        if self.complete or self._error is not None:
+            return
+        self._error = error
+        self._stop_timer()
+        if not self._headers_ready.done():
+            self._headers_ready.set_exception(error)
+            self._headers_ready.exception()  # retrieved: a caller that gave up must not warn
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _check_idle(self) -> None:
+        self._timer = None
+        if self.complete or self._error is not None:
+            return
+        due = self.last_activity + self._timeout
+        now = time.monotonic()
+        if now >= due:
+            self.fail(HTTPError("timeout", f"no data from the provider for {self._timeout:g} s"))
+            self._conn._abort()
+        else:
+            self._timer = asyncio.get_running_loop().call_at(due, self._check_idle)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- used by callers ---------------------------------------------------------------------------------
+
+    async def wait_headers(self) -> None:
+        await self._headers_ready
+
+    async def read(self) -> bytes:
+        """The whole body; the connection goes back to the pool when the server allows it."""
+        try:
+            while not self.complete:
+                if self._error is not None:
+                    raise self._error
+                await self._wait()
+            if self._error is not None:
+                raise self._error
+            return b"".join(self._chunks)
+        finally:
+            self._chunks.clear()
+            self._release()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives. Ends only when the body ended properly; raises HTTPError otherwise."""
+        try:
+            while True:
+                while self._chunks:
+                    data = self._chunks.popleft()
+                    self.buffered -= len(data)
+                    if self.buffered < LOW_WATER:
+                        self._conn.resume()
+                    yield data
+                if self.complete:
+                    return
+                if self._error is not None:
+                    raise self._error
+                await self._wait()
+        finally:
+            self._release()
+
+    async def _wait(self) -> None:
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _release(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._stop_timer()
+        conn = self._conn
+        conn.response = None
+        if self.complete and self._keep_alive and self._error is None and not conn.closed:
+            conn.client._give_back(conn)
+        else:
+            conn._abort()
+
+    def close(self) -> None:
+        """Abandon the response: the connection is dropped, so the server sees the request cancelled."""
+        if not self._done:
+            self._done = True
+            self._stop_timer()
+            self._conn.response = None
+            self._conn._abort()
+
+
+class HTTPClient:
+    def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._all: set[_Connection] = set()
+        self._ssl: ssl.SSLContext | None = None
+
+    async def post(self, target: Target, head: bytes, body: bytes) -> Response:
+        """Send `head` (request line and headers, built by `request_head`) and `body`; return once the
+        response's status and headers have arrived."""
+        for attempt in range(2):
+            conn = await self._connection(target.origin)
+            response = Response(conn, self.read_timeout)
+            conn.response = response
+            assert conn.transport is not None
+            conn.transport.write(head + body)
+            try:
+                await response.wait_headers()
+            except HTTPError as exc:
+                response.close()
+                if attempt == 0 and exc.kind == "closed" and conn.reused and not response.received_any:
+                    continue  # a keep-alive connection the server had already closed: once more, fresh
+                raise
+            except BaseException:
+                response.close()
+                raise
+            return response
+        raise AssertionError("unreachable")
+
+    async def _connection(self, origin: tuple[str, str, int]) -> _Connection:
+        idle = self._idle.get(origin)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                conn.reused = True
+                return conn
+        scheme, host, port = origin
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                transport, conn = await loop.create_connection(
+                    lambda: _Connection(self, origin), host, port,
+                    ssl=self._tls() if scheme == "https" else None,
+                    server_hostname=host if scheme == "https" else None,
+                )
+        except TimeoutError:
+            raise HTTPError("connect", f"connecting to {host}:{port} timed out") from None
+        except OSError as exc:
+            raise HTTPError("connect", f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+        conn.transport = transport  # uvloop may call connection_made after create_connection returns
+        self._all.add(conn)
+        return conn
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()
+        return self._ssl
+
+    def _give_back(self, conn: _Connection) -> None:
+        idle = self._idle.setdefault(conn.origin, [])
+        if len(idle) < POOL_SIZE:
+            idle.append(conn)
+        else:
+            conn._abort()
+
+    def _forget(self, conn: _Connection) -> None:
+        self._all.discard(conn)
+        idle = self._idle.get(conn.origin)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    async def close(self) -> None:
+        for conn in list(self._all):
+            if conn.transport is not None:
+                conn.transport.close()
+        self._idle.clear()
+        await asyncio.sleep(0)  # let the transports finish closing
+
+
+def request_head(target: Target, headers: Mapping[str, str], length: int) -> bytes:
+    """The request line and headers of a POST to `target`, ready to write."""
+    lines = [f"POST {target.path} HTTP/1.1", f"Host: {target.host_header}",
+             f"Content-Length: {length}", "Accept-Encoding: gzip, deflate"]
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"header {name} holds a line break")
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
