@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 OUTAGE_WINDOW: Final = 30.0
 OUTAGE_MIN_FAILURES: Final = 2
@@ -45,8 +45,9 @@ def counts_as_failure(status: int) -> bool | None:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """One attempt's result. A tuple, so it crosses to other processes as a JSON array as it is."""
+
     endpoint: str
     status: int  # HTTP-like: 200 ok, 429, 5xx, 504 timeout, 502 broken reply
     at: float

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 
 import orjson
@@ -40,8 +39,7 @@ class HealthSync:
             if not outbox:
                 continue
             self._health.outbox = []
-            message = orjson.dumps({"from": self._link.process_id,
-                                    "outcomes": [dataclasses.astuple(o) for o in outbox]})
+            message = orjson.dumps({"from": self._link.process_id, "outcomes": outbox})
             try:
                 await self._link.client.publish(f"{self._link.ns}:health", message)
             except (RedisError, OSError) as exc:
