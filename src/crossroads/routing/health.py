@@ -46,7 +46,7 @@ def counts_as_failure(status: int) -> bool | None:
 
 
 class Outcome(NamedTuple):
-    """One attempt's result. A tuple, so it crosses to other processes as a JSON array as it is."""
+    """One attempt's result; crosses to other processes as a JSON array."""
 
     endpoint: str
     status: int  # HTTP-like: 200 ok, 429, 5xx, 504 timeout, 502 broken reply

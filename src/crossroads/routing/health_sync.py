@@ -39,7 +39,7 @@ class HealthSync:
             if not outbox:
                 continue
             self._health.outbox = []
-            message = orjson.dumps({"from": self._link.process_id, "outcomes": outbox})
+            message = orjson.dumps({"from": self._link.process_id, "outcomes": [tuple(o) for o in outbox]})
             try:
                 await self._link.client.publish(f"{self._link.ns}:health", message)
             except (RedisError, OSError) as exc:

@@ -33,6 +33,11 @@ HEARTBEAT_EVERY: Final = 5.0
 WARN_EVERY: Final = 60.0
 
 
+def _report(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
+
+
 class SharedStateError(Exception):
     """Redis could not be reached or answered with an error."""
 
@@ -97,9 +102,11 @@ class RedisLink:
         return run
 
     def spawn(self, coroutine: Awaitable[None], name: str) -> None:
-        """Run a background task for the life of the link (subscribers)."""
-        self._tasks.append(asyncio.ensure_future(coroutine))
-        self._tasks[-1].set_name(name)
+        """Run a background task for the life of the link (subscribers); a task that dies is logged."""
+        task = asyncio.ensure_future(coroutine)
+        task.set_name(name)
+        task.add_done_callback(_report)
+        self._tasks.append(task)
 
     def warn(self, message: str) -> None:
         """Log a degradation at most once a minute (an outage must not flood the log)."""
