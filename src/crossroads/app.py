@@ -160,7 +160,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     policy = Policy(allow=catalog.routing_allow, deny=catalog.routing_deny, sort=catalog.routing_sort,
                     simulator_default=simulator_default(catalog, settings.simulator))
     planner = Planner(catalog, adapters, health, policy)
-    transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout)
+    transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
+                          first_byte_timeout=settings.first_byte_timeout)
     await transport.start()
     stack.push_async_callback(transport.close)
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)

@@ -312,3 +312,23 @@ async def test_the_built_in_simulator_serves_every_wire_format(gateway: Gateway,
     assert reply.choices[0].message.content and (reply.model_extra or {})["provider"] == "Simulator"
     assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
     assert chunks[-1].usage is not None
+
+
+async def test_failure_after_keepalive_comments_is_an_in_band_error(start_gateway: GatewayFactory,
+                                                                    sim: object) -> None:
+    import aiohttp
+
+    catalog = upstream_catalog(sim.url, {"test/model": [  # type: ignore[attr-defined]
+        {"provider": "alpha", "upstream_model": "m#latency=600;status=503"}]})
+    env = {**provider_keys("alpha"), "CROSSROADS_STREAM_KEEPALIVE": "0.2"}
+    request = {"model": "test/model", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    async with start_gateway(env=env, catalog=catalog) as gw, aiohttp.ClientSession() as http, \
+            http.post(f"{gw.url}/chat/completions", headers=gw.auth, json=request) as resp:
+        status = resp.status
+        body = (await resp.read()).decode()
+    assert status == 200  # committed by the keep-alive comments before the upstream failed
+    events = [e for e in body.split("\n\n") if e]
+    assert events[0] == ": OPENROUTER PROCESSING"
+    error = json.loads(events[-2][len("data: "):])
+    assert error["error"]["code"] == 503 and error["choices"][0]["finish_reason"] == "error"
+    assert events[-1] == "data: [DONE]"

@@ -170,3 +170,32 @@ def test_stream_translation_holds_usage_and_normalises() -> None:
     assert stream.upstream_id == "u1" and stream.finish_reason == "length"
     with pytest.raises(UpstreamError):
         stream.feed(None, b'{"error": {"message": "overloaded", "code": 503}}')
+
+
+def test_stream_chunks_get_the_gateway_head() -> None:
+    from crossroads.api.chat import _encode, _prefix
+
+    stream = ADAPTER.stream_translator(parse_chat_request({"messages": [{"role": "user", "content": "x"}]}, "a/m"),
+                                       endpoint())
+    pieces = stream.feed(None, b'{"id":"u1","object":"chat.completion.chunk","created":1,"model":"m",'
+                               b'"system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"role":"assistant",'
+                               b'"content":"Hi"},"finish_reason":null}],"usage":null,"obfuscation":"x"}')
+    assert stream.head_fields == {"system_fingerprint": "fp_1"}
+    head = {"id": "gen-1", "provider": "P", "model": "a/m", "object": "chat.completion.chunk", "created": 2,
+            **stream.head_fields}
+    event = _encode(_prefix(head), pieces)
+    assert event.startswith(b"data: ") and event.endswith(b"\n\n")
+    assert orjson.loads(event[6:]) == {**head, "choices": [
+        {"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None,
+         "native_finish_reason": None}]}
+    assert stream.completion_chars == 2
+
+
+def test_chunks_that_need_translation_are_decoded() -> None:
+    stream = ADAPTER.stream_translator(parse_chat_request({"messages": [{"role": "user", "content": "x"}]}, "a/m"),
+                                       endpoint())
+    stream.feed(None, b'{"id":"u1","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}')
+    for data in (b'{"id":"u1","choices":[{"index":0,"delta":{"reasoning_content":"r"},"finish_reason":null}]}',
+                 b'{"id":"u1","choices":[{"index":0,"delta":{},"finish_reason":"eos"}]}'):
+        assert all(isinstance(p, dict) for p in stream.feed(None, data))
+    assert stream.finish_reason == "stop" and stream.native_finish_reason == "eos"

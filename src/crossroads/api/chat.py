@@ -15,6 +15,7 @@ from crossroads.api.render import DONE, JSON, KEEPALIVE, generation_id, sse
 from crossroads.errors import AllProvidersFailed, CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Accountant, Generation, Hold, estimate_usage
 from crossroads.ledger.keys import KeyRing
+from crossroads.providers.base import Piece
 from crossroads.providers.registry import passthrough_headers
 from crossroads.ratelimit.base import Limiter
 from crossroads.routing.dispatch import Attempt, Dispatcher, OpenStream
@@ -121,16 +122,11 @@ class ChatCompletions:
             "X-Accel-Buffering": "no",
         })
         clock = time.monotonic()
-
-        async def keepalive() -> None:
-            if not response.prepared:
-                await response.prepare(request)
-            await response.write(KEEPALIVE)
-
+        keepalive = KeepAlive(request, response, self.settings.keepalive_seconds)
         try:
-            stream = await self.dispatcher.open_stream(chat, route, silence=self.settings.keepalive_seconds,
-                                                       on_silence=keepalive)
+            stream = await self.dispatcher.open_stream(chat, route)
         except CrossroadsError as error:
+            await keepalive.stop()
             await self._failed(hold, generation, error, clock)
             if not response.prepared:
                 error.headers["X-Generation-Id"] = generation.id
@@ -138,8 +134,10 @@ class ChatCompletions:
             await response.write(sse(self._error_chunk(generation, None, error)) + DONE)
             return response
         except (asyncio.CancelledError, ConnectionResetError):
+            await keepalive.stop()
             await self._failed(hold, generation, None, clock, cancelled=True)
             raise
+        await keepalive.stop()
         if not response.prepared:
             await response.prepare(request)
         # The response is committed: from here on no other provider can take over; a failure can only end
@@ -148,15 +146,18 @@ class ChatCompletions:
         generation.endpoint = stream.endpoint
         generation.latency_ms = int((stream.first_byte - clock) * 1000)
         head = {"id": generation.id, "provider": stream.endpoint.provider.name, "model": stream.model.id,
-                "object": "chat.completion.chunk", "created": int(generation.started)}
+                "object": "chat.completion.chunk", "created": int(generation.started),
+                **stream.translator.head_fields}
+        prefix = _prefix(head)
         failure: CrossroadsError | None = None
         hide_reasoning = _excludes_reasoning(chat)
         try:
-            await response.write(_encode(head, _without_reasoning(stream.pieces) if hide_reasoning else stream.pieces))
+            await response.write(_encode(prefix, _without_reasoning(stream.pieces) if hide_reasoning
+                                         else stream.pieces))
             async for upstream_pieces in stream.rest():
                 pieces = _without_reasoning(upstream_pieces) if hide_reasoning else upstream_pieces
                 if pieces:
-                    await response.write(_encode(head, pieces))
+                    await response.write(_encode(prefix, pieces))
         except UpstreamError as exc:
             failure = exc
         except (asyncio.CancelledError, ConnectionResetError):
@@ -236,15 +237,57 @@ class ChatCompletions:
         return chunk
 
 
+class KeepAlive:
+    """`: OPENROUTER PROCESSING` comments while the upstream is silent: after `interval` seconds without a
+    first content event, the response is committed (status 200) and a comment sent, then one every
+    `interval` seconds. A timer, not a task, so a stream that starts promptly costs next to nothing."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse, interval: float) -> None:
+        self._request = request
+        self._response = response
+        self._interval = interval
+        self._writing: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(interval, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._writing = asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        try:
+            if not self._response.prepared:
+                await self._response.prepare(self._request)
+            await self._response.write(KEEPALIVE)
+        except ConnectionResetError:
+            return  # the client left; the handler is being cancelled
+        if self._timer is None and self._writing is not None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._fire)
+
+    async def stop(self) -> None:
+        """No more comments; returns once any comment being written is out (the caller writes next)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await asyncio.gather(writing, return_exceptions=True)
+
+
 class _ClientGone(CrossroadsError):
     status = _CLIENT_GONE
     error_type = "cancelled"
 
 
-def _encode(head: dict[str, Any], pieces: list[dict[str, Any]]) -> bytes:
+def _prefix(head: dict[str, Any]) -> bytes:
+    """`data: {"id":...,"created":...,` — the start every chunk of one stream shares, encoded once."""
+    return b"data: " + orjson.dumps(head)[:-1] + b","
+
+
+def _encode(prefix: bytes, pieces: list[Piece]) -> bytes:
+    """Chunks as SSE events: the shared prefix, then each piece's own members."""
     if len(pieces) == 1:
-        return sse({**head, **pieces[0]})
-    return b"".join(sse({**head, **piece}) for piece in pieces)
+        return prefix + orjson.dumps(pieces[0])[1:] + b"\n\n"
+    return b"".join([prefix + orjson.dumps(piece)[1:] + b"\n\n" for piece in pieces])
 
 
 def _excludes_reasoning(chat: ChatRequest) -> bool:
@@ -268,8 +311,8 @@ def _hide_reasoning(message: dict[str, Any]) -> None:
             del message["reasoning_details"]
 
 
-def _without_reasoning(pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    kept = []
+def _without_reasoning(pieces: list[Piece]) -> list[Piece]:
+    kept: list[Piece] = []
     for piece in pieces:
         for choice in piece.get("choices", ()):
             delta = choice.get("delta")

@@ -92,22 +92,30 @@ class Completion:
     upstream_id: str | None = None
 
 
+#: One chunk for the client, without the gateway's own top-level fields (`id`, `provider`, `model`,
+#: `object`, `created`, and a translator's `head_fields`): the remaining members, at least `choices`.
+Piece = dict[str, Any]
+
+
 class StreamTranslator(Protocol):
     """Turns one upstream stream, event by event, into OpenAI `chat.completion.chunk` pieces.
 
-    `feed` returns the `choices` lists (and extra top-level fields) of the chunks to send for one upstream
-    event; an empty list means "nothing to send". It raises `UpstreamError` for an in-band upstream error.
+    `feed` returns the pieces to send for one upstream event; an empty list means "nothing to send". It
+    raises `UpstreamError` for an in-band upstream error. `head_fields` (e.g. `system_fingerprint`) are
+    known once the first piece is out and go in every chunk's head.
     """
 
     usage: Usage | None
     finish_reason: str | None
     native_finish_reason: str | None
     upstream_id: str | None
+    head_fields: dict[str, Any]
+
     completion_chars: int
 
-    def feed(self, event: str | None, data: bytes) -> list[dict[str, Any]]: ...
+    def feed(self, event: str | None, data: bytes) -> list[Piece]: ...
 
-    def close(self) -> list[dict[str, Any]]:
+    def close(self) -> list[Piece]:
         """Called once the upstream stream ended cleanly; returns any last chunks (e.g. a finish chunk the
         provider never sent)."""
         ...

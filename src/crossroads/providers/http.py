@@ -12,8 +12,9 @@ Behaviour worth knowing:
   back) is retried once on a new connection — the usual race with an idle-timeout, and safe because the
   server never answered.
 - `Response.close()` aborts the connection, so an abandoned stream stops the provider generating at once.
-- Timeouts: `connect_timeout` for the TCP/TLS handshake; `read_timeout` for silence while a response is
-  expected (checked by one timer per exchange, re-armed lazily, not per chunk).
+- Timeouts: `connect_timeout` for the TCP/TLS handshake; `first_byte_timeout` from sending the request to
+  the response's headers; `read_timeout` for silence inside the body (one timer per exchange, re-armed
+  lazily, not per chunk).
 - While a streamed body is not being consumed, reading from the socket pauses beyond `HIGH_WATER` bytes.
 """
 
@@ -170,8 +171,10 @@ class Response:
         "_decoder",
         "_done",
         "_error",
+        "_first_timeout",
         "_headers_ready",
         "_keep_alive",
+        "_sent_at",
         "_timeout",
         "_timer",
         "_waiter",
@@ -184,8 +187,9 @@ class Response:
         "status",
     )
 
-    def __init__(self, conn: _Connection, timeout: float) -> None:
+    def __init__(self, conn: _Connection, first_timeout: float, timeout: float) -> None:
         self._conn = conn
+        self._first_timeout = first_timeout
         self._timeout = timeout
         self.status = 0
         self.headers: Mapping[str, str] = {}
@@ -201,8 +205,8 @@ class Response:
         self._headers_ready: asyncio.Future[None] = loop.create_future()
         self._waiter: asyncio.Future[None] | None = None
         self._done = False
-        self.last_activity = time.monotonic()
-        self._timer: asyncio.TimerHandle | None = loop.call_at(self.last_activity + timeout, self._check_idle)
+        self._sent_at = self.last_activity = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = loop.call_at(self._sent_at + first_timeout, self._check_idle)
 
     # -- fed by the connection -----------------------------------------------------------------------------
 
@@ -261,10 +265,13 @@ class Response:
         self._timer = None
         if self.complete or self._error is not None:
             return
-        due = self.last_activity + self._timeout
+        if self.status:
+            due, limit = self.last_activity + self._timeout, self._timeout
+        else:
+            due, limit = self._sent_at + self._first_timeout, self._first_timeout
         now = time.monotonic()
         if now >= due:
-            self.fail(HTTPError("timeout", f"no data from the provider for {self._timeout:g} s"))
+            self.fail(HTTPError("timeout", f"no answer from the provider for {limit:g} s"))
             self._conn._abort()
         else:
             self._timer = asyncio.get_running_loop().call_at(due, self._check_idle)
@@ -340,9 +347,11 @@ class Response:
 
 
 class HTTPClient:
-    def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
+    def __init__(self, *, connect_timeout: float, read_timeout: float, first_byte_timeout: float | None = None) \
+            -> None:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.first_byte_timeout = read_timeout if first_byte_timeout is None else first_byte_timeout
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._all: set[_Connection] = set()
         self._ssl: ssl.SSLContext | None = None
@@ -352,7 +361,7 @@ class HTTPClient:
         response's status and headers have arrived."""
         for attempt in range(2):
             conn = await self._connection(target.origin)
-            response = Response(conn, self.read_timeout)
+            response = Response(conn, self.first_byte_timeout, self.read_timeout)
             conn.response = response
             assert conn.transport is not None
             conn.transport.write(head + body)

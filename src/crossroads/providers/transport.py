@@ -49,8 +49,9 @@ class Upstream:
 
 
 class Transport:
-    def __init__(self, *, connect_timeout: float, read_timeout: float) -> None:
-        self._client = HTTPClient(connect_timeout=connect_timeout, read_timeout=read_timeout)
+    def __init__(self, *, connect_timeout: float, read_timeout: float, first_byte_timeout: float) -> None:
+        self._client = HTTPClient(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                                  first_byte_timeout=first_byte_timeout)
         self._targets: dict[str, Target] = {}
 
     async def start(self) -> None:

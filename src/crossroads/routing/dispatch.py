@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import AllProvidersFailed, CrossroadsError, UpstreamError
-from crossroads.providers.base import Adapter, Completion, StreamTranslator
+from crossroads.providers.base import Adapter, Completion, Piece, StreamTranslator
 from crossroads.providers.sse import SSEDecoder
 from crossroads.providers.transport import Transport, Upstream
 from crossroads.routing.health import Health, Outcome
@@ -61,24 +61,24 @@ class OpenStream:
     translator: StreamTranslator
     decoder: SSEDecoder
     body: AsyncIterator[bytes]
-    pieces: list[dict[str, Any]]
+    pieces: list[Piece]
     trace: list[Attempt]
     started: float
     first_byte: float
     finished: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
-    async def rest(self) -> AsyncIterator[list[dict[str, Any]]]:
+    async def rest(self) -> AsyncIterator[list[Piece]]:
         """The remaining translated chunks. Raises `UpstreamError` if the stream breaks."""
         translator = self.translator
         decoder = self.decoder
         async for data in self.body:
-            pieces: list[dict[str, Any]] = []
+            pieces: list[Piece] = []
             for event in decoder.feed(data):
                 pieces.extend(translator.feed(event.event, event.data))
             if pieces:
                 yield pieces
-        tail: list[dict[str, Any]] = []
+        tail: list[Piece] = []
         for event in decoder.flush():
             tail.extend(translator.feed(event.event, event.data))
         tail.extend(translator.close())
@@ -105,19 +105,14 @@ class Dispatcher:
             adapter = self.adapters[endpoint.provider.wire_format]
             started = time.monotonic()
             try:
-                upstream_request = adapter.build_request(request, endpoint)
-                async with asyncio.timeout(self.first_byte_timeout):
-                    upstream = await self.transport.post(upstream_request, endpoint.provider.name)
+                # The transport enforces the first-byte timeout (headers of a whole reply) itself.
+                upstream = await self.transport.post(adapter.build_request(request, endpoint),
+                                                     endpoint.provider.name)
                 first_byte = time.monotonic()
                 body = await upstream.read()
                 if upstream.status != 200:
                     raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
                 completion = adapter.parse_response(body, endpoint)
-            except TimeoutError:
-                error = UpstreamError(504, "Provider did not answer in time", provider=endpoint.provider.name,
-                                      error_type="timeout")
-                self._failed(trace, failures, model, endpoint, error, started)
-                continue
             except UpstreamError as error:
                 self._failed(trace, failures, model, endpoint, error, started)
                 continue
@@ -127,33 +122,22 @@ class Dispatcher:
             return Served(model, endpoint, completion, trace, started, first_byte)
         raise _all_failed(failures, request, trace)
 
-    async def open_stream(self, request: ChatRequest, route: Route, *, silence: float,
-                          on_silence: Callable[[], Awaitable[None]]) -> OpenStream:
-        """Open the first endpoint that starts streaming. While upstreams are silent, `on_silence` is
-        awaited every `silence` seconds (the API sends keep-alive comments)."""
+    async def open_stream(self, request: ChatRequest, route: Route) -> OpenStream:
+        """Open the first endpoint whose stream starts: its first content must arrive within
+        `first_byte_timeout`."""
         trace: list[Attempt] = []
         failures: list[UpstreamError] = []
         for model, endpoint in _attempts(route, failures):
             started = time.monotonic()
-            task = asyncio.ensure_future(self._open(request, model, endpoint, trace, started))
             try:
-                deadline = started + self.first_byte_timeout
-                while True:
-                    remaining = deadline - time.monotonic()
-                    done, _ = await asyncio.wait((task,), timeout=min(silence, max(remaining, 0)))
-                    if done:
-                        break
-                    if time.monotonic() >= deadline:
-                        task.cancel()
-                        raise UpstreamError(504, "Provider did not start streaming in time",
-                                            provider=endpoint.provider.name, error_type="timeout")
-                    await on_silence()
-                return task.result()
+                async with asyncio.timeout(self.first_byte_timeout):
+                    return await self._open(request, model, endpoint, trace, started)
+            except TimeoutError:
+                error = UpstreamError(504, "Provider did not start streaming in time",
+                                      provider=endpoint.provider.name, error_type="timeout")
+                self._failed(trace, failures, model, endpoint, error, started)
             except UpstreamError as error:
                 self._failed(trace, failures, model, endpoint, error, started)
-            finally:
-                if not task.done():
-                    task.cancel()
         raise _all_failed(failures, request, trace)
 
     async def _open(self, request: ChatRequest, model: Model, endpoint: Endpoint, trace: list[Attempt],
@@ -167,7 +151,7 @@ class Dispatcher:
             translator = adapter.stream_translator(request, endpoint)
             decoder = SSEDecoder()
             body_iter = upstream.chunks()
-            pieces: list[dict[str, Any]] = []
+            pieces: list[Piece] = []
             async for data in body_iter:
                 for event in decoder.feed(data):
                     pieces.extend(translator.feed(event.event, event.data))

@@ -28,16 +28,29 @@ from crossroads.providers.anthropic_messages.response import (
     reasoning_text,
     usage_from,
 )
-from crossroads.providers.base import malformed
+from crossroads.providers.base import Piece, malformed
 from crossroads.schema.usage import Usage
 
 _TEXT, _TOOL, _JSON, _THINKING, _OTHER = "text", "tool", "json", "thinking", "other"
 
 
 class AnthropicStream:
-    __slots__ = ("_blocks", "_exclude", "_json_answer", "_reasoning_index", "_role_sent", "_tool_calls",
-                 "_usage", "completion_chars", "endpoint", "finish_reason", "native_finish_reason", "upstream_id",
-                 "usage")
+    __slots__ = (
+        "_blocks",
+        "_exclude",
+        "_json_answer",
+        "_reasoning_index",
+        "_role_sent",
+        "_tool_calls",
+        "_usage",
+        "completion_chars",
+        "endpoint",
+        "finish_reason",
+        "head_fields",
+        "native_finish_reason",
+        "upstream_id",
+        "usage",
+    )
 
     def __init__(self, endpoint: Endpoint, *, exclude_reasoning: bool = False) -> None:
         self.endpoint = endpoint
@@ -46,6 +59,7 @@ class AnthropicStream:
         self.native_finish_reason: str | None = None
         self.upstream_id: str | None = None
         self.completion_chars = 0
+        self.head_fields: dict[str, Any] = {}
         self._exclude = exclude_reasoning
         self._role_sent = False
         #: Anthropic block index → (kind, OpenAI tool-call index or reasoning-detail index).
@@ -56,7 +70,7 @@ class AnthropicStream:
         #: Usage fields as last reported (message_start, then cumulative message_delta updates).
         self._usage: dict[str, Any] = {}
 
-    def feed(self, event: str | None, data: bytes) -> list[dict[str, Any]]:
+    def feed(self, event: str | None, data: bytes) -> list[Piece]:
         if event == "ping":
             return []
         try:
@@ -88,12 +102,12 @@ class AnthropicStream:
             raise error_from_payload(payload.get("error"), 502, self.endpoint)
         return []  # content_block_stop, message_stop, and event types added after this was written
 
-    def close(self) -> list[dict[str, Any]]:
+    def close(self) -> list[Piece]:
         return []
 
     # -- blocks ----------------------------------------------------------------------------------------------
 
-    def _start(self, index: Any, block: dict[str, Any]) -> list[dict[str, Any]]:
+    def _start(self, index: Any, block: dict[str, Any]) -> list[Piece]:
         if not isinstance(index, int):
             raise malformed(self.endpoint, orjson.dumps(block))
         kind = block.get("type")
@@ -122,7 +136,7 @@ class AnthropicStream:
         self._blocks[index] = (_OTHER, 0)
         return []
 
-    def _delta(self, index: Any, delta: dict[str, Any]) -> list[dict[str, Any]]:
+    def _delta(self, index: Any, delta: dict[str, Any]) -> list[Piece]:
         kind, position = self._blocks.get(index, (_OTHER, 0)) if isinstance(index, int) else (_OTHER, 0)
         delta_type = delta.get("type")
         if delta_type == "text_delta" and kind == _TEXT:
@@ -155,7 +169,7 @@ class AnthropicStream:
 
     # -- chunks ----------------------------------------------------------------------------------------------
 
-    def _content(self, text: str) -> list[dict[str, Any]]:
+    def _content(self, text: str) -> list[Piece]:
         self.completion_chars += len(text)
         return [self._chunk({"content": text})]
 

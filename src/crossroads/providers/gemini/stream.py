@@ -17,7 +17,7 @@ import orjson
 
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
-from crossroads.providers.base import malformed
+from crossroads.providers.base import Piece, malformed
 from crossroads.providers.gemini.errors import blocked_prompt, error_from_payload
 from crossroads.providers.gemini.response import (
     finish,
@@ -38,8 +38,21 @@ class GeminiStream:
     the role) was sent, how many tool calls and reasoning details it produced (the next detail `index`),
     whether a thought-text entry is still open, and whether it ended."""
 
-    __slots__ = ("_calls", "_details", "_ended", "_seed", "_started", "_thinking", "completion_chars", "endpoint",
-                 "finish_reason", "native_finish_reason", "upstream_id", "usage")
+    __slots__ = (
+        "_calls",
+        "_details",
+        "_ended",
+        "_seed",
+        "_started",
+        "_thinking",
+        "completion_chars",
+        "endpoint",
+        "finish_reason",
+        "head_fields",
+        "native_finish_reason",
+        "upstream_id",
+        "usage",
+    )
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -48,6 +61,7 @@ class GeminiStream:
         self.native_finish_reason: str | None = None
         self.upstream_id: str | None = None
         self.completion_chars = 0
+        self.head_fields: dict[str, Any] = {}
         self._seed: str | None = None
         self._started: set[int] = set()
         self._calls: dict[int, int] = {}
@@ -55,7 +69,7 @@ class GeminiStream:
         self._ended: set[int] = set()
         self._thinking: set[int] = set()  # candidates whose last reasoning detail is an open text entry
 
-    def feed(self, event: str | None, data: bytes) -> list[dict[str, Any]]:
+    def feed(self, event: str | None, data: bytes) -> list[Piece]:
         if not data.strip():
             return []
         try:
@@ -154,5 +168,5 @@ class GeminiStream:
             self._details[index] = position + 1
         details.append(reasoning_text(text, position))
 
-    def close(self) -> list[dict[str, Any]]:
+    def close(self) -> list[Piece]:
         return []
