@@ -30,7 +30,8 @@ from crossroads.ledger.budget import Budget, MemoryBudget, RedisBudget
 from crossroads.ledger.credits import Credits
 from crossroads.ledger.key_events import KeyEvents
 from crossroads.ledger.keys import KeyRing
-from crossroads.ledger.spool import Spool, replay
+from crossroads.ledger.shipper import Shipper
+from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
@@ -131,11 +132,10 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
                           simulator_url=simulator.url if simulator else None)
     store = await open_store(settings.database_url)
     stack.push_async_callback(store.close)
-    # Generations that a crashed process finished but never stored go in before any spend is read.
-    await replay(settings.spool_dir, store)
     spool = Spool(settings.spool_dir)
-    spool.open()
-    ledger = LedgerWriter(store, spool)
+    ledger = LedgerWriter(spool, Shipper(spool, settings.database_url))
+    # The shipper's first pass stores what crashed processes left in the spool, before any spend is read.
+    await ledger.start()
     stack.push_async_callback(ledger.close)
     keys = KeyRing(store, settings.admin_key)
     await keys.load()
@@ -165,7 +165,6 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     await transport.start()
     stack.push_async_callback(transport.close)
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
-    ledger.start()
     refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
     stack.callback(refresher.cancel)
     return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,

@@ -270,7 +270,7 @@ async def test_client_disconnect_cancels_the_upstream(start_gateway: GatewayFact
             await asyncio.sleep(0.02)
         assert sim.stats["cancelled"] == 1  # type: ignore[attr-defined]
         await asyncio.sleep(0.05)
-        records = [r for r in list(gw.services.ledger._recent.values()) if r.cancelled]
+        records = [r for r in gw.services.ledger.recent_records() if r.cancelled]
         assert len(records) == 1 and records[0].status == 499
 
 

@@ -1,16 +1,17 @@
-"""The spool: a local file that makes finished generations survive the death of the process.
+"""The spool: local files that carry finished generations from a gateway process to the database.
 
-Each generation record is put in the spool (one JSON line) before the last byte of its response goes to the
-client. The spool file is memory-mapped (`MAP_SHARED`), so putting a line there is a memory copy, not a
-system call — and the page it lands in belongs to the kernel's page cache, which outlives the process: a
-gateway killed with SIGKILL a moment later still leaves the record in the file. The database gets the
-records in batches; once every record of a spool file is stored, the file is deleted. At start, spool
-files left by processes that are gone are replayed into the database — inserts are idempotent by generation
-id, so a record that did reach the database before the crash is not charged twice.
+The gateway puts each generation record in the spool (one JSON line) before the last byte of its response
+goes to the client. A spool file is memory-mapped (`MAP_SHARED`), so putting a line there is a memory copy,
+not a system call — and the page it lands in belongs to the kernel's page cache, which outlives the
+process: a gateway killed with SIGKILL a moment later still leaves the record in the file. A separate
+process, the shipper (`ledger/shipper.py`), reads the files and writes their records to the database in
+batches; so the gateway's event loop never spends time on database writes (nor waits for a thread holding
+the GIL to do them).
 
-Each process writes its own files and holds an exclusive `flock` on them while it lives; a file whose lock
-can be taken belongs to a dead process. A file is a fixed `FILE_BYTES` (sparse until written); when the
-next record does not fit, a new file is started and the full one is kept until its records are stored.
+Files are named `<tag>-<sequence>.jsonl`, the tag naming the gateway process that writes them. A gateway
+holds an exclusive `flock` on the file it is writing; a file whose lock can be taken is finished (its
+writer moved on to the next file, or is gone). Files are a fixed `FILE_BYTES`, sparse until written; the
+end of the written part is the end of the last complete line.
 
 Limits of the guarantee: a power loss or kernel crash can lose what was in the page cache but not yet on
 disk (the spool does not `fsync` per record — that would cost milliseconds per request); a process killed
@@ -20,128 +21,128 @@ between choosing to answer and the spool write loses that one record.
 from __future__ import annotations
 
 import fcntl
-import logging
 import mmap
 import os
 import uuid
-from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from crossroads.storage.base import GenerationRecord, Store
-
-log = logging.getLogger("crossroads.ledger")
+from crossroads.storage.base import GenerationRecord
 
 FILE_BYTES = 16 * 1024 * 1024
 
 
-class _File:
-    """One spool file: its mapping, how far it is written, and how many of its records await storage."""
+@dataclass(frozen=True, slots=True)
+class Position:
+    """How far a spool has been written (or shipped): a file name and a byte offset in it."""
 
-    __slots__ = ("fd", "map", "offset", "path", "pending")
+    file: str
+    offset: int
 
-    def __init__(self, directory: Path, size: int) -> None:
-        self.path = directory / f"{uuid.uuid4().hex}.jsonl"
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.ftruncate(self.fd, size)
-        self.map = mmap.mmap(self.fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        self.offset = 0
-        self.pending = 0
 
-    def close(self, delete: bool) -> None:
-        self.map.close()
-        os.close(self.fd)
-        if delete:
-            self.path.unlink(missing_ok=True)
+def name(tag: str, sequence: int) -> str:
+    return f"{tag}-{sequence:06d}.jsonl"
+
+
+def tag_of(file: str) -> str:
+    return file.rsplit("-", 1)[0]
 
 
 class Spool:
-    def __init__(self, directory: Path, file_bytes: int = FILE_BYTES) -> None:
+    """The writing side, used by a gateway process."""
+
+    def __init__(self, directory: Path, file_bytes: int = FILE_BYTES, tag: str | None = None) -> None:
         self.directory = directory
+        self.tag = tag or f"{os.getpid()}{uuid.uuid4().hex[:8]}"
         self._size = file_bytes
-        #: Files in the order their records were written; the last one is being written.
-        self._files: deque[_File] = deque()
+        self._sequence = 0
+        self._fd = -1
+        self._map: mmap.mmap | None = None
+        self._file = ""
+        self._offset = 0
 
     def open(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._files.append(_File(self.directory, self._size))
+        self._start_file()
+
+    def _start_file(self) -> None:
+        self._sequence += 1
+        self._file = name(self.tag, self._sequence)
+        fd = os.open(self.directory / self._file, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, self._size)
+        self._map = mmap.mmap(fd, self._size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        self._fd, self._offset = fd, 0
+
+    def _finish_file(self) -> None:
+        """Release the current file (closing it drops the lock): the shipper may finish and delete it."""
+        if self._map is not None:
+            self._map.close()
+            os.close(self._fd)
+            self._map, self._fd = None, -1
 
     def append(self, record: GenerationRecord) -> None:
-        """Put one record in the spool. Called on the request path: a memory copy."""
-        line = orjson.dumps(record) + b"\n"  # orjson serialises dataclasses natively (and fast)
-        current = self._files[-1]
-        if current.offset + len(line) > self._size:
-            if len(line) > self._size:
+        """Put one record in the spool. Called on the request path: two memory copies."""
+        line = orjson.dumps(record)  # orjson serialises dataclasses natively (and fast)
+        size = len(line) + 1
+        if self._offset + size > self._size:
+            if size > self._size:
                 raise ValueError("a generation record larger than a spool file")
-            current = _File(self.directory, self._size)
-            self._files.append(current)
-        current.map[current.offset:current.offset + len(line)] = line
-        current.offset += len(line)
-        current.pending += 1
-
-    def stored(self, count: int) -> None:
-        """`count` more records (the oldest not yet stored) are in the database; spool files whose records
-        are all stored, and that are full, are deleted."""
-        files = self._files
-        while count and files:
-            oldest = files[0]
-            taken = min(count, oldest.pending)
-            oldest.pending -= taken
-            count -= taken
-            if oldest.pending == 0 and len(files) > 1:
-                files.popleft().close(delete=True)
-
-    def close(self, all_stored: bool) -> None:
-        """At shutdown: delete the files if the database has every record, else keep them for the next
-        start."""
-        while self._files:
-            self._files.popleft().close(delete=all_stored)
+            self._finish_file()
+            self._start_file()
+        assert self._map is not None, "Spool.open() was not called"
+        start = self._offset
+        # The line first, its newline after: a reader that sees the newline sees the whole line (stores
+        # become visible in program order on the platforms this runs on, and readers re-check parses).
+        self._map[start:start + size - 1] = line
+        self._map[start + size - 1] = 10
+        self._offset = start + size
 
     @property
-    def paths(self) -> list[Path]:
-        return [f.path for f in self._files]
+    def position(self) -> Position:
+        return Position(self._file, self._offset)
+
+    def close(self) -> None:
+        self._finish_file()
 
 
-async def replay(directory: Path, store: Store, batch: int = 500) -> int:
-    """Store the records of spool files whose process is gone, then delete those files. Returns how many
-    records were new to the database. (Runs once at start, before serving: blocking file I/O is fine.)"""
-    if not directory.is_dir():  # noqa: ASYNC240
-        return 0
-    added = 0
-    for path in sorted(directory.glob("*.jsonl")):  # noqa: ASYNC240
+def locked(path: Path) -> bool:
+    """Whether a live process holds the file (is still writing it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def read_lines(path: Path, offset: int, final: bool) -> tuple[list[GenerationRecord], int, int]:
+    """Records from `offset` to the last complete line: (records, new offset, lines that could not be
+    read). A line that does not parse is left for the next read while the file may still be being written;
+    once `final` (its writer is gone), it is skipped — its response was never answered."""
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    end = data.find(b"\0")
+    if end >= 0:
+        data = data[:end]
+    cut = data.rfind(b"\n") + 1
+    records: list[GenerationRecord] = []
+    bad = 0
+    position = offset
+    for line in data[:cut].split(b"\n")[:-1]:
         try:
-            fd = os.open(path, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # a live process owns it
-            records = _read(path)
-            new = 0
-            for start in range(0, len(records), batch):
-                new += await store.write_generations(records[start:start + batch])
-            added += new
-            path.unlink(missing_ok=True)
-            if records:
-                log.info("ledger: replayed %d records from %s (%d new)", len(records), path.name, new)
-        finally:
-            os.close(fd)
-    return added
-
-
-def _read(path: Path) -> list[GenerationRecord]:
-    data = path.read_bytes().rstrip(b"\0")
-    out = []
-    for number, line in enumerate(data.split(b"\n"), 1):
-        if not line:
-            continue
-        try:
-            out.append(GenerationRecord(**orjson.loads(line)))
+            records.append(GenerationRecord(**orjson.loads(line)))
         except (orjson.JSONDecodeError, TypeError):
-            # The process died while copying this line in: it was never answered.
-            log.warning("ledger: %s line %d is incomplete; skipped", path.name, number)
-    return out
+            if not final:
+                return records, position, bad
+            bad += 1
+        position += len(line) + 1
+    return records, position, bad

@@ -1,21 +1,19 @@
-"""Generation records reach the database in batches, off the request's critical path.
+"""Generation records leave the request's critical path here.
 
-`record()` puts the record in the spool (see `ledger/spool.py`: it survives a crash of this process) and
-appends it to a list; a background task writes what has gathered every `interval` seconds (or
-sooner once `batch` records wait). A failed write (the database restarting, a lock) is retried with backoff;
-inserts are idempotent by generation id, so a retry can never charge twice. Recent records stay readable in
-memory, so `GET /generation` answers the moment a response has ended, before the write lands.
+`record()` puts the record in the spool (`ledger/spool.py`: a memory copy that survives a crash of this
+process) and keeps it in memory, so `GET /generation` answers the moment a response has ended; the shipper
+process (`ledger/shipper.py`) stores it in the database moments later. `flush()` waits until everything
+recorded so far is stored, for reads that need exact totals from the database (`/key`, `/activity`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 
+from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
-from crossroads.storage.base import GenerationRecord, Store
+from crossroads.storage.base import GenerationRecord
 
 log = logging.getLogger("crossroads.ledger")
 
@@ -23,76 +21,32 @@ RECENT = 10_000
 
 
 class LedgerWriter:
-    def __init__(self, store: Store, spool: Spool | None = None, *, interval: float = 0.2, batch: int = 500) -> None:
-        self._store = store
+    def __init__(self, spool: Spool, shipper: Shipper) -> None:
         self._spool = spool
-        self._interval = interval
-        self._batch = batch
-        self._pending: list[GenerationRecord] = []
+        self._shipper = shipper
         self._recent: OrderedDict[str, GenerationRecord] = OrderedDict()
-        self._wake = asyncio.Event()
-        self._writing = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+
+    async def start(self) -> None:
+        self._spool.open()
+        await self._shipper.start()
 
     def record(self, record: GenerationRecord) -> None:
-        if self._spool is not None:
-            self._spool.append(record)
-        self._pending.append(record)
+        self._spool.append(record)
         recent = self._recent
         recent[record.id] = record
         if len(recent) > RECENT:
             recent.popitem(last=False)
-        if len(self._pending) >= self._batch:
-            self._wake.set()
 
     def recent(self, generation_id: str) -> GenerationRecord | None:
         return self._recent.get(generation_id)
 
-    @property
-    def backlog(self) -> int:
-        return len(self._pending)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="crossroads-ledger-writer")
-
-    async def close(self) -> None:
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        await self.flush()
-        if self._spool is not None:
-            self._spool.close(all_stored=not self._pending)
+    def recent_records(self) -> list[GenerationRecord]:
+        return list(self._recent.values())
 
     async def flush(self) -> None:
-        """Write everything pending now (retrying transient failures)."""
-        async with self._writing:
-            await self._flush()
+        """Wait until every record so far is in the database (or a few seconds have passed)."""
+        if not await self._shipper.synced():
+            log.warning("ledger: the database is behind the spool; figures may lag")
 
-    async def _flush(self) -> None:
-        delay = 0.1
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                await self._store.write_generations(batch)
-                if self._spool is not None:
-                    self._spool.stored(len(batch))
-            except Exception:
-                self._pending[:0] = batch
-                if self._closing and delay > 5:
-                    log.exception("ledger: giving up on %d records at shutdown; they stay in the spool",
-                                  len(self._pending))
-                    return
-                log.warning("ledger: write of %d records failed; retrying in %.1fs", len(batch), delay,
-                            exc_info=True)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
-    async def _run(self) -> None:
-        while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
-            self._wake.clear()
-            await self.flush()
+    async def close(self) -> None:
+        await self._shipper.close()

@@ -1,0 +1,260 @@
+"""The shipper: a separate process that moves generation records from the spool into the database.
+
+Each gateway process starts one (`python -m crossroads.ledger.shipper`). Every `interval` seconds, or at
+once when asked, it reads the new complete lines of its gateway's spool files, inserts them in one batch
+(idempotent by generation id, retried with backoff on a database error), and deletes each file its
+gateway has finished once every record in it is stored. It also takes over the files of gateway
+processes that are gone (every one of their files unlocked), which is how generations spooled by a
+process killed with SIGKILL reach the ledger.
+
+Why a process and not a thread or the event loop: database writes cost tens of microseconds per record in
+Python, and a writer thread contends for the GIL with the event loop (stalls of up to the interpreter's
+5 ms switch interval land on requests in flight). In its own process the work costs the gateway nothing
+but a memory copy per record.
+
+Protocol with the gateway, one line each way: the gateway writes an empty line to ask for a pass now, and
+closes stdin to ask the shipper to finish (ship what remains, then exit); the shipper writes `ready` after
+its first pass, `<file> <offset>` when a file's records are stored up to `offset`, and `<file> done` when
+it deleted the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from crossroads.ledger.spool import Position, Spool, locked, read_lines, tag_of
+from crossroads.storage.base import GenerationRecord, Store
+from crossroads.storage.open import open_store
+
+log = logging.getLogger("crossroads.ledger")
+
+DATABASE_ENV = "CROSSROADS_DATABASE_URL"
+#: How long a gateway waits for its records to be stored when it needs them to be (a `/key` read).
+SYNC_TIMEOUT = 5.0
+
+
+# -- the shipper process ---------------------------------------------------------------------------------------
+
+
+class _Ship:
+    def __init__(self, directory: Path, store: Store, tag: str) -> None:
+        self.directory = directory
+        self.store = store
+        self.tag = tag
+        self.offsets: dict[str, int] = {}
+
+    def files(self) -> list[Path]:
+        """This gateway's files, then those of gateways that are gone, oldest first."""
+        by_tag: dict[str, list[Path]] = defaultdict(list)
+        for path in sorted(self.directory.glob("*.jsonl")):
+            by_tag[tag_of(path.name)].append(path)
+        out = by_tag.pop(self.tag, [])
+        for paths in by_tag.values():
+            if not any(locked(p) for p in paths):
+                out.extend(paths)
+        return out
+
+    async def once(self) -> list[str]:
+        """One pass; returns the progress lines to report."""
+        batch: list[GenerationRecord] = []
+        advanced: dict[str, int] = {}
+        finished: list[Path] = []
+        for path in self.files():
+            final = not locked(path)
+            try:
+                records, offset, bad = read_lines(path, self.offsets.get(path.name, 0), final)
+            except FileNotFoundError:
+                continue
+            if bad:
+                log.warning("ledger: %d unreadable line(s) in %s (a writer died mid-record); skipped", bad, path.name)
+            batch.extend(records)
+            if offset != self.offsets.get(path.name, 0):
+                advanced[path.name] = offset
+            if final:
+                finished.append(path)
+        delay = 0.1
+        while batch:
+            try:
+                await self.store.write_generations(batch)
+                break
+            except Exception:
+                log.warning("ledger: storing %d records failed; retrying in %.1fs", len(batch), delay, exc_info=True)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        lines = []
+        for file, offset in advanced.items():
+            self.offsets[file] = offset
+            lines.append(f"{file} {offset}")
+        for path in finished:
+            path.unlink(missing_ok=True)
+            self.offsets.pop(path.name, None)
+            lines.append(f"{path.name} done")
+        return lines
+
+
+async def _serve(directory: Path, url: str, tag: str, interval: float) -> None:
+    store = await open_store(url)
+    ship = _Ship(directory, store, tag)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    wake = asyncio.Event()
+    stopping = asyncio.Event()
+
+    async def listen() -> None:
+        while True:
+            line = await reader.readline()
+            if not line:  # the gateway closed stdin (or is gone): finish
+                stopping.set()
+                wake.set()
+                return
+            wake.set()
+
+    listener = asyncio.create_task(listen())
+    out = sys.stdout
+    first = True
+    try:
+        while True:
+            lines = await ship.once()
+            if first:
+                lines.append("ready")
+                first = False
+            if lines:
+                out.write("\n".join(lines) + "\n")
+                out.flush()
+            # Blocking file I/O is this process's whole job; nothing else waits on its loop.
+            if stopping.is_set() and not any(tag_of(p.name) == tag
+                                             for p in directory.glob("*.jsonl")):  # noqa: ASYNC240
+                return
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval)
+            if stopping.is_set():
+                await asyncio.sleep(0.01)  # the gateway closes its last file right after stdin
+    finally:
+        listener.cancel()
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Move generation records from a spool to the database.")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("tag")
+    parser.add_argument("--interval", type=float, default=0.05)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("CROSSROADS_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    url = os.environ[DATABASE_ENV]
+    try:
+        import uvloop
+
+        uvloop.run(_serve(args.directory, url, args.tag, args.interval))
+    except ImportError:
+        asyncio.run(_serve(args.directory, url, args.tag, args.interval))
+
+
+# -- the gateway's side ----------------------------------------------------------------------------------------
+
+
+class Shipper:
+    """Starts and talks to the shipper process for one gateway process's spool."""
+
+    def __init__(self, spool: Spool, database_url: str, interval: float = 0.05) -> None:
+        self.spool = spool
+        self._url = database_url
+        self._interval = interval
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._shipped: dict[str, int] = {}
+        self._done: set[str] = set()
+        self._progress = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._closing = False
+
+    async def start(self, wait: float = 30.0) -> None:
+        """Start the process and wait for its first pass (which stores what dead gateways left behind)."""
+        await self._spawn()
+        try:
+            await asyncio.wait_for(self._ready.wait(), wait)
+        except TimeoutError:
+            raise RuntimeError("the ledger shipper did not start") from None
+
+    async def _spawn(self) -> None:
+        env = {**os.environ, DATABASE_ENV: self._url}
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crossroads.ledger.shipper", str(self.spool.directory), self.spool.tag,
+            "--interval", str(self._interval),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env)
+        self._reader = asyncio.create_task(self._read(self._process), name="crossroads-ledger-shipper")
+
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            file, _, value = raw.decode().strip().partition(" ")
+            if file == "ready":
+                self._ready.set()
+            elif value == "done":
+                self._done.add(file)
+                self._shipped.pop(file, None)
+            elif value:
+                self._shipped[file] = int(value)
+            self._progress.set()
+        code = await process.wait()
+        if not self._closing:
+            log.error("ledger shipper exited (status %s); starting a new one", code)
+            await asyncio.sleep(0.5)
+            await self._spawn()
+
+    def shipped(self, position: Position) -> bool:
+        return position.file in self._done or self._shipped.get(position.file, 0) >= position.offset
+
+    async def synced(self, within: float = SYNC_TIMEOUT) -> bool:
+        """Wait until every record spooled so far is in the database; False if that took too long."""
+        target = self.spool.position
+        deadline = time.monotonic() + within
+        while not self.shipped(target):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._progress.clear()
+            self._poke()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), min(remaining, 0.5))
+        return True
+
+    def _poke(self) -> None:
+        process = self._process
+        if process is not None and process.stdin is not None and not process.stdin.is_closing():
+            with contextlib.suppress(ConnectionError):
+                process.stdin.write(b"\n")
+
+    async def close(self, within: float = 15.0) -> None:
+        """Release the spool and let the shipper store what remains, then stop it."""
+        self._closing = True
+        self.spool.close()
+        process = self._process
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), within)
+        except TimeoutError:
+            log.error("ledger shipper did not finish in %.0fs; what it did not store stays in the spool", within)
+            process.kill()
+            await process.wait()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+if __name__ == "__main__":
+    main()
