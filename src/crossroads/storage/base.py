@@ -7,6 +7,8 @@ exact on both backends. Migrations are numbered SQL files in `storage/migrations
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
@@ -161,10 +163,14 @@ def split_sql(script: str) -> list[str]:
 
 
 def period_starts(now: float) -> tuple[float, float, float]:
-    """Starts of the current UTC day, week (Monday) and month, as unix seconds."""
-    import datetime as dt
+    """Starts of the current UTC day, week (Monday) and month, as unix seconds. Called on every request
+    that touches spend, so each day's answer is computed once."""
+    return _starts_of(now - now % 86400)
 
-    today = dt.datetime.fromtimestamp(now, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+@functools.lru_cache(maxsize=4)
+def _starts_of(day: float) -> tuple[float, float, float]:
+    today = dt.datetime.fromtimestamp(day, dt.UTC)
     week = today - dt.timedelta(days=today.weekday())
     month = today.replace(day=1)
     return today.timestamp(), week.timestamp(), month.timestamp()

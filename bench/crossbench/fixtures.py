@@ -1,0 +1,86 @@
+"""The fixed bodies of the benchmark: what the mock upstream answers and what the load generators send.
+
+Every target receives byte-for-byte the same request body for a scenario, and the mock answers every target
+with the same bytes, so the only thing that differs between targets is the process in the middle.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: The model name clients send; Crossroads and LiteLLM both map it to the mock upstream.
+MODEL = "bench/model"
+#: The model name the gateways put in the upstream request (the mock ignores it).
+UPSTREAM_MODEL = "mock-model"
+
+_WORDS = ("Hello there, this is a fixed reply from the benchmark mock upstream. It has about twenty tokens "
+          "so that usage accounting has something to count.")
+
+
+def completion() -> dict[str, Any]:
+    """A non-streaming OpenAI `chat.completion` object."""
+    return {
+        "id": "chatcmpl-bench0000000000000000000001",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": UPSTREAM_MODEL,
+        "system_fingerprint": "fp_bench",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": _WORDS, "refusal": None},
+            "logprobs": None,
+            "finish_reason": "stop",
+        }],
+        "usage": {"prompt_tokens": 14, "completion_tokens": 24, "total_tokens": 38},
+    }
+
+
+def stream_events() -> list[bytes]:
+    """An OpenAI chat-completion SSE stream: a role chunk, content chunks, a finish chunk, a usage chunk
+    with `choices: []` (as `stream_options.include_usage` asks), then `data: [DONE]`.
+
+    24 events in all: 1 role + 20 content + 1 finish + 1 usage chunk, and `[DONE]`.
+    """
+    head = {"id": "chatcmpl-bench0000000000000000000002", "object": "chat.completion.chunk",
+            "created": 1_700_000_000, "model": UPSTREAM_MODEL, "system_fingerprint": "fp_bench"}
+    words = _WORDS.split(" ")
+    # 20 content pieces: one per word, the last piece taking the remaining words.
+    pieces = [w + " " for w in words[:19]] + [" ".join(words[19:])]
+    chunks: list[dict[str, Any]] = [
+        {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                              "finish_reason": None}]},
+    ]
+    chunks += [{**head, "choices": [{"index": 0, "delta": {"content": p}, "logprobs": None, "finish_reason": None}]}
+               for p in pieces]
+    chunks.append({**head, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]})
+    # The usage chunk, which only `stream_options.include_usage` requests get.
+    chunks.append({**head, "choices": [], "usage": {"prompt_tokens": 14, "completion_tokens": 24,
+                                                     "total_tokens": 38}})
+    events = [b"data: " + _dumps(c) + b"\n\n" for c in chunks]
+    events.append(b"data: [DONE]\n\n")
+    return events
+
+
+#: Number of SSE events in the stream, `[DONE]` included.
+STREAM_EVENTS = 24
+
+
+def request(*, stream: bool, large: bool = False) -> bytes:
+    """The request body a client sends. `large`: about 100 KB of conversation history."""
+    messages: list[dict[str, str]] = [{"role": "system", "content": "You are a helpful assistant."}]
+    if large:
+        paragraph = ("The quick brown fox jumps over the lazy dog while the benchmark counts every byte "
+                     "that passes through the gateway on its way to the upstream and back again. ")
+        turn = paragraph * 12  # about 2 KB
+        for i in range(52):
+            messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": f"{i}: {turn}"})
+    messages.append({"role": "user", "content": "Say hello."})
+    body: dict[str, Any] = {"model": MODEL, "messages": messages, "max_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return _dumps(body)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
