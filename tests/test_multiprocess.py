@@ -43,9 +43,10 @@ def spawn(env: dict[str, str], cwd: Path) -> Process:
     port = free_port()
     base = {k: v for k, v in os.environ.items()
             if not k.startswith("CROSSROADS_") and not k.endswith(("_API_KEY", "_TOKEN"))}
-    popen = subprocess.Popen([sys.executable, "-m", "crossroads", "serve", "--port", str(port)],
-                             env={**base, "CROSSROADS_ADMIN_KEY": ADMIN, **env}, cwd=cwd,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (cwd / f"gateway-{port}.log").open("w") as log:  # kept for a failing test's post-mortem
+        popen = subprocess.Popen([sys.executable, "-m", "crossroads", "serve", "--port", str(port)],
+                                 env={**base, "CROSSROADS_ADMIN_KEY": ADMIN, **env}, cwd=cwd,
+                                 stdout=subprocess.DEVNULL, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

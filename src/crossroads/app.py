@@ -26,9 +26,8 @@ from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
 from crossroads.ledger.accounting import Accountant
-from crossroads.ledger.budget import Budget, MemoryBudget, RedisBudget
+from crossroads.ledger.budget import Budget, MemoryBudget
 from crossroads.ledger.credits import Credits
-from crossroads.ledger.key_events import KeyEvents
 from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
@@ -36,18 +35,16 @@ from crossroads.ledger.writer import LedgerWriter
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
 from crossroads.ratelimit.base import Limiter, MemoryLimiter
-from crossroads.ratelimit.redis import RedisLimiter
 from crossroads.routing.dispatch import Dispatcher
 from crossroads.routing.health import Health
-from crossroads.routing.health_sync import HealthSync
 from crossroads.routing.plan import Planner, Policy, simulator_default
 from crossroads.settings import Settings
 from crossroads.storage.base import Store
 from crossroads.storage.open import open_store
-from crossroads.storage.redis import RedisLink
 
 if TYPE_CHECKING:
     from crossroads.sim import SimServer
+    from crossroads.storage.redis import RedisLink
 
 log = logging.getLogger("crossroads")
 
@@ -146,10 +143,20 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     budget: Budget
     limiter: Limiter
     if settings.redis_url:
+        # Imported only when used: a single-process deployment never loads the Redis client.
+        from crossroads.ledger.key_events import KeyEvents
+        from crossroads.ledger.shared_budget import RedisBudget
+        from crossroads.ratelimit.redis import RedisLimiter
+        from crossroads.routing.health_sync import HealthSync
+        from crossroads.storage.redis import RedisLink
+
         link = RedisLink(settings.redis_url, settings.redis_namespace)
         await link.open()
         stack.push_async_callback(link.close)
-        budget = RedisBudget(link, store)
+        shared_budget = RedisBudget(link, store)
+        shared_budget.start()
+        stack.push_async_callback(shared_budget.close)
+        budget = shared_budget
         limiter = RedisLimiter(link, credits.high_balance)
         KeyEvents(link, keys).start()
         HealthSync(link, health).start()

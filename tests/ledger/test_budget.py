@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from crossroads.errors import PaymentRequired
-from crossroads.ledger.budget import MemoryBudget, RedisBudget
+from crossroads.ledger.budget import MemoryBudget
 from crossroads.ledger.keys import Key, KeyRing
+from crossroads.ledger.shared_budget import RedisBudget
 from crossroads.storage.base import GenerationRecord
 from crossroads.storage.redis import RedisLink
 from crossroads.storage.sqlite import SQLiteStore
@@ -116,3 +117,71 @@ async def test_daily_limit_in_memory(store: SQLiteStore) -> None:
         await budget.reserve(key, 1)
     now[0] += 86400
     await budget.reserve(key, 1000)
+
+
+async def test_a_busy_key_costs_a_few_round_trips_not_two_per_request(store: SQLiteStore, ns: str) -> None:
+    key = await limited_key(store, 1_000_000_000)  # $1
+    async with link(ns) as shared:
+        budget = RedisBudget(shared, store)
+        calls = 0
+        lease = budget._lease
+
+        async def counted(**kwargs: object) -> object:
+            nonlocal calls
+            calls += 1
+            return await lease(**kwargs)
+
+        budget._lease = counted  # type: ignore[method-assign]
+        for _ in range(1000):
+            await budget.reserve(key, 10_000)
+            await budget.settle(key, 10_000, 7_000)
+        assert calls <= 2
+        await budget.flush()
+        assert await budget.remaining(key) == 1_000_000_000 - 1000 * 7_000
+
+
+async def test_an_idle_lease_of_another_process_does_not_refuse_a_request(store: SQLiteStore, ns: str) -> None:
+    key = await limited_key(store, 10_000)
+    async with link(ns) as one, link(ns) as two:
+        first, second = RedisBudget(one, store), RedisBudget(two, store)
+        first.start()  # its unused lease goes back within a flush interval
+        await first.reserve(key, 100)  # leases more than it needs
+        await first.settle(key, 100, 100)
+        await second.reserve(key, 9_900)  # everything left: possible once the first gives its lease back
+        await first.close()
+
+
+async def test_leases_never_let_concurrent_processes_overspend(store: SQLiteStore, ns: str) -> None:
+    import random
+
+    limit = 10_000_000
+    key = await limited_key(store, limit)
+    rng = random.Random(3)
+    async with link(ns) as one, link(ns) as two:
+        budgets = [RedisBudget(one, store), RedisBudget(two, store)]
+        for budget in budgets:
+            budget.start()
+        charged = 0
+        semaphore = asyncio.Semaphore(24)
+
+        async def request(i: int) -> None:
+            nonlocal charged
+            async with semaphore:
+                budget = budgets[i % 2]
+                worst = rng.randrange(300_000, 700_000)
+                try:
+                    await budget.reserve(key, worst)
+                except PaymentRequired:
+                    return
+                await asyncio.sleep(rng.random() / 100)
+                cost = rng.randrange(100_000, worst)
+                charged += cost
+                await budget.settle(key, worst, cost)
+
+        await asyncio.gather(*(request(i) for i in range(300)))
+        for budget in budgets:
+            await budget.close()
+        spent = int(await one.client.get(f"{ns}:spend:{key.hash}:total"))
+        assert spent == charged <= limit
+        assert charged > limit // 2  # and the budget was used, not refused early
+        assert await one.client.hgetall(f"{ns}:hold:{key.hash}") == {}
