@@ -32,6 +32,8 @@ import orjson
 from crossroads.storage.base import GenerationRecord
 
 FILE_BYTES = 16 * 1024 * 1024
+#: How much of a spool file the shipper reads at a time.
+READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +129,19 @@ def read_lines(path: Path, offset: int, final: bool) -> tuple[list[GenerationRec
     """Records from `offset` to the last complete line: (records, new offset, lines that could not be
     read). A line that does not parse is left for the next read while the file may still be being written;
     once `final` (its writer is gone), it is skipped — its response was never answered."""
+    pieces = []
     with path.open("rb") as fh:
         fh.seek(offset)
-        data = fh.read()
-    end = data.find(b"\0")
-    if end >= 0:
-        data = data[:end]
+        while True:  # up to the first NUL: the rest of the (sparse) file is not written yet
+            piece = fh.read(READ_BYTES)
+            end = piece.find(b"\0")
+            if end >= 0:
+                pieces.append(piece[:end])
+                break
+            pieces.append(piece)
+            if len(piece) < READ_BYTES:
+                break
+    data = b"".join(pieces)
     cut = data.rfind(b"\n") + 1
     records: list[GenerationRecord] = []
     bad = 0
