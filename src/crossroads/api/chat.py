@@ -154,7 +154,7 @@ class ChatCompletions:
         try:
             await response.write(_encode(prefix, _without_reasoning(stream.pieces) if hide_reasoning
                                          else stream.pieces))
-            async for upstream_pieces in stream.rest():
+            while (upstream_pieces := await stream.next_pieces()) is not None:
                 pieces = _without_reasoning(upstream_pieces) if hide_reasoning else upstream_pieces
                 if pieces:
                     await response.write(_encode(prefix, pieces))

@@ -300,21 +300,30 @@ class Response:
             self._chunks.clear()
             self._release()
 
+    async def next(self) -> bytes | None:
+        """All of the body that has arrived since the last call (waiting for some if none has); None once
+        the body has ended properly. Raises HTTPError if it did not. Handing over everything buffered at
+        once lets a consumer that fell behind catch up in one step."""
+        while not self._chunks:
+            if self.complete:
+                self._release()
+                return None
+            if self._error is not None:
+                self._release()
+                raise self._error
+            await self._wait()
+        chunks = self._chunks
+        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        self._conn.resume()
+        return data
+
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives. Ends only when the body ended properly; raises HTTPError otherwise."""
+        """The body as it arrives (see `next`)."""
         try:
-            while True:
-                while self._chunks:
-                    data = self._chunks.popleft()
-                    self.buffered -= len(data)
-                    if self.buffered < LOW_WATER:
-                        self._conn.resume()
-                    yield data
-                if self.complete:
-                    return
-                if self._error is not None:
-                    raise self._error
-                await self._wait()
+            while (data := await self.next()) is not None:
+                yield data
         finally:
             self._release()
 

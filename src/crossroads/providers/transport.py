@@ -6,7 +6,7 @@ docstring for why not a general-purpose client).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 
 from crossroads.errors import UpstreamError
 from crossroads.providers.base import UpstreamRequest
@@ -34,11 +34,10 @@ class Upstream:
         except HTTPError as exc:
             raise _translate(exc, self.provider) from exc
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives. Ends cleanly only if the upstream ended the body cleanly."""
+    async def next(self) -> bytes | None:
+        """The body as it arrives, one call per batch of it (see `Response.next`); None at a clean end."""
         try:
-            async for data in self._response.chunks():
-                yield data
+            return await self._response.next()
         except HTTPError as exc:
             raise _translate(exc, self.provider) from exc
 

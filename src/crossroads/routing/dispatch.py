@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,6 @@ class OpenStream:
     upstream: Upstream
     translator: StreamTranslator
     decoder: SSEDecoder
-    body: AsyncIterator[bytes]
     pieces: list[Piece]
     trace: list[Attempt]
     started: float
@@ -68,26 +67,26 @@ class OpenStream:
     finished: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
-    async def rest(self) -> AsyncIterator[list[Piece]]:
-        """The remaining translated chunks. Raises `UpstreamError` if the stream breaks."""
+    async def next_pieces(self) -> list[Piece] | None:
+        """The next translated chunks (possibly none, when an upstream read held no whole event); None once
+        the stream has ended properly. Raises `UpstreamError` if it breaks."""
+        if self.finished:
+            return None
         translator = self.translator
-        decoder = self.decoder
-        async for data in self.body:
-            pieces: list[Piece] = []
-            for event in decoder.feed(data):
+        data = await self.upstream.next()
+        pieces: list[Piece] = []
+        if data is not None:
+            for event in self.decoder.feed(data):
                 pieces.extend(translator.feed(event.event, event.data))
-            if pieces:
-                yield pieces
-        tail: list[Piece] = []
-        for event in decoder.flush():
-            tail.extend(translator.feed(event.event, event.data))
-        tail.extend(translator.close())
-        if tail:
-            yield tail
+            return pieces
+        for event in self.decoder.flush():
+            pieces.extend(translator.feed(event.event, event.data))
+        pieces.extend(translator.close())
         if translator.finish_reason is None:
             raise UpstreamError(502, "Provider ended the stream before it finished",
                                 provider=self.endpoint.provider.name, error_type="provider_unavailable")
         self.finished = True
+        return pieces
 
 
 class Dispatcher:
@@ -150,14 +149,13 @@ class Dispatcher:
                 raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
             translator = adapter.stream_translator(request, endpoint)
             decoder = SSEDecoder()
-            body_iter = upstream.chunks()
             pieces: list[Piece] = []
-            async for data in body_iter:
+            while (data := await upstream.next()) is not None:
                 for event in decoder.feed(data):
                     pieces.extend(translator.feed(event.event, event.data))
                 if pieces:
-                    return OpenStream(model, endpoint, upstream, translator, decoder, body_iter, pieces, trace,
-                                      started, time.monotonic())
+                    return OpenStream(model, endpoint, upstream, translator, decoder, pieces, trace, started,
+                                      time.monotonic())
             raise UpstreamError(502, "Provider ended the stream without sending anything",
                                 provider=endpoint.provider.name, error_type="provider_unavailable")
         except BaseException:
