@@ -185,3 +185,17 @@ async def test_leases_never_let_concurrent_processes_overspend(store: SQLiteStor
         assert spent == charged <= limit
         assert charged > limit // 2  # and the budget was used, not refused early
         assert await one.client.hgetall(f"{ns}:hold:{key.hash}") == {}
+
+
+async def test_requests_extending_one_lease_at_once_each_get_their_own_grant(store: SQLiteStore, ns: str) -> None:
+    key = await limited_key(store, 1_000)
+    async with link(ns) as one:
+        budget = RedisBudget(one, store)
+        await budget.reserve(key, 600)
+        await budget.settle(key, 600, 0)  # 600 leased and unused: not enough for what follows
+        outcomes = await asyncio.gather(budget.reserve(key, 700), budget.reserve(key, 700), return_exceptions=True)
+        assert sorted(type(o).__name__ for o in outcomes) == ["NoneType", "PaymentRequired"]  # 1,400 > 1,000
+        await budget.settle(key, 700, 700)
+        await budget.close()
+        assert int(await one.client.get(f"{ns}:spend:{key.hash}:total")) == 700
+        assert await one.client.hgetall(f"{ns}:hold:{key.hash}") == {}

@@ -9,7 +9,8 @@ import pytest
 
 from crossroads.errors import Forbidden, PaymentRequired, Unauthorized
 from crossroads.ledger.budget import MemoryBudget
-from crossroads.ledger.keys import KeyRing, hash_secret
+from crossroads.ledger.keys import MISS_LOOKUPS_PER_SECOND, KeyRing, hash_secret
+from crossroads.storage.base import KeyRecord
 from crossroads.storage.sqlite import SQLiteStore
 
 
@@ -33,30 +34,30 @@ async def test_secret_is_stored_only_as_its_hash(store: SQLiteStore, tmp_path: P
 async def test_authenticate(store: SQLiteStore) -> None:
     ring = KeyRing(store, "admin-key-0123456789")
     secret, key = await ring.create("team")
-    assert ring.authenticate(f"Bearer {secret}") is key
+    assert await ring.authenticate(f"Bearer {secret}") is key
     for bad in (None, "", "Bearer", "Basic abc", f"Bearer {secret}x"):
         with pytest.raises(Unauthorized):
-            ring.authenticate(bad)
+            await ring.authenticate(bad)
     with pytest.raises(Forbidden):  # a management key cannot run inference
-        ring.authenticate("Bearer admin-key-0123456789")
+        await ring.authenticate("Bearer admin-key-0123456789")
 
 
 async def test_disabled_deleted_and_expired_keys_stop_at_once(store: SQLiteStore) -> None:
     now = [1000.0]
     ring = KeyRing(store, None, clock=lambda: now[0])
     secret, _ = await ring.create("a", expires_at=1500.0)
-    ring.authenticate(f"Bearer {secret}")
+    await ring.authenticate(f"Bearer {secret}")
     now[0] = 1501
     with pytest.raises(Unauthorized, match="expired"):
-        ring.authenticate(f"Bearer {secret}")
+        await ring.authenticate(f"Bearer {secret}")
     secret2, key2 = await ring.create("b")
     await ring.update(key2.hash, {"disabled": True})
     with pytest.raises(Unauthorized, match="disabled"):
-        ring.authenticate(f"Bearer {secret2}")
+        await ring.authenticate(f"Bearer {secret2}")
     secret3, key3 = await ring.create("c")
     await ring.delete(key3.hash)
     with pytest.raises(Unauthorized):
-        ring.authenticate(f"Bearer {secret3}")
+        await ring.authenticate(f"Bearer {secret3}")
 
 
 async def test_reservations_never_let_a_key_pass_its_limit(store: SQLiteStore) -> None:
@@ -94,11 +95,37 @@ async def test_refresh_picks_up_changes_made_elsewhere(store: SQLiteStore) -> No
     there = KeyRing(store, None)
     secret, key = await there.create("elsewhere")
     await here.refresh()
-    assert here.authenticate(f"Bearer {secret}").hash == key.hash
+    assert (await here.authenticate(f"Bearer {secret}")).hash == key.hash
     await there.update(key.hash, {"disabled": True})
     await here.refresh()
     with pytest.raises(Unauthorized):
-        here.authenticate(f"Bearer {secret}")
+        await here.authenticate(f"Bearer {secret}")
     await there.delete(key.hash)
     await here.refresh()
     assert len(here) == 0
+
+
+async def test_a_key_created_elsewhere_works_at_once_and_unknown_keys_are_looked_up_once(
+        store: SQLiteStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = KeyRing(store, None)
+    there = KeyRing(store, None)
+    lookups: list[str] = []
+    get_key = store.get_key
+
+    async def counted(key_hash: str) -> KeyRecord | None:
+        lookups.append(key_hash)
+        return await get_key(key_hash)
+
+    monkeypatch.setattr(store, "get_key", counted)
+    secret, key = await there.create("elsewhere")  # no refresh, no announcement reached `here`
+    assert (await here.authenticate(f"Bearer {secret}")).hash == key.hash
+    assert (await here.authenticate(f"Bearer {secret}")).hash == key.hash
+    assert lookups == [key.hash]  # known from then on
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            await here.authenticate("Bearer sk-cr-v1-made-up")
+    assert lookups == [key.hash, hash_secret("sk-cr-v1-made-up")]  # a miss is remembered
+    for i in range(MISS_LOOKUPS_PER_SECOND * 2):
+        with pytest.raises(Unauthorized):
+            await here.authenticate(f"Bearer sk-cr-v1-flood-{i}")
+    assert len(lookups) == MISS_LOOKUPS_PER_SECOND  # a flood of made-up keys is capped per second

@@ -36,7 +36,7 @@ class ActivityAPI:
         query = request.query
         key_hash = query.get("api_key_hash")
         if not self.keys.is_admin(authorization):
-            own = self.keys.authenticate(authorization).hash
+            own = (await self.keys.authenticate(authorization)).hash
             if key_hash not in (None, own):
                 raise InvalidParameter("api_key_hash", "an API key can only see its own activity")
             key_hash = own

@@ -40,7 +40,7 @@ class ChatCompletions:
         self.passthrough = passthrough_headers(dispatcher.adapters)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        key = self.keys.authenticate(request.headers.get("Authorization"))
+        key = await self.keys.authenticate(request.headers.get("Authorization"))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
         chat = parse_chat_request(body, self.settings.default_model)
         for name in self.passthrough:

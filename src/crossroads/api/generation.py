@@ -29,7 +29,7 @@ class GenerationAPI:
     async def get(self, request: web.Request) -> web.Response:
         authorization = request.headers.get("Authorization")
         admin = self.keys.is_admin(authorization)
-        key = None if admin else self.keys.authenticate(authorization)
+        key = None if admin else await self.keys.authenticate(authorization)
         generation_id = request.query.get("id")
         if not generation_id:
             raise InvalidParameter("id", "is required")

@@ -100,7 +100,7 @@ class KeysAPI:
         authorization = request.headers.get("Authorization")
         if self.keys.is_admin(authorization):
             return json_response({"data": self._admin_view()})
-        key = self.keys.authenticate(authorization)
+        key = await self.keys.authenticate(authorization)
         data = (await self.render([key]))[0]
         high = self.credits.high_balance()
         daily = free_daily_rule(high)
@@ -124,7 +124,7 @@ class KeysAPI:
     async def get_credits(self, request: web.Request) -> web.Response:
         authorization = request.headers.get("Authorization")
         if not self.keys.is_admin(authorization):
-            self.keys.authenticate(authorization)
+            await self.keys.authenticate(authorization)
         granted, used = await self.credits.totals()
         return json_response({"data": {"total_credits": float(from_nanos(granted)),
                                        "total_usage": float(from_nanos(used))}})

@@ -1,7 +1,8 @@
 """API keys: creation, lookup on every request, limits and live spend.
 
 Keys are held in memory (loaded from storage at start, changed through this class), so authenticating a
-request costs one SHA-256 and one dict lookup — no database round trip. The secret itself is never stored
+request costs one SHA-256 and one dict lookup — no database round trip. Only a key this process has not
+heard of yet (just created elsewhere) costs one storage look-up, once. The secret itself is never stored
 or logged: only its SHA-256 (the key's public `hash`) and a masked label.
 
 `Key.spend` and `Key.reserved` are this process's view of a key's spend; `ledger/budget.py` decides which
@@ -16,12 +17,14 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from crossroads.errors import Forbidden, NotFound, Unauthorized
 from crossroads.storage.base import KeyRecord, Store, UsageTotals, period_starts
 
 KEY_PREFIX = "sk-cr-v1-"
+MISS_LOOKUPS_PER_SECOND: Final = 20
+UNKNOWN_REMEMBERED: Final = 4096
 
 
 def hash_secret(secret: str) -> str:
@@ -92,6 +95,10 @@ class KeyRing:
         self._admin_hash = hash_secret(admin_key) if admin_key else None
         self._clock = clock
         self._keys: dict[str, Key] = {}
+        #: Hashes storage did not know either (oldest first), and the budget of storage look-ups for misses.
+        self._unknown: dict[str, None] = {}
+        self._lookup_window = 0.0
+        self._lookups = 0
         #: Told the hash of every key created, changed or deleted here (other processes listen).
         self.on_change: Callable[[str], Awaitable[None]] | None = None
 
@@ -121,14 +128,16 @@ class KeyRing:
 
     # -- authentication --------------------------------------------------------------------------------------
 
-    def authenticate(self, authorization: str | None) -> Key:
+    async def authenticate(self, authorization: str | None) -> Key:
         secret = _bearer(authorization)
         digest = hash_secret(secret)
         key = self._keys.get(digest)
-        if key is None or not hmac.compare_digest(key.record.hash, digest):
+        if key is None:
             if self.is_admin(authorization):
                 raise Forbidden("Management keys cannot be used for inference; create an API key with "
                                 "POST /api/v1/keys")
+            key = await self._look_up(digest)
+        if key is None or not hmac.compare_digest(key.record.hash, digest):
             raise Unauthorized("User not found.")
         record = key.record
         if record.disabled:
@@ -136,6 +145,27 @@ class KeyRing:
         if record.expires_at is not None and record.expires_at <= self._clock():
             raise Unauthorized("This API key has expired.")
         return key
+
+    async def _look_up(self, digest: str) -> Key | None:
+        """A key this process has not heard of yet: created a moment ago by another process or the CLI, its
+        announcement still on the way. Storage is asked once per unknown hash, and at most
+        `MISS_LOOKUPS_PER_SECOND` times a second, so a flood of made-up keys cannot load the database."""
+        if digest in self._unknown:
+            return None
+        now = time.monotonic()
+        if now - self._lookup_window >= 1.0:
+            self._lookup_window, self._lookups = now, 0
+        if self._lookups >= MISS_LOOKUPS_PER_SECOND:
+            return None
+        self._lookups += 1
+        record = await self._store.get_key(digest)
+        if record is None:
+            self._unknown[digest] = None
+            if len(self._unknown) > UNKNOWN_REMEMBERED:
+                del self._unknown[next(iter(self._unknown))]
+            return None
+        self.replace(record)
+        return self._keys.get(digest)
 
     def is_admin(self, authorization: str | None) -> bool:
         if self._admin_hash is None or not authorization:
@@ -209,6 +239,7 @@ class KeyRing:
     def replace(self, record: KeyRecord) -> None:
         """Take a key record changed elsewhere (another process)."""
         key = self._keys.get(record.hash)
+        self._unknown.pop(record.hash, None)
         if key is None:
             self._keys[record.hash] = Key(record, Spend(periods=period_starts(self._clock())))
         else:

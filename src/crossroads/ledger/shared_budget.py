@@ -100,6 +100,7 @@ class _Lease:
     free: int = 0  # leased, not yet promised to a request
     reserved: int = 0  # promised to requests in flight
     used: int = 0  # settled costs not yet reported to Redis
+    extending: int = 0  # requests waiting for Redis to extend this lease
 
 
 class RedisBudget:
@@ -127,6 +128,7 @@ class RedisBudget:
             lease = self._leases[key.hash] = _Lease(key)
         lease.key = key  # the record may have changed (a new limit)
         if lease.free < nanos:
+            lease.extending += 1
             try:
                 await self._extend(lease, nanos)
             except SharedStateError as exc:
@@ -134,6 +136,8 @@ class RedisBudget:
                 await self._local.reserve(key, nanos)
                 self._local_holds[key.hash] = self._local_holds.get(key.hash, 0) + nanos
                 return
+            finally:
+                lease.extending -= 1
         lease.free -= nanos
         lease.reserved += nanos
 
@@ -193,8 +197,9 @@ class RedisBudget:
                 await self._seed(key)
                 continue
             if granted:
+                # Requests of this process awaiting their own grants may have spent it meanwhile: check again.
                 lease.free += int(granted)
-                return
+                continue
             if not released and lease.free:
                 released = True
                 await self._release(lease)
@@ -227,7 +232,7 @@ class RedisBudget:
             except SharedStateError as exc:
                 self._link.warn(f"spend not reported: {exc}")
                 return
-            if not lease.reserved and not lease.used and not lease.free:
+            if not (lease.reserved or lease.used or lease.free or lease.extending):
                 self._leases.pop(lease.key.hash, None)
 
     async def _flush_forever(self) -> None:

@@ -29,6 +29,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import TextIO
 
 from crossroads.ledger.spool import Position, Spool, locked, read_lines, tag_of
 from crossroads.storage.base import GenerationRecord, Store
@@ -119,7 +120,7 @@ async def _serve(directory: Path, url: str, tag: str, interval: float) -> None:
             wake.set()
 
     listener = asyncio.create_task(listen())
-    out = sys.stdout
+    out: TextIO | None = sys.stdout
     first = True
     try:
         while True:
@@ -127,9 +128,16 @@ async def _serve(directory: Path, url: str, tag: str, interval: float) -> None:
             if first:
                 lines.append("ready")
                 first = False
-            if lines:
-                out.write("\n".join(lines) + "\n")
-                out.flush()
+            if lines and out is not None:
+                try:
+                    out.write("\n".join(lines) + "\n")
+                    out.flush()
+                except BrokenPipeError:  # the gateway is gone (killed): finish storing its records anyway
+                    out = None
+                    stopping.set()
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's last flush has somewhere to go
+                    os.close(devnull)
             # Blocking file I/O is this process's whole job; nothing else waits on its loop.
             if stopping.is_set() and not any(tag_of(p.name) == tag
                                              for p in directory.glob("*.jsonl")):  # noqa: ASYNC240
@@ -154,9 +162,12 @@ def main(argv: list[str] | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     url = os.environ[DATABASE_ENV]
     # Storing records can wait a moment; a request in flight on the gateway cannot. Where the two share a
-    # CPU, the scheduler should prefer the gateway.
+    # CPU, the scheduler should prefer the gateway:
+    # SCHED_IDLE: run only when the CPU has nothing else to do; preempted at once when the gateway wakes.
+    with contextlib.suppress(OSError, AttributeError):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     with contextlib.suppress(OSError):
-        os.nice(10)
+        os.nice(19)
     try:
         import uvloop
 
