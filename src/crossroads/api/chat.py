@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -151,13 +152,21 @@ class ChatCompletions:
         prefix = _prefix(head)
         failure: CrossroadsError | None = None
         hide_reasoning = _excludes_reasoning(chat)
+        # What the upstream has already sent is relayed in one write, and only when the next read would
+        # wait: a stream that arrived whole (an instant upstream, or a client that fell behind) goes out
+        # with its final usage chunk and the end of the response in a single write, not one per batch.
+        out = [_encode(prefix, _without_reasoning(stream.pieces) if hide_reasoning else stream.pieces)]
         try:
-            await response.write(_encode(prefix, _without_reasoning(stream.pieces) if hide_reasoning
-                                         else stream.pieces))
-            while (upstream_pieces := await stream.next_pieces()) is not None:
+            while True:
+                if out and not stream.ready:
+                    await response.write(b"".join(out))
+                    out.clear()
+                upstream_pieces = await stream.next_pieces()
+                if upstream_pieces is None:
+                    break
                 pieces = _without_reasoning(upstream_pieces) if hide_reasoning else upstream_pieces
                 if pieces:
-                    await response.write(_encode(prefix, pieces))
+                    out.append(_encode(prefix, pieces))
         except UpstreamError as exc:
             failure = exc
         except (asyncio.CancelledError, ConnectionResetError):
@@ -168,18 +177,16 @@ class ChatCompletions:
             if not stream.finished:
                 stream.upstream.close()
         charge = await self._finish(hold, generation, stream, chat, error=failure, cancelled=False)
-        try:
-            if failure is not None:
-                await response.write(sse(self._error_chunk(generation, stream, failure)) + DONE)
-            else:
-                usage = generation.usage
-                assert usage is not None
-                tail = {**head, "choices": [],
-                        "usage": usage.public(charge.usd, charge.cost.prompt, charge.cost.completion)}
-                await response.write(sse(tail) + DONE)
-            await response.write_eof()
-        except ConnectionResetError:
-            pass  # the client left after the last content; nothing more to do
+        if failure is not None:
+            out.append(sse(self._error_chunk(generation, stream, failure)))
+        else:
+            usage = generation.usage
+            assert usage is not None
+            out.append(sse({**head, "choices": [],
+                            "usage": usage.public(charge.usd, charge.cost.prompt, charge.cost.completion)}))
+        out.append(DONE)
+        with contextlib.suppress(ConnectionResetError):  # the client left at the very end: nothing to do
+            await response.write_eof(b"".join(out))
         return response
 
     async def _finish(self, hold: Hold, generation: Generation, stream: OpenStream, chat: ChatRequest,

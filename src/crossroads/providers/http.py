@@ -300,6 +300,11 @@ class Response:
             self._chunks.clear()
             self._release()
 
+    @property
+    def ready(self) -> bool:
+        """`next()` would return without waiting: body bytes are buffered, or the reply has ended."""
+        return bool(self._chunks) or self.complete or self._error is not None
+
     async def next(self) -> bytes | None:
         """All of the body that has arrived since the last call (waiting for some if none has); None once
         the body has ended properly. Raises HTTPError if it did not. Handing over everything buffered at

@@ -7,12 +7,9 @@ lines starting with `:` are comments; `event:` names the event (Anthropic's form
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
-
-class Event(NamedTuple):
-    event: str | None
-    data: bytes
+#: An event's name (None for the default, "message") and its data. A plain tuple: a stream has many events,
+#: and building a named tuple costs several times as much.
+Event = tuple[str | None, bytes]
 
 
 class SSEDecoder:
@@ -40,8 +37,9 @@ class SSEDecoder:
         events: list[Event] = []
         for line in lines:
             if not line:
-                if self._data:
-                    events.append(Event(self._event, b"\n".join(self._data)))
+                data = self._data
+                if data:
+                    events.append((self._event, data[0] if len(data) == 1 else b"\n".join(data)))
                     self._data = []
                 self._event = None
             elif line.startswith(b"data:"):

@@ -34,6 +34,11 @@ class Upstream:
         except HTTPError as exc:
             raise _translate(exc, self.provider) from exc
 
+    @property
+    def ready(self) -> bool:
+        """`next()` would return without waiting."""
+        return self._response.ready
+
     async def next(self) -> bytes | None:
         """The body as it arrives, one call per batch of it (see `Response.next`); None at a clean end."""
         try:

@@ -67,6 +67,11 @@ class OpenStream:
     finished: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def ready(self) -> bool:
+        """`next_pieces()` would return without waiting for the upstream."""
+        return self.finished or self.upstream.ready
+
     async def next_pieces(self) -> list[Piece] | None:
         """The next translated chunks (possibly none, when an upstream read held no whole event); None once
         the stream has ended properly. Raises `UpstreamError` if it breaks."""
@@ -76,11 +81,11 @@ class OpenStream:
         data = await self.upstream.next()
         pieces: list[Piece] = []
         if data is not None:
-            for event in self.decoder.feed(data):
-                pieces.extend(translator.feed(event.event, event.data))
+            for name, event in self.decoder.feed(data):
+                pieces.extend(translator.feed(name, event))
             return pieces
-        for event in self.decoder.flush():
-            pieces.extend(translator.feed(event.event, event.data))
+        for name, event in self.decoder.flush():
+            pieces.extend(translator.feed(name, event))
         pieces.extend(translator.close())
         if translator.finish_reason is None:
             raise UpstreamError(502, "Provider ended the stream before it finished",
@@ -151,8 +156,8 @@ class Dispatcher:
             decoder = SSEDecoder()
             pieces: list[Piece] = []
             while (data := await upstream.next()) is not None:
-                for event in decoder.feed(data):
-                    pieces.extend(translator.feed(event.event, event.data))
+                for name, event in decoder.feed(data):
+                    pieces.extend(translator.feed(name, event))
                 if pieces:
                     return OpenStream(model, endpoint, upstream, translator, decoder, pieces, trace, started,
                                       time.monotonic())
