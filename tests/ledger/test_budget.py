@@ -199,3 +199,34 @@ async def test_requests_extending_one_lease_at_once_each_get_their_own_grant(sto
         await budget.close()
         assert int(await one.client.get(f"{ns}:spend:{key.hash}:total")) == 700
         assert await one.client.hgetall(f"{ns}:hold:{key.hash}") == {}
+
+
+async def test_a_burst_of_requests_on_an_empty_lease_asks_redis_once(store: SQLiteStore, ns: str) -> None:
+    """After a flush gives the unused lease back, the next burst must not send one lease request per request
+    to Redis: each would lease a share of the limit, and a few hundred of them would lease all of it away
+    and refuse requests that fit well within it."""
+    key = await limited_key(store, 1_000_000_000)  # $1: a lease is $0.02
+    async with link(ns) as shared:
+        budget = RedisBudget(shared, store)
+        calls = 0
+        lease = budget._lease
+
+        async def counted(**kwargs: object) -> object:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.001)  # a round trip: the burst's other requests arrive meanwhile
+            return await lease(**kwargs)
+
+        budget._lease = counted  # type: ignore[method-assign]
+        await budget.reserve(key, 1)  # the key's counters are seeded on first use (one more round trip)
+        await budget.settle(key, 1, 0)
+        await budget.flush()
+        for _ in range(3):
+            calls = 0
+            await asyncio.gather(*(budget.reserve(key, 10_000) for _ in range(300)))  # $0.003 in all
+            assert calls == 1
+            for _ in range(300):
+                await budget.settle(key, 10_000, 10_000)
+            await budget.flush()
+        assert await budget.remaining(key) == 1_000_000_000 - 900 * 10_000
+        await budget.close()

@@ -139,6 +139,35 @@ def test_floor_and_nitro_variants(clock: Clock) -> None:
     assert latency == ["dear", "mid", "cheap"]
 
 
+def test_preferred_min_throughput_moves_slow_endpoints_last_without_dropping_them(clock: Clock) -> None:
+    p = planner(clock)
+    for slug, rate in (("cheap", 40.0), ("mid", 150.0), ("dear", 300.0)):
+        for _ in range(5):
+            p.health.record(Outcome(f"org/open|{slug}", 200, clock.now, ttft=0.2, tokens_per_second=rate))
+    for _ in range(100):
+        plan = order(p, provider={"preferred_min_throughput": 100})
+        assert plan[-1] == "cheap" and sorted(plan) == ["cheap", "dear", "mid"]
+    assert order(p, provider={"sort": "price", "preferred_min_throughput": 200}) == ["dear", "cheap", "mid"]
+    # Soft: when nobody meets it, everyone stays, in the usual order.
+    assert order(p, provider={"sort": "price", "preferred_min_throughput": 1000}) == ["cheap", "mid", "dear"]
+
+
+def test_preferred_max_latency_takes_percentile_cutoffs_and_ignores_endpoints_without_data(clock: Clock) -> None:
+    p = planner(clock)
+    # cheap: usually fast, with a slow tail; mid: steady at 0.5 s; dear: never measured.
+    for ttft in [0.1] * 9 + [4.0]:
+        p.health.record(Outcome("org/open|cheap", 200, clock.now, ttft=ttft, tokens_per_second=100))
+    for _ in range(10):
+        p.health.record(Outcome("org/open|mid", 200, clock.now, ttft=0.5, tokens_per_second=100))
+    by_price = {"sort": "price"}
+    assert order(p, provider={**by_price, "preferred_max_latency": 1}) == ["cheap", "mid", "dear"]
+    assert order(p, provider={**by_price, "preferred_max_latency": 0.3}) == ["cheap", "dear", "mid"]
+    assert order(p, provider={**by_price, "preferred_max_latency": {"p50": 1, "p99": 1}}) == ["mid", "dear", "cheap"]
+    # Outside the 5-minute window the figures no longer count.
+    clock.now += 301
+    assert order(p, provider={**by_price, "preferred_max_latency": {"p99": 0.01}}) == ["cheap", "mid", "dear"]
+
+
 def test_unknown_variant_and_model_are_400(clock: Clock) -> None:
     p = planner(clock)
     with pytest.raises(UnknownModel, match="unknown variant"):

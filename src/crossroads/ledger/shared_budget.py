@@ -31,7 +31,7 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from crossroads.ledger.budget import MemoryBudget, refuse
@@ -101,6 +101,8 @@ class _Lease:
     reserved: int = 0  # promised to requests in flight
     used: int = 0  # settled costs not yet reported to Redis
     extending: int = 0  # requests waiting for Redis to extend this lease
+    #: One request at a time asks Redis for more; the others wait and usually find the new lease covers them.
+    asking: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class RedisBudget:
@@ -183,22 +185,22 @@ class RedisBudget:
         spend_key, holds = self._period_key(key)
         seeded = released = waited = False
         while True:
-            needed = nanos - lease.free
-            if needed <= 0:  # another request's lease, granted meanwhile, covers this one too
-                return
-            granted, spent, held = await self._lease(
-                keys=[spend_key, holds],
-                args=[limit, needed, max(limit // LEASE_FRACTION, needed), self._link.process_id,
-                      self._link.proc_prefix])
+            async with lease.asking:
+                needed = nanos - lease.free
+                if needed <= 0:  # a lease granted while this request waited its turn covers it too
+                    return
+                granted, spent, held = await self._lease(
+                    keys=[spend_key, holds],
+                    args=[limit, needed, max(limit // LEASE_FRACTION, needed), self._link.process_id,
+                          self._link.proc_prefix])
+                if granted > 0:
+                    lease.free += int(granted)
+                    continue
             if granted == -2:
                 if seeded:
                     raise SharedStateError("spend counters vanished right after seeding")
                 seeded = True
                 await self._seed(key)
-                continue
-            if granted:
-                # Requests of this process awaiting their own grants may have spent it meanwhile: check again.
-                lease.free += int(granted)
                 continue
             if not released and lease.free:
                 released = True

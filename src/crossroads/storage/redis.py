@@ -31,6 +31,8 @@ log = logging.getLogger("crossroads.shared")
 HEARTBEAT_TTL: Final = 15
 HEARTBEAT_EVERY: Final = 5.0
 WARN_EVERY: Final = 60.0
+#: Connections to Redis per process: requests in flight share them; two hold subscriptions.
+MAX_CONNECTIONS: Final = 32
 
 
 def _report(task: asyncio.Task[None]) -> None:
@@ -47,8 +49,12 @@ class RedisLink:
         self.url = url
         self.ns = namespace
         self.process_id = uuid.uuid4().hex[:16]
-        self.client: aioredis.Redis = aioredis.Redis.from_url(
-            url, decode_responses=False, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30)
+        # A bounded pool that queues callers for a free connection (for up to `timeout` seconds) rather than
+        # failing them when a burst of requests outnumbers it, as the default pool does.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=MAX_CONNECTIONS, timeout=2, decode_responses=False, socket_connect_timeout=2,
+            socket_timeout=2, health_check_interval=30)
+        self.client: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self._heartbeat: asyncio.Task[None] | None = None
         self._warned_at = 0.0
         self._tasks: list[asyncio.Task[None]] = []
