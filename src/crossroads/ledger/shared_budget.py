@@ -31,7 +31,7 @@ import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from crossroads.ledger.budget import MemoryBudget, refuse
@@ -101,8 +101,9 @@ class _Lease:
     reserved: int = 0  # promised to requests in flight
     used: int = 0  # settled costs not yet reported to Redis
     extending: int = 0  # requests waiting for Redis to extend this lease
-    #: One request at a time asks Redis for more; the others wait and usually find the new lease covers them.
-    asking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Set while one request asks Redis for more; the others wait for it — all woken at once, not handed on
+    #: one per event-loop turn as a lock would — and usually find that the new lease covers them too.
+    asking: asyncio.Future[None] | None = None
 
 
 class RedisBudget:
@@ -185,17 +186,24 @@ class RedisBudget:
         spend_key, holds = self._period_key(key)
         seeded = released = waited = False
         while True:
-            async with lease.asking:
-                needed = nanos - lease.free
-                if needed <= 0:  # a lease granted while this request waited its turn covers it too
-                    return
+            needed = nanos - lease.free
+            if needed <= 0:  # a lease granted while this request waited covers it too
+                return
+            if lease.asking is not None:
+                await asyncio.shield(lease.asking)
+                continue
+            lease.asking = asyncio.get_running_loop().create_future()
+            try:
                 granted, spent, held = await self._lease(
                     keys=[spend_key, holds],
                     args=[limit, needed, max(limit // LEASE_FRACTION, needed), self._link.process_id,
                           self._link.proc_prefix])
-                if granted > 0:
-                    lease.free += int(granted)
-                    continue
+            finally:
+                asking, lease.asking = lease.asking, None
+                asking.set_result(None)
+            if granted > 0:
+                lease.free += int(granted)
+                continue
             if granted == -2:
                 if seeded:
                     raise SharedStateError("spend counters vanished right after seeding")
