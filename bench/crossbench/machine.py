@@ -57,6 +57,15 @@ def _git(repo: Path) -> str | None:
     return commit + (" (src/ modified)" if dirty else "")
 
 
+def _relative(path: Path, repo: Path) -> str:
+    """`path` relative to the repository when it lies inside it (the project's `.venv`): reports name no
+    directory of the machine that made them."""
+    try:
+        return str(path.relative_to(repo.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def describe(repo: Path, litellm: str | None) -> dict[str, Any]:
     nginx = _first_line(["nginx", "-v"]) or ""
     wrk = _first_line(["wrk", "-v"]) or ""
@@ -84,5 +93,5 @@ def describe(repo: Path, litellm: str | None) -> dict[str, Any]:
         "wrk": wrk_version.group(1) if wrk_version else wrk or None,
         "postgresql": postgres if postgres and postgres[:1].isdigit() else None,
         "redis": redis_version,
-        "executable": sys.executable,
+        "executable": _relative(Path(sys.executable), repo),
     }
