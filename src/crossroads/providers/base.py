@@ -97,28 +97,35 @@ class Completion:
 Piece = dict[str, Any]
 
 
-class StreamTranslator(Protocol):
-    """Turns one upstream stream, event by event, into OpenAI `chat.completion.chunk` pieces.
+class StreamTranslator:
+    """Turns one upstream stream, event by event, into OpenAI `chat.completion.chunk` pieces; each wire
+    format subclasses it. This base holds what every stream reports back to the gateway.
 
     `feed` returns the pieces to send for one upstream event; an empty list means "nothing to send". It
     raises `UpstreamError` for an in-band upstream error. `head_fields` (e.g. `system_fingerprint`) are
     known once the first piece is out and go in every chunk's head.
     """
 
-    usage: Usage | None
-    finish_reason: str | None
-    native_finish_reason: str | None
-    upstream_id: str | None
-    head_fields: dict[str, Any]
+    __slots__ = ("completion_chars", "endpoint", "finish_reason", "head_fields", "native_finish_reason",
+                 "upstream_id", "usage")
 
-    completion_chars: int
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.native_finish_reason: str | None = None
+        self.upstream_id: str | None = None
+        self.head_fields: dict[str, Any] = {}
+        #: Characters of content and tool-call arguments so far: the estimate when no usage comes.
+        self.completion_chars = 0
 
-    def feed(self, event: str | None, data: bytes) -> list[Piece]: ...
+    def feed(self, event: str | None, data: bytes) -> list[Piece]:
+        raise NotImplementedError
 
     def close(self) -> list[Piece]:
         """Called once the upstream stream ended cleanly; returns any last chunks (e.g. a finish chunk the
         provider never sent)."""
-        ...
+        return []
 
 
 class Adapter(Protocol):

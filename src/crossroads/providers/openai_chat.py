@@ -24,6 +24,7 @@ from crossroads.providers.base import (
     Piece,
     Rename,
     Row,
+    StreamTranslator,
     Unsupported,
     UpstreamRequest,
     malformed,
@@ -304,24 +305,14 @@ class OpenAIChat:
         return OpenAIStream(endpoint)
 
 
-class OpenAIStream:
+class OpenAIStream(StreamTranslator):
     """Translates an OpenAI-format SSE stream: normalises finish reasons, moves `reasoning_content` to
     `reasoning`, and holds back the usage chunk (the gateway sends its own, with cost, at the end).
 
     Every chunk is decoded: orjson decodes a typical chunk in well under a microsecond, faster than even
     searching its bytes for the few fields that would need translating."""
 
-    __slots__ = ("completion_chars", "endpoint", "finish_reason", "head_fields", "native_finish_reason",
-                 "upstream_id", "usage")
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.native_finish_reason: str | None = None
-        self.upstream_id: str | None = None
-        self.head_fields: dict[str, Any] = {}
-        self.completion_chars = 0
+    __slots__ = ()
 
     def feed(self, event: str | None, data: bytes) -> list[Piece]:
         if data == b"[DONE]":
@@ -362,9 +353,6 @@ class OpenAIStream:
                 self.finish_reason = choice["finish_reason"] = normalise_finish(native)
             choice["native_finish_reason"] = native
         return [{"choices": choices}]
-
-    def close(self) -> list[Piece]:
-        return []
 
 
 def usage_from(raw: Any) -> Usage | None:

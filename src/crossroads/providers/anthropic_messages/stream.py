@@ -28,13 +28,12 @@ from crossroads.providers.anthropic_messages.response import (
     reasoning_text,
     usage_from,
 )
-from crossroads.providers.base import Piece, malformed
-from crossroads.schema.usage import Usage
+from crossroads.providers.base import Piece, StreamTranslator, malformed
 
 _TEXT, _TOOL, _JSON, _THINKING, _OTHER = "text", "tool", "json", "thinking", "other"
 
 
-class AnthropicStream:
+class AnthropicStream(StreamTranslator):
     __slots__ = (
         "_blocks",
         "_exclude",
@@ -43,23 +42,10 @@ class AnthropicStream:
         "_role_sent",
         "_tool_calls",
         "_usage",
-        "completion_chars",
-        "endpoint",
-        "finish_reason",
-        "head_fields",
-        "native_finish_reason",
-        "upstream_id",
-        "usage",
     )
 
     def __init__(self, endpoint: Endpoint, *, exclude_reasoning: bool = False) -> None:
-        self.endpoint = endpoint
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.native_finish_reason: str | None = None
-        self.upstream_id: str | None = None
-        self.completion_chars = 0
-        self.head_fields: dict[str, Any] = {}
+        super().__init__(endpoint)
         self._exclude = exclude_reasoning
         self._role_sent = False
         #: Anthropic block index → (kind, OpenAI tool-call index or reasoning-detail index).
@@ -101,9 +87,6 @@ class AnthropicStream:
         if kind == "error":
             raise error_from_payload(payload.get("error"), 502, self.endpoint)
         return []  # content_block_stop, message_stop, and event types added after this was written
-
-    def close(self) -> list[Piece]:
-        return []
 
     # -- blocks ----------------------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import orjson
 
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
-from crossroads.providers.base import Piece, malformed
+from crossroads.providers.base import Piece, StreamTranslator, malformed
 from crossroads.providers.gemini.errors import blocked_prompt, error_from_payload
 from crossroads.providers.gemini.response import (
     finish,
@@ -28,12 +28,11 @@ from crossroads.providers.gemini.response import (
     tool_call,
     usage_from,
 )
-from crossroads.schema.usage import Usage
 
 __all__ = ["GeminiStream"]
 
 
-class GeminiStream:
+class GeminiStream(StreamTranslator):
     """The state of one stream: what was reported so far, and per candidate whether its first chunk (with
     the role) was sent, how many tool calls and reasoning details it produced (the next detail `index`),
     whether a thought-text entry is still open, and whether it ended."""
@@ -45,23 +44,10 @@ class GeminiStream:
         "_seed",
         "_started",
         "_thinking",
-        "completion_chars",
-        "endpoint",
-        "finish_reason",
-        "head_fields",
-        "native_finish_reason",
-        "upstream_id",
-        "usage",
     )
 
     def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.native_finish_reason: str | None = None
-        self.upstream_id: str | None = None
-        self.completion_chars = 0
-        self.head_fields: dict[str, Any] = {}
+        super().__init__(endpoint)
         self._seed: str | None = None
         self._started: set[int] = set()
         self._calls: dict[int, int] = {}
@@ -168,5 +154,3 @@ class GeminiStream:
             self._details[index] = position + 1
         details.append(reasoning_text(text, position))
 
-    def close(self) -> list[Piece]:
-        return []
