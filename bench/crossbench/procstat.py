@@ -18,15 +18,8 @@ def tree(pid: int) -> list[int]:
     """`pid` and all its descendants that are alive now."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
+        if entry.isdigit() and (fields := _stat(int(entry))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))  # the parent's pid
     out, todo = [], [pid]
     while todo:
         current = todo.pop()
@@ -39,14 +32,20 @@ def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time consumed so far by `pids` (all their threads), in seconds."""
     total = 0
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(b")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
+        if (fields := _stat(pid)) is not None:
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat(5))
     return total / _TICKS
+
+
+def _stat(pid: int) -> list[bytes] | None:
+    """The fields of `/proc/<pid>/stat` after the command name (the first is the state, field 3 of
+    stat(5)); None if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2:].split()
 
 
 def _status_kb(pid: int, field: str) -> int:

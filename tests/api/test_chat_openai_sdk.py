@@ -274,16 +274,21 @@ async def test_client_disconnect_cancels_the_upstream(start_gateway: GatewayFact
         assert len(records) == 1 and records[0].status == 499
 
 
-async def test_keepalive_comments_while_upstream_is_silent(start_gateway: GatewayFactory, sim: object) -> None:
+async def _stream_with_keepalive(start_gateway: GatewayFactory, sim_url: str, directive: str) -> tuple[int, str]:
+    """A raw streamed request (comments included) to an upstream behaving as `directive`, with keep-alive
+    comments every 0.2 s: the status and the whole body."""
     import aiohttp
 
-    catalog = upstream_catalog(sim.url, {"test/model": [  # type: ignore[attr-defined]
-        {"provider": "alpha", "upstream_model": "m#latency=700"}]})
+    catalog = upstream_catalog(sim_url, {"test/model": [{"provider": "alpha", "upstream_model": f"m#{directive}"}]})
     env = {**provider_keys("alpha"), "CROSSROADS_STREAM_KEEPALIVE": "0.2"}
     request = {"model": "test/model", "stream": True, "messages": [{"role": "user", "content": "x"}]}
     async with start_gateway(env=env, catalog=catalog) as gw, aiohttp.ClientSession() as http, \
             http.post(f"{gw.url}/chat/completions", headers=gw.auth, json=request) as resp:
-        body = (await resp.read()).decode()
+        return resp.status, (await resp.read()).decode()
+
+
+async def test_keepalive_comments_while_upstream_is_silent(start_gateway: GatewayFactory, sim: object) -> None:
+    _, body = await _stream_with_keepalive(start_gateway, sim.url, "latency=700")  # type: ignore[attr-defined]
     assert body.startswith(": OPENROUTER PROCESSING\n\n")
     assert body.count(": OPENROUTER PROCESSING") >= 2
     assert body.rstrip().endswith("data: [DONE]")
@@ -316,16 +321,8 @@ async def test_the_built_in_simulator_serves_every_wire_format(gateway: Gateway,
 
 async def test_failure_after_keepalive_comments_is_an_in_band_error(start_gateway: GatewayFactory,
                                                                     sim: object) -> None:
-    import aiohttp
-
-    catalog = upstream_catalog(sim.url, {"test/model": [  # type: ignore[attr-defined]
-        {"provider": "alpha", "upstream_model": "m#latency=600;status=503"}]})
-    env = {**provider_keys("alpha"), "CROSSROADS_STREAM_KEEPALIVE": "0.2"}
-    request = {"model": "test/model", "stream": True, "messages": [{"role": "user", "content": "x"}]}
-    async with start_gateway(env=env, catalog=catalog) as gw, aiohttp.ClientSession() as http, \
-            http.post(f"{gw.url}/chat/completions", headers=gw.auth, json=request) as resp:
-        status = resp.status
-        body = (await resp.read()).decode()
+    status, body = await _stream_with_keepalive(start_gateway, sim.url,  # type: ignore[attr-defined]
+                                                "latency=600;status=503")
     assert status == 200  # committed by the keep-alive comments before the upstream failed
     events = [e for e in body.split("\n\n") if e]
     assert events[0] == ": OPENROUTER PROCESSING"
