@@ -94,7 +94,9 @@ async def test_chunked_and_streamed(client: HTTPClient) -> None:
         target = Target.parse(url)
         response = await client.post(target, request_head(target, {}, 2), b"{}")
         assert response.headers["content-type"] == "text/event-stream"
-        chunks = [c async for c in response.chunks()]
+        chunks = []
+        while (chunk := await response.next()) is not None:
+            chunks.append(chunk)
     assert b"".join(chunks) == b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n" and len(chunks) >= 2
 
 
@@ -183,7 +185,7 @@ async def test_a_large_body_is_read_with_back_pressure(client: HTTPClient) -> No
         target = Target.parse(url)
         response = await client.post(target, request_head(target, {}, 2), b"{}")
         total = 0
-        async for chunk in response.chunks():
+        while (chunk := await response.next()) is not None:
             total += len(chunk)
             await asyncio.sleep(0)
     assert total == len(payload)

@@ -25,7 +25,7 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
@@ -33,7 +33,6 @@ from urllib.parse import urlsplit
 import httptools
 
 HIGH_WATER: Final = 1 << 20
-LOW_WATER: Final = 1 << 18
 #: Idle connections kept per origin; more are closed when returned.
 POOL_SIZE: Final = 256
 
@@ -323,14 +322,6 @@ class Response:
         self.buffered = 0
         self._conn.resume()
         return data
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The body as it arrives (see `next`)."""
-        try:
-            while (data := await self.next()) is not None:
-                yield data
-        finally:
-            self._release()
 
     async def _wait(self) -> None:
         self._waiter = asyncio.get_running_loop().create_future()

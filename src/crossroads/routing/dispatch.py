@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import AllProvidersFailed, CrossroadsError, UpstreamError
 from crossroads.providers.base import Adapter, Completion, Piece, StreamTranslator
-from crossroads.providers.sse import SSEDecoder
+from crossroads.providers.sse import Event, SSEDecoder
 from crossroads.providers.transport import Transport, Upstream
 from crossroads.routing.health import Health, Outcome
 from crossroads.routing.plan import Route
@@ -65,7 +65,6 @@ class OpenStream:
     started: float
     first_byte: float
     finished: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -79,13 +78,9 @@ class OpenStream:
             return None
         translator = self.translator
         data = await self.upstream.next()
-        pieces: list[Piece] = []
         if data is not None:
-            for name, event in self.decoder.feed(data):
-                pieces.extend(translator.feed(name, event))
-            return pieces
-        for name, event in self.decoder.flush():
-            pieces.extend(translator.feed(name, event))
+            return _pieces(self.decoder.feed(data), translator)
+        pieces = _pieces(self.decoder.flush(), translator)
         pieces.extend(translator.close())
         if translator.finish_reason is None:
             raise UpstreamError(502, "Provider ended the stream before it finished",
@@ -154,10 +149,8 @@ class Dispatcher:
                 raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
             translator = adapter.stream_translator(request, endpoint)
             decoder = SSEDecoder()
-            pieces: list[Piece] = []
             while (data := await upstream.next()) is not None:
-                for name, event in decoder.feed(data):
-                    pieces.extend(translator.feed(name, event))
+                pieces = _pieces(decoder.feed(data), translator)
                 if pieces:
                     return OpenStream(model, endpoint, upstream, translator, decoder, pieces, trace, started,
                                       time.monotonic())
@@ -202,6 +195,14 @@ class Dispatcher:
                                    tokens_per_second=rate))
         trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, 200, None,
                              int((finished - started) * 1000)))
+
+
+def _pieces(events: list[Event], translator: StreamTranslator) -> list[Piece]:
+    """The chunks a batch of upstream SSE events translates to (possibly none)."""
+    pieces: list[Piece] = []
+    for name, data in events:
+        pieces.extend(translator.feed(name, data))
+    return pieces
 
 
 def _all_failed(failures: list[UpstreamError], request: ChatRequest, trace: list[Attempt]) -> AllProvidersFailed:
