@@ -36,7 +36,7 @@ from typing import Final
 
 from crossroads.ledger.budget import MemoryBudget, refuse
 from crossroads.ledger.keys import Key
-from crossroads.storage.base import Store
+from crossroads.storage.base import Store, period_starts
 from crossroads.storage.redis import RedisLink, SharedStateError
 
 PERIOD_TTL: Final = {"d": 3 * 86400, "w": 9 * 86400, "m": 33 * 86400}
@@ -251,10 +251,10 @@ class RedisBudget:
             await self.flush()
 
     def _keys(self, key: Key) -> tuple[str, str, str, str, str]:
-        now = dt.datetime.fromtimestamp(self._clock(), dt.UTC)
-        week = now - dt.timedelta(days=now.weekday())
+        # The periods are the database's (`period_starts`), so Redis and the ledger agree on them.
+        day, week, month = (dt.datetime.fromtimestamp(start, dt.UTC) for start in period_starts(self._clock()))
         base = f"{self._link.ns}:spend:{key.hash}"
-        return (f"{base}:total", f"{base}:d:{now:%Y%m%d}", f"{base}:w:{week:%Y%m%d}", f"{base}:m:{now:%Y%m}",
+        return (f"{base}:total", f"{base}:d:{day:%Y%m%d}", f"{base}:w:{week:%Y%m%d}", f"{base}:m:{month:%Y%m}",
                 f"{self._link.ns}:hold:{key.hash}")
 
     def _period_key(self, key: Key) -> tuple[str, str]:
