@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from crossroads.app import SERVICES, Services, create_app
+from crossroads.api.connections import GatewayRunner
+from crossroads.app import SERVICES, Services, connection_limits, create_app
 from crossroads.settings import from_environ
 from crossroads.sim import SimServer
 
@@ -69,7 +70,8 @@ def start_gateway(tmp_path: Path) -> GatewayFactory:
         environ.update(env or {})
         settings = from_environ(environ)
         app = create_app(settings)
-        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
+        runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True, access_log=None,
+                               shutdown_timeout=0.5)
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -27,6 +27,8 @@ def test_defaults() -> None:
     ("CROSSROADS_FIRST_BYTE_TIMEOUT", "soon"),
     ("CROSSROADS_LOG_LEVEL", "LOUD"),
     ("CROSSROADS_CATALOG", "/no/such/file.toml"),
+    ("CROSSROADS_HEADER_TIMEOUT", "0"),
+    ("CROSSROADS_MAX_PENDING_PER_CLIENT", "-1"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -40,6 +42,14 @@ def test_values_are_taken(tmp_path: Path) -> None:
         "CROSSROADS_PORT": "9000", "CROSSROADS_DATABASE_URL": "postgresql://u@h/db",
         "CROSSROADS_REDIS_URL": "redis://127.0.0.1:6379/0", "CROSSROADS_CATALOG": str(extra),
         "CROSSROADS_STREAM_KEEPALIVE": "0.5", "CROSSROADS_SIMULATOR": "off",
+        "CROSSROADS_HEADER_TIMEOUT": "2.5", "CROSSROADS_MAX_PENDING_PER_CLIENT": "0",
     })
+    assert settings.header_timeout == 2.5 and settings.max_pending_per_client == 0
     assert settings.port == 9000 and settings.catalog_paths == (extra,) and settings.keepalive_seconds == 0.5
     assert settings.with_flags(port=1234, host=None).port == 1234
+
+
+def test_secrets_are_the_management_key_and_keys_in_the_environment() -> None:
+    settings = from_environ({"CROSSROADS_ADMIN_KEY": "a" * 20, "OPENAI_API_KEY": "sk-x", "PATH": "/bin",
+                             "CROSSROADS_PROVIDER_GROQ_API_KEY": "gsk", "HF_TOKEN": "hf"})
+    assert sorted(settings.secrets()) == sorted(["a" * 20, "sk-x", "gsk", "hf"])

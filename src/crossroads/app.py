@@ -18,6 +18,7 @@ from aiohttp import web
 
 from crossroads.api.activity import ActivityAPI
 from crossroads.api.chat import ChatCompletions
+from crossroads.api.connections import ConnectionLimits
 from crossroads.api.generation import GenerationAPI
 from crossroads.api.keys import KeysAPI
 from crossroads.api.models import ModelsAPI
@@ -100,6 +101,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(CrossroadsError("internal error"))
 
 
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(header_timeout=settings.header_timeout,
+                            max_pending_per_client=settings.max_pending_per_client)
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=settings.max_body_bytes + 1024)
     app.cleanup_ctx.append(_lifespan(settings))
@@ -130,7 +136,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     store = await open_store(settings.database_url)
     stack.push_async_callback(store.close)
     spool = Spool(settings.spool_dir)
-    ledger = LedgerWriter(spool, Shipper(spool, settings.database_url))
+    ledger = LedgerWriter(spool, Shipper(spool, settings.database_url, log_level=settings.log_level,
+                                         log_json=settings.log_json))
     # The shipper's first pass stores what crashed processes left in the spool, before any spend is read.
     await ledger.start()
     stack.push_async_callback(ledger.close)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal, InvalidOperation
 
+from crossroads import logs
 from crossroads import settings as settings_module
 from crossroads.errors import ConfigError
 
@@ -79,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_module.from_environ().with_flags(host=args.host, port=args.port)
-    _logging(settings.log_level, settings.log_json)
+    logs.configure(settings.log_level, settings.log_json, settings.secrets())
     _run(_serve_async(settings))
     return 0
 
@@ -87,7 +88,8 @@ def _serve(args: argparse.Namespace) -> int:
 async def _serve_async(settings: settings_module.Settings) -> None:
     from aiohttp import web
 
-    from crossroads.app import SERVICES, create_app
+    from crossroads.api.connections import GatewayRunner
+    from crossroads.app import SERVICES, connection_limits, create_app
 
     started = time.monotonic()
     # From the first instant: a stop asked for while starting waits for the start to finish, then shuts down
@@ -98,7 +100,8 @@ async def _serve_async(settings: settings_module.Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=10)
+    runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True, access_log=None,
+                           shutdown_timeout=10)
     await runner.setup()
     services = app[SERVICES]
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
@@ -145,7 +148,7 @@ async def _serve_async(settings: settings_module.Settings) -> None:
 def _sim(args: argparse.Namespace) -> int:
     from crossroads.sim import run
 
-    _logging("INFO", False)
+    logs.configure("INFO", False)
     run(args.host, args.port)
     return 0
 
@@ -174,15 +177,12 @@ async def _migrate(store: object) -> int:
 
 
 async def _keys_create(store: object, args: argparse.Namespace) -> int:
-    from crossroads.ledger.accounting import to_nanos
+    from crossroads.ledger.accounting import MAX_LIMIT_USD, to_nanos
     from crossroads.ledger.keys import KeyRing
 
     fields: dict[str, object] = {}
     if args.limit is not None:
-        try:
-            fields["limit_nanos"] = to_nanos(Decimal(args.limit))
-        except InvalidOperation:
-            raise ConfigError(f"--limit must be a number of USD, not {args.limit!r}") from None
+        fields["limit_nanos"] = to_nanos(_usd(args.limit, "--limit", MAX_LIMIT_USD))
     if args.limit_reset:
         fields["limit_reset"] = args.limit_reset
     ring = KeyRing(store, None)  # type: ignore[arg-type]
@@ -210,12 +210,9 @@ async def _keys_delete(store: object, key_hash: str) -> int:
 async def _credits_add(store: object, args: argparse.Namespace) -> int:
     import uuid
 
-    from crossroads.ledger.accounting import to_nanos
+    from crossroads.ledger.accounting import MAX_GRANT_USD, to_nanos
 
-    try:
-        amount = Decimal(args.amount)
-    except InvalidOperation:
-        raise ConfigError(f"amount must be a number of USD, not {args.amount!r}") from None
+    amount = _usd(args.amount, "amount", MAX_GRANT_USD)
     if amount <= 0:
         raise ConfigError("amount must be positive")
     await store.grant_credits(str(uuid.uuid4()), to_nanos(amount), args.note, time.time())  # type: ignore[attr-defined]
@@ -228,6 +225,16 @@ async def _credits_show(store: object) -> int:
     return 0
 
 
+def _usd(raw: str, name: str, most: int) -> Decimal:
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a number of USD, not {raw!r}") from None
+    if not amount.is_finite() or not 0 <= amount <= most:
+        raise ConfigError(f"{name} must be between 0 and {most} USD, not {raw}")
+    return amount
+
+
 # -- plumbing ------------------------------------------------------------------------------------------------
 
 
@@ -238,12 +245,6 @@ def _run(coro: Awaitable[None]) -> None:
         asyncio.run(coro)  # type: ignore[arg-type]
     else:
         uvloop.run(coro)  # type: ignore[arg-type]
-
-
-def _logging(level: str, as_json: bool) -> None:
-    fmt = ('{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","message":"%(message)s"}'
-           if as_json else "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
 
 
 if __name__ == "__main__":

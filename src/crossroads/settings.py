@@ -39,6 +39,10 @@ class Settings:
     keepalive_seconds: float = 2.0
     #: Seconds a client may take to send its request body before it gets 408.
     body_timeout: float = 60.0
+    #: Seconds a connection may take to send complete request headers before it is closed (408).
+    header_timeout: float = 10.0
+    #: Connections one client address may hold open without completing a request for over a second.
+    max_pending_per_client: int = 64
     connect_timeout: float = 10.0
     #: Time to first byte from an upstream before the attempt is abandoned (and another endpoint tried).
     first_byte_timeout: float = 120.0
@@ -50,6 +54,12 @@ class Settings:
     spool_dir: Path = Path("crossroads-spool")
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log: the management key and every key or token in the environment."""
+        values = [self.admin_key] if self.admin_key else []
+        values += [v for k, v in self.environ.items() if v and k.endswith(("_KEY", "_TOKEN", "_SECRET"))]
+        return list(dict.fromkeys(values))
 
     def with_flags(self, **flags: object) -> Settings:
         return replace(self, **{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
@@ -101,6 +111,10 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         keepalive_seconds=_float(get("CROSSROADS_STREAM_KEEPALIVE"), "CROSSROADS_STREAM_KEEPALIVE",
                                  defaults.keepalive_seconds),
         body_timeout=_float(get("CROSSROADS_BODY_TIMEOUT"), "CROSSROADS_BODY_TIMEOUT", defaults.body_timeout),
+        header_timeout=_float(get("CROSSROADS_HEADER_TIMEOUT"), "CROSSROADS_HEADER_TIMEOUT",
+                              defaults.header_timeout),
+        max_pending_per_client=_int(get("CROSSROADS_MAX_PENDING_PER_CLIENT"), "CROSSROADS_MAX_PENDING_PER_CLIENT",
+                                    defaults.max_pending_per_client, 0, 1_000_000),
         connect_timeout=_float(get("CROSSROADS_CONNECT_TIMEOUT"), "CROSSROADS_CONNECT_TIMEOUT",
                                defaults.connect_timeout),
         first_byte_timeout=_float(get("CROSSROADS_FIRST_BYTE_TIMEOUT"), "CROSSROADS_FIRST_BYTE_TIMEOUT",

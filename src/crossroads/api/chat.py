@@ -12,6 +12,8 @@ import orjson
 from aiohttp import web
 
 from crossroads.api.body import read_json
+from crossroads.api.headers import first as first_header
+from crossroads.api.headers import text as header_text
 from crossroads.api.render import DONE, JSON, KEEPALIVE, generation_id, sse
 from crossroads.errors import AllProvidersFailed, CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Accountant, Generation, Hold, estimate_usage
@@ -41,31 +43,41 @@ class ChatCompletions:
         self.passthrough = passthrough_headers(dispatcher.adapters)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        key = await self.keys.authenticate(request.headers.get("Authorization"))
+        headers = request.headers
+        key = await self.keys.authenticate(headers.get("Authorization"))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
         chat = parse_chat_request(body, self.settings.default_model)
         for name in self.passthrough:
-            value = request.headers.get(name)
+            value = header_text(headers.get(name))
             if value:
                 chat.headers[name] = value
         route = self.planner.plan(chat)
         await self.limiter.check(key, route, chat)
-        hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output)
-        headers = request.headers
+        hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
+                                           chat.completions)
         generation = Generation(
             id=generation_id(),
             model=route.groups[0][0].id,
             streamed=chat.stream,
             started=time.time(),
-            http_referer=headers.get("HTTP-Referer") or headers.get("Referer"),
-            app_title=headers.get("X-OpenRouter-Title") or headers.get("X-Title"),
-            user_agent=headers.get("User-Agent"),
+            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
+            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
+            user_agent=first_header(headers, "User-Agent"),
             external_user=chat.body.get("user"),
-            session_id=chat.body.get("session_id") or headers.get("X-Session-Id"),
+            session_id=chat.body.get("session_id") or first_header(headers, "X-Session-Id"),
         )
-        if chat.stream:
-            return await self._stream(request, chat, route, hold, generation)
-        return await self._complete(chat, route, hold, generation)
+        try:
+            if chat.stream:
+                return await self._stream(request, chat, route, hold, generation)
+            return await self._complete(chat, route, hold, generation)
+        finally:
+            if not hold.settled:
+                # Whatever ended the request without settling it (a failure no branch above expected), the
+                # reservation is released and the attempt recorded: a hold never outlives its request.
+                if generation.status == 200:
+                    generation.status = 500
+                    generation.error_message = "internal error"
+                await self.accountant.settle(hold, generation)
 
     # -- non-streaming -----------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from crossroads.api.body import read_json
 from crossroads.api.render import json_response
 from crossroads.errors import InvalidParameter
-from crossroads.ledger.accounting import from_nanos, to_nanos
+from crossroads.ledger.accounting import MAX_GRANT_USD, MAX_LIMIT_USD, from_nanos, to_nanos
 from crossroads.ledger.budget import Budget
 from crossroads.ledger.credits import Credits
 from crossroads.ledger.keys import Key, KeyRing
@@ -30,16 +30,18 @@ _LIMITS = {
     "rate_limit_interval": Integer(1, 86_400),
     "tokens_per_minute": Integer(1, 1_000_000_000),
 }
-_CREATE = Obj({"name": String(min_length=1, max_length=256), "limit": Number(0), "limit_reset": _RESETS,
+_CREATE = Obj({"name": String(min_length=1, max_length=256), "limit": Number(0, MAX_LIMIT_USD),
+               "limit_reset": _RESETS,
                "include_byok_in_limit": boolean, "expires_at": String(), "creator_user_id": String(),
                "workspace_id": String(), **_LIMITS}, required=["name"])
-_UPDATE = Obj({"name": String(min_length=1, max_length=256), "disabled": boolean, "limit": Number(0),
+_UPDATE = Obj({"name": String(min_length=1, max_length=256), "disabled": boolean,
+               "limit": Number(0, MAX_LIMIT_USD),
                "limit_reset": _RESETS, "include_byok_in_limit": boolean, "expires_at": String(), **_LIMITS},
               closed=False)
 #: `/key`'s deprecated `rate_limit` object: OpenRouter always answers -1 (limits are under the key's own
 #: `rate_limit_requests` / `rate_limit_interval` here).
 _LEGACY_RATE_LIMIT = {"requests": -1, "interval": "10s", "note": "Deprecated; safe to ignore."}
-_GRANT = Obj({"amount": Number(0.000000001), "note": String(max_length=500)}, required=["amount"])
+_GRANT = Obj({"amount": Number(0.000000001, MAX_GRANT_USD), "note": String(max_length=500)}, required=["amount"])
 
 
 class KeysAPI:
@@ -85,7 +87,7 @@ class KeysAPI:
         changes = _fields(body, patch=True)
         for name in ("name", "disabled"):
             if name in body:
-                changes[name] = body[name]
+                changes[name] = _not_null(body, name)
         key = await self.keys.update(key_hash, changes) if changes else self.keys.get(key_hash)
         return json_response({"data": (await self.render([key]))[0]})
 
@@ -133,6 +135,9 @@ class KeysAPI:
         self.keys.require_admin(request.headers.get("Authorization"))
         body = _GRANT(await read_json(request, self.max_body), "body")
         nanos = to_nanos(Decimal(str(body["amount"])))
+        granted, _ = await self.credits.totals()
+        if granted + nanos > to_nanos(Decimal(MAX_LIMIT_USD)):
+            raise InvalidParameter("body.amount", f"would take the credits granted past {MAX_LIMIT_USD} USD")
         await self.credits.grant(nanos, body.get("note"), str(uuid.uuid4()))
         granted, used = await self.credits.totals()
         return json_response({"data": {"total_credits": float(from_nanos(granted)),
@@ -205,14 +210,22 @@ def _fields(body: dict[str, Any], patch: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "limit" in body:
         out["limit_nanos"] = None if body["limit"] is None else to_nanos(_decimal(body["limit"], "limit"))
-    for name in ("limit_reset", "include_byok_in_limit", *_LIMITS):
+    for name in ("limit_reset", *_LIMITS):  # null clears these
         if name in body:
             out[name] = body[name]
+    if "include_byok_in_limit" in body:
+        out["include_byok_in_limit"] = _not_null(body, "include_byok_in_limit")
     if not patch and "creator_user_id" in body:
         out["creator_user_id"] = body["creator_user_id"]
     if "expires_at" in body:
         out["expires_at"] = _parse_time(body["expires_at"])
     return out
+
+
+def _not_null(body: dict[str, Any], name: str) -> Any:
+    if body[name] is None:
+        raise InvalidParameter(f"body.{name}", "must not be null")
+    return body[name]
 
 
 def _decimal(value: Any, name: str) -> Decimal:

@@ -10,10 +10,11 @@ Zero completion insurance: a generation that ended in error without output token
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -26,7 +27,12 @@ from crossroads.schema.usage import Usage
 from crossroads.storage.base import NANOS_PER_USD, GenerationRecord
 
 _NANO = Decimal(1).scaleb(-9)
+#: The largest key limit and the largest single credit grant, in USD: amounts are stored as 64-bit integer
+#: nanodollars (at most 9.2e9 USD), and sums of them must fit too.
+MAX_LIMIT_USD: Final = 1_000_000_000
+MAX_GRANT_USD: Final = 1_000_000
 log = logging.getLogger("crossroads.routing")
+ledger_log = logging.getLogger("crossroads.ledger")
 
 
 def to_nanos(usd: Decimal) -> int:
@@ -85,12 +91,14 @@ class Accountant:
         self.budget = budget
         self.writer = writer
 
-    async def admit(self, key: Key, endpoints: list[Endpoint], prompt_tokens: int, max_output: int | None) -> Hold:
+    async def admit(self, key: Key, endpoints: list[Endpoint], prompt_tokens: int, max_output: int | None,
+                    completions: int = 1) -> Hold:
+        """Reserve the request's worst case: `completions` choices (`n`), each as long as it may be."""
         if key.record.limit_nanos is None:
             return Hold(key, 0)  # unlimited keys need no reservation
         worst = max(
-            worst_case(prompt_tokens, max_output or e.max_completion_tokens or max(e.context_length - prompt_tokens, 1),
-                       e.pricing)
+            worst_case(prompt_tokens, completions * (max_output or e.max_completion_tokens
+                                                      or max(e.context_length - prompt_tokens, 1)), e.pricing)
             for e in endpoints
         )
         nanos = to_nanos(worst)
@@ -98,6 +106,8 @@ class Accountant:
         return Hold(key, nanos)
 
     async def settle(self, hold: Hold, generation: Generation) -> Charge:
+        """Charge the generation and release its hold. Never raises for a failure to record: whatever goes
+        wrong while recording, the hold is released and the failure logged loudly."""
         usage = generation.usage
         endpoint = generation.endpoint
         if usage is None or endpoint is None or (generation.status != 200 and usage.completion_tokens == 0):
@@ -111,7 +121,7 @@ class Accountant:
                      ", ".join(f"{a.get('provider')}={a.get('status')}" for a in generation.trace))
         # The record goes to the spool (on disk) before the budget is touched and before the response's last
         # byte: whatever happens next, this charge is in the ledger exactly once.
-        self.writer.record(_record(hold.key.hash, generation, charge.nanos))
+        self._record(hold, generation, charge)
         if not hold.settled:
             hold.settled = True
             if hold.nanos or hold.key.record.limit_nanos is not None:
@@ -120,8 +130,47 @@ class Accountant:
                 hold.key.spend.add(charge.nanos)
         return charge
 
+    def _record(self, hold: Hold, generation: Generation, charge: Charge) -> None:
+        """Put the generation in the ledger; if its record cannot be written as it is, write it with its text
+        made safe; if even that fails, say so at CRITICAL. Never raises."""
+        try:
+            self.writer.record(_record(hold.key.hash, generation, charge.nanos))
+            return
+        except Exception:
+            ledger_log.exception("generation %s could not be recorded as it was; recording it with its text "
+                                 "fields made safe", generation.id)
+        try:
+            self.writer.record(_safe(_record(hold.key.hash, generation, charge.nanos, trace=False), generation))
+        except Exception:
+            ledger_log.critical("generation %s (key %s, %d nanodollars) is NOT in the ledger", generation.id,
+                                hold.key.record.label, charge.nanos, exc_info=True)
 
-def _record(key_hash: str, g: Generation, nanos: int) -> GenerationRecord:
+
+def _safe(record: GenerationRecord, generation: Generation) -> GenerationRecord:
+    """The record with every text field valid UTF-8 of bounded length, and its trace likewise."""
+    changes: dict[str, Any] = {name: _clean(getattr(record, name)) for name in _TEXT_FIELDS}
+    if generation.trace:
+        changes["trace"] = orjson.dumps(_clean(generation.trace)).decode()
+    return dataclasses.replace(record, **changes)
+
+
+_TEXT_FIELDS = ("model", "provider_name", "endpoint", "upstream_id", "finish_reason", "native_finish_reason",
+                "http_referer", "app_title", "user_agent", "external_user", "session_id", "error_message")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")[:4096]
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < 1 << 63:
+        return str(value)
+    return value
+
+
+def _record(key_hash: str, g: Generation, nanos: int, trace: bool = True) -> GenerationRecord:
     usage = g.usage
     endpoint = g.endpoint
     return GenerationRecord(
@@ -153,7 +202,7 @@ def _record(key_hash: str, g: Generation, nanos: int) -> GenerationRecord:
         external_user=g.external_user,
         session_id=g.session_id,
         error_message=g.error_message,
-        trace=orjson.dumps(g.trace).decode() if g.trace else None,
+        trace=orjson.dumps(g.trace).decode() if g.trace and trace else None,
     )
 
 
@@ -163,5 +212,5 @@ def estimate_usage(prompt_chars: int, completion_chars: int, images: int = 0) ->
                  estimated=True)
 
 
-__all__ = ["NANOS_PER_USD", "Accountant", "Charge", "Generation", "Hold", "estimate_usage", "from_nanos",
-           "to_nanos"]
+__all__ = ["MAX_GRANT_USD", "MAX_LIMIT_USD", "NANOS_PER_USD", "Accountant", "Charge", "Generation", "Hold",
+           "estimate_usage", "from_nanos", "to_nanos"]

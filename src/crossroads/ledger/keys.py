@@ -28,7 +28,9 @@ UNKNOWN_REMEMBERED: Final = 4096
 
 
 def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    # A header may carry bytes that are not UTF-8 (seen as lone surrogates): such a secret matches no key,
+    # but hashing it must not fail.
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def new_secret() -> str:

@@ -31,6 +31,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TextIO
 
+from crossroads import logs
 from crossroads.ledger.spool import Position, Spool, locked, read_lines, tag_of
 from crossroads.storage.base import GenerationRecord, Store
 from crossroads.storage.open import open_store
@@ -158,9 +159,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("tag")
     parser.add_argument("--interval", type=float, default=0.05)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("CROSSROADS_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     url = os.environ[DATABASE_ENV]
+    logs.configure(os.environ.get("CROSSROADS_LOG_LEVEL", "INFO"), os.environ.get("CROSSROADS_LOG_FORMAT") == "json")
+    log.debug("ledger shipper started for %s (spool %s)", args.directory, args.tag)
     # Storing records can wait a moment; a request in flight on the gateway cannot. Where the two share a
     # CPU, the scheduler should prefer the gateway:
     # SCHED_IDLE: run only when the CPU has nothing else to do; preempted at once when the gateway wakes.
@@ -182,9 +183,12 @@ def main(argv: list[str] | None = None) -> None:
 class Shipper:
     """Starts and talks to the shipper process for one gateway process's spool."""
 
-    def __init__(self, spool: Spool, database_url: str, interval: float = 0.05) -> None:
+    def __init__(self, spool: Spool, database_url: str, interval: float = 0.05, *, log_level: str = "INFO",
+                 log_json: bool = False) -> None:
         self.spool = spool
         self._url = database_url
+        #: The shipper logs as the gateway does (level and text/JSON lines).
+        self._log_env = {"CROSSROADS_LOG_LEVEL": log_level, "CROSSROADS_LOG_FORMAT": "json" if log_json else "text"}
         self._interval = interval
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -203,7 +207,7 @@ class Shipper:
             raise RuntimeError("the ledger shipper did not start") from None
 
     async def _spawn(self) -> None:
-        env = {**os.environ, DATABASE_ENV: self._url}
+        env = {**os.environ, **self._log_env, DATABASE_ENV: self._url}
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "crossroads.ledger.shipper", str(self.spool.directory), self.spool.tag,
             "--interval", str(self._interval),

@@ -15,6 +15,9 @@ import orjson
 
 from crossroads.errors import InvalidParameter
 from crossroads.schema.fields import (
+    INT32_MAX,
+    INT64_MAX,
+    INT64_MIN,
     Check,
     Enum,
     Integer,
@@ -119,7 +122,7 @@ def _response_format(value: Any, path: str) -> Any:
 _reasoning = Obj(
     {
         "effort": Enum(*EFFORTS),
-        "max_tokens": Integer(0),
+        "max_tokens": Integer(0, INT32_MAX),
         "exclude": boolean,
         "enabled": boolean,
         "summary": Enum("auto", "concise", "detailed"),
@@ -136,17 +139,17 @@ PARAMETERS: Final[dict[str, Check]] = {
     "prompt": string,
     "stream": boolean,
     "stream_options": Obj({"include_usage": boolean, "include_obfuscation": boolean}),
-    "max_tokens": Integer(1),
-    "max_completion_tokens": Integer(1),
+    "max_tokens": Integer(1, INT32_MAX),
+    "max_completion_tokens": Integer(1, INT32_MAX),
     "temperature": Number(0, 2),
     "top_p": Number(0, 1),
-    "top_k": Integer(0),
+    "top_k": Integer(0, INT32_MAX),
     "frequency_penalty": Number(-2, 2),
     "presence_penalty": Number(-2, 2),
     "repetition_penalty": Number(0, 2),
     "min_p": Number(0, 1),
     "top_a": Number(0, 1),
-    "seed": Integer(),
+    "seed": Integer(INT64_MIN, INT64_MAX),
     "logit_bias": MapOf(Number(-100, 100)),
     "logprobs": boolean,
     "top_logprobs": Integer(0, 20),
@@ -225,6 +228,12 @@ class ChatRequest:
     def provider(self) -> dict[str, Any]:
         value: dict[str, Any] = self.body.get("provider") or {}
         return value
+
+    @property
+    def completions(self) -> int:
+        """How many choices the request asks for (`n`); each may be as long as `max_output`."""
+        n: int = self.body.get("n", 1)
+        return n
 
     def prompt_tokens_estimate(self) -> int:
         """A typical token count (≈4 characters per token), for routing by context length; the provider's

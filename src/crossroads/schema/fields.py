@@ -47,12 +47,18 @@ class Number:
         return value
 
 
+INT32_MAX: Final = (1 << 31) - 1
+INT64_MIN: Final = -(1 << 63)
+INT64_MAX: Final = (1 << 63) - 1
+
+
 class Integer:
-    """A JSON integer within [low, high]; an integral float such as `100.0` is accepted as `100`."""
+    """A JSON integer within [low, high]; an integral float such as `100.0` is accepted as `100`. Without
+    bounds, the range is a signed 64-bit integer's: no provider takes more, and no JSON encoder writes more."""
 
     __slots__ = ("high", "low")
 
-    def __init__(self, low: int | None = None, high: int | None = None) -> None:
+    def __init__(self, low: int = INT64_MIN, high: int = INT64_MAX) -> None:
         self.low = low
         self.high = high
 
@@ -61,13 +67,17 @@ class Integer:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidParameter(path, f"expected an integer, got {_kind(value)}")
-        if self.low is not None and value < self.low:
-            if self.high is None:
-                raise InvalidParameter(path, f"must be {self.low} or greater, got {value}")
-            raise InvalidParameter(path, f"must be between {self.low} and {self.high}, got {value}")
-        if self.high is not None and value > self.high:
-            raise InvalidParameter(path, f"must be between {_bound(self.low)} and {self.high}, got {value}")
+        if value < self.low or value > self.high:
+            if value < self.low and self.high == INT64_MAX:
+                raise InvalidParameter(path, f"must be {self.low} or greater, got {_short(value)}")
+            raise InvalidParameter(path, f"must be between {self.low} and {self.high}, got {_short(value)}")
         return value
+
+
+def _short(value: int) -> str:
+    """An integer for a message: a huge one (say `1e308` sent as a float) as its order of magnitude."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[0]}.{text[1:4]}e{len(text) - 1}"
 
 
 def _bound(value: float | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from crossroads.errors import InvalidParameter
 from crossroads.providers.base import MAX_THINKING_BUDGET, effort_budget
 from crossroads.providers.gemini.schema import to_gemini_schema
 
@@ -32,6 +33,14 @@ def put(out: dict[str, Any], dotted: str, value: Any) -> None:
 
 def as_list(value: Any) -> list[Any]:
     return [value] if isinstance(value, str) else list(value)
+
+
+def int32_seed(value: int) -> int:
+    """Gemini's `seed` is an int32 (`GenerationConfig.seed`); a larger one would be refused upstream."""
+    if not -(1 << 31) <= value < 1 << 31:
+        raise InvalidParameter("seed", f"must be between {-(1 << 31)} and {(1 << 31) - 1} for Gemini models, "
+                                       f"got {value}")
+    return value
 
 
 def response_format(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from crossroads.providers.base import Convert, ParamTable, Rename, Unsupported
-from crossroads.providers.gemini.convert import as_list, response_format, tool_choice, tools
+from crossroads.providers.gemini.convert import as_list, int32_seed, response_format, tool_choice, tools
 
 PARAMS: Final[ParamTable] = {
     "temperature": Rename("generationConfig.temperature"),
@@ -18,7 +18,7 @@ PARAMS: Final[ParamTable] = {
     "top_k": Rename("generationConfig.topK"),
     "frequency_penalty": Rename("generationConfig.frequencyPenalty"),
     "presence_penalty": Rename("generationConfig.presencePenalty"),
-    "seed": Rename("generationConfig.seed", needs="seed"),
+    "seed": Rename("generationConfig.seed", convert=int32_seed, needs="seed"),
     "stop": Rename("generationConfig.stopSequences", convert=as_list),
     "n": Rename("generationConfig.candidateCount"),
     # Both caps arrive merged as `ChatRequest.max_output`; the builder writes it.

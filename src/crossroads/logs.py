@@ -1,0 +1,123 @@
+"""Logging for every Crossroads process (gateway, shipper, simulator): text or JSON lines on stderr, and a
+filter that keeps secrets out of every record.
+
+The filter sits on the one handler every logger — aiohttp's included — writes through. It redacts the
+values of credential headers (`Authorization`, `x-api-key`, `api-key`, `x-goog-api-key`, `Cookie`, ...)
+wherever they appear in a record: in the message, its arguments, an exception's text or a stack. Bearer
+tokens, Crossroads API keys and the literal secrets the process was configured with (the management key,
+provider keys) are redacted too. Keys are never logged on purpose; this is what makes "never" hold for
+text a library puts in a log line (a parser error quoting the raw request, say).
+
+JSON lines are built by a JSON encoder (never by formatting a template), so quotes, newlines and
+tracebacks in a message still give one valid JSON object per line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any, Final
+
+#: Headers whose values are credentials.
+SECRET_HEADERS: Final = ("proxy-authorization", "authorization", "x-goog-api-key", "x-api-key", "api-key",
+                         "set-cookie", "cookie")
+REDACTED: Final = "[redacted]"
+
+_HEADER_VALUE = re.compile(
+    # The header's name, then `:`/`=` with any quotes or escaped quotes around it (a raw request, a dict's
+    # repr, JSON), then the value up to the end of its line, a quote or an escape sequence.
+    r"(?i)(" + "|".join(map(re.escape, SECRET_HEADERS)) + r")(\\?['\"]?\s*[:=]\s*\\?['\"]?)([^\r\n'\"\\]+)"
+)
+_TOKENS = re.compile(r"(?i)\b(bearer\s+)[^\s'\"\\,;]{6,}|\bsk-cr-v1-[0-9a-f]+")
+_TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Attributes every LogRecord has; anything else on a record came from `extra=` and goes into JSON lines.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class Redactor(logging.Filter):
+    """Rewrites each record so that no secret is left in it (it never drops a record)."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        # Only secrets long enough not to match ordinary words.
+        self._literals = tuple(sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True))
+
+    def redact(self, text: str) -> str:
+        for secret in self._literals:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _HEADER_VALUE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
+        return _TOKENS.sub(lambda m: f"{m[1]}{REDACTED}" if m[1] else f"sk-cr-v1-{REDACTED}", text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep its parts, never lose the record
+            message = f"{record.msg!r} % {record.args!r}"
+        record.msg, record.args = self.redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message`; line breaks inside the message are escaped, so one record is one line
+    (a traceback follows on its own lines, as usual)."""
+
+    def __init__(self) -> None:
+        super().__init__(_TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = record.message.replace("\r", "\\r").replace("\n", "\\n")
+        return super().formatMessage(record)
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the exception's traceback if any, and every
+    field passed with `extra=`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        for name, value in record.__dict__.items():
+            if name not in _STANDARD:
+                entry[name] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass") \
+            .decode("utf-8", "replace")
+
+
+_FORMATTER = logging.Formatter()
+
+
+def configure(level: str = "INFO", as_json: bool = False, secrets: Iterable[str] = ()) -> logging.Handler:
+    """Send every logger's records to stderr through the redacting filter, as text or JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter() if as_json else TextFormatter())
+    handler.addFilter(Redactor(secrets))
+    root = logging.getLogger()
+    for old in root.handlers:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler
+
+
+__all__ = ["REDACTED", "SECRET_HEADERS", "JSONFormatter", "Redactor", "TextFormatter", "configure"]

@@ -1,0 +1,136 @@
+"""Logs: no key in any line, whatever a client sends; valid JSON lines whatever a message holds."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crossroads.logs import REDACTED, JSONFormatter, Redactor, TextFormatter
+from tests.api.test_connections import MALFORMED
+from tests.test_cli import CLI, clean_env, free_port
+
+ADMIN = "admin-secret-0123456789abcdef"
+
+
+@pytest.mark.parametrize("text", [
+    "b'GET / HTTP/1.1\\nAuthorization: Bearer {s}\\n\\n'",
+    "GET / HTTP/1.1\r\nAuthorization: Bearer {s}\r\n\r\n",
+    "<CIMultiDictProxy('Host': 'x', 'Authorization': 'Bearer {s}')>",
+    '{{"x-api-key": "{s}"}}',
+    "{{'api-key': '{s}'}}",
+    "x-goog-api-key: {s}",
+    "Cookie: session={s}; other=1",
+    "proxy-authorization={s}",
+    "key was Bearer {s}",
+    "secret {s} alone",
+])
+def test_the_redactor_removes_credentials_wherever_they_stand(text: str) -> None:
+    for secret in ("sk-cr-v1-" + "ab" * 32, "zz-not-a-known-format-9876543210", ADMIN):
+        line = Redactor([ADMIN, "zz-not-a-known-format-9876543210"]).redact(text.format(s=secret))
+        assert secret not in line and REDACTED in line, line
+
+
+def test_the_redactor_leaves_ordinary_text_alone() -> None:
+    text = "authorization of users; Authorization header must be 'Bearer <API key>'"
+    assert Redactor().redact(text) == text
+
+
+def _record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
+    exc_info = None
+    if exc:
+        try:
+            raise ValueError('a "quoted"\nmultiline error')
+        except ValueError:
+            import sys
+            exc_info = sys.exc_info()
+    return logging.LogRecord("crossroads.test", logging.ERROR, __file__, 1, message, args or None, exc_info)
+
+
+def test_json_lines_hold_quotes_newlines_and_tracebacks() -> None:
+    formatter = JSONFormatter()
+    for record in (_record('say "hi"\nand {"x": 1}'), _record("%s and %r", 'a"b', "c\nd", exc=True),
+                   _record("bytes \udcff here")):
+        line = formatter.format(record)
+        assert "\n" not in line
+        entry = json.loads(line)
+        assert entry["level"] == "ERROR" and entry["logger"] == "crossroads.test"
+    assert json.loads(formatter.format(_record("x", exc=True)))["exception"].startswith("Traceback")
+
+
+def test_text_lines_keep_one_record_on_one_line_before_its_traceback() -> None:
+    line = TextFormatter().format(_record("forged\n2026-01-01 INFO crossroads: fake"))
+    assert line.count("\n") == 0 and "\\n" in line
+
+
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_no_key_reaches_the_log_whatever_clients_send(tmp_path: Path, form: str) -> None:
+    port = free_port()
+    env = clean_env(CROSSROADS_ADMIN_KEY=ADMIN, CROSSROADS_LOG_LEVEL="DEBUG", CROSSROADS_LOG_FORMAT=form,
+                    CROSSROADS_HEADER_TIMEOUT="1")
+    log_file = tmp_path / "stderr.log"
+    with log_file.open("w") as stderr:
+        process = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            assert process.stdout is not None
+            key = ""
+            deadline = time.monotonic() + 20
+            while not key and time.monotonic() < deadline:
+                found = re.search(r"sk-cr-v1-[0-9a-f]{64}", process.stdout.readline())
+                key = found.group(0) if found else ""
+            assert key
+            _send_hostile_requests(port, key)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+            assert process.stdout is not None
+            process.stdout.close()
+    text = log_file.read_text()
+    assert "rejected a malformed HTTP request" in text and "ledger shipper started" in text
+    for secret in (ADMIN, key, key.removeprefix("sk-cr-v1-")):
+        assert secret not in text
+    if form == "json":
+        entries = [json.loads(line) for line in text.splitlines()]
+        assert {e["logger"] for e in entries} >= {"crossroads.connections", "crossroads.ledger"}
+        assert len({e["pid"] for e in entries}) >= 2  # the gateway and its shipper
+
+
+def _send_hostile_requests(port: int, key: str) -> None:
+    auth_lines = [f"Authorization: Bearer {ADMIN}".encode(), f"Authorization: Bearer {key}".encode(),
+                  f"x-api-key: {key}".encode(), f"Cookie: session={key}".encode()]
+    for auth in auth_lines:
+        for request in MALFORMED.values():
+            for separator in (b"\r\n", b"\n"):
+                head = request.split(b"\r\n\r\n")[0].split(b"\n")[0].rstrip(b"\r")
+                _raw(port, head + separator + auth + separator + request[len(head):].lstrip(b"\r\n"))
+        _raw(port, b"GET /api/v1/keys HTTP/1.1\nHost: x\n" + auth + b"\n\n")
+        _raw(port, b"GET /api/v1/keys HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\nX: \xff\xfe\r\n\r\n")
+        _raw(port, b"GET /api/v1/keys HTTP/1.1\r\nHost: x\r\n" + auth + b"\r\nX-Slow: ", wait=1.5)  # times out
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1") as http:
+        for headers in ({"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {ADMIN}"}):
+            http.post("/chat/completions", headers=headers, content=b"{not json")
+            http.post("/chat/completions", headers=headers, json={"model": "no/such-model", "messages": []})
+            http.post("/chat/completions", headers=headers,
+                      json={"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+            http.get("/keys", headers=headers)
+            http.post("/keys", headers=headers, json={"name": "x", "limit": 1e20})
+
+
+def _raw(port: int, data: bytes, wait: float = 2) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(data)
+        s.settimeout(wait)
+        try:
+            while s.recv(65536):
+                pass
+        except (TimeoutError, ConnectionError):
+            pass
