@@ -3,6 +3,7 @@ quickstart against it; manage keys and credits from the shell; refuse bad settin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -35,11 +37,14 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str], Path]]:
+@contextlib.contextmanager
+def serving(workdir: Path, env: dict[str, str], stderr: Any = subprocess.STDOUT) \
+        -> Iterator[tuple[int, str, subprocess.Popen[str]]]:
+    """`crossroads serve` on a free port in `workdir`: (port, the key it printed at first start, process);
+    stopped with SIGTERM afterwards."""
     port = free_port()
-    process = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=tmp_path, env=clean_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=workdir, env=env,
+                               stdout=subprocess.PIPE, stderr=stderr, text=True)
     assert process.stdout is not None
     lines = []
     key = None
@@ -53,16 +58,22 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str], Pa
         if found:
             key = found.group(0)
             break
-    assert key, "".join(lines)
     try:
-        yield f"http://127.0.0.1:{port}/api/v1", key, process, tmp_path
+        assert key, "".join(lines)
+        yield port, key, process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         finally:
             process.kill()
             process.stdout.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str, subprocess.Popen[str], Path]]:
+    with serving(tmp_path, clean_env()) as (port, key, process):
+        yield f"http://127.0.0.1:{port}/api/v1", key, process, tmp_path
 
 
 def test_seed_quickstart_with_the_openai_sdk(served: tuple[str, str, subprocess.Popen[str], Path]) -> None:

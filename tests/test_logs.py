@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import signal
 import socket
-import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +12,7 @@ import pytest
 
 from crossroads.logs import REDACTED, JSONFormatter, Redactor, TextFormatter
 from tests.api.test_connections import MALFORMED
-from tests.test_cli import CLI, clean_env, free_port
+from tests.test_cli import clean_env, serving
 
 ADMIN = "admin-secret-0123456789abcdef"
 
@@ -73,27 +69,11 @@ def test_text_lines_keep_one_record_on_one_line_before_its_traceback() -> None:
 
 @pytest.mark.parametrize("form", ["text", "json"])
 def test_no_key_reaches_the_log_whatever_clients_send(tmp_path: Path, form: str) -> None:
-    port = free_port()
     env = clean_env(CROSSROADS_ADMIN_KEY=ADMIN, CROSSROADS_LOG_LEVEL="DEBUG", CROSSROADS_LOG_FORMAT=form,
                     CROSSROADS_HEADER_TIMEOUT="1")
     log_file = tmp_path / "stderr.log"
-    with log_file.open("w") as stderr:
-        process = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                                   stdout=subprocess.PIPE, stderr=stderr, text=True)
-        try:
-            assert process.stdout is not None
-            key = ""
-            deadline = time.monotonic() + 20
-            while not key and time.monotonic() < deadline:
-                found = re.search(r"sk-cr-v1-[0-9a-f]{64}", process.stdout.readline())
-                key = found.group(0) if found else ""
-            assert key
-            _send_hostile_requests(port, key)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
-            assert process.stdout is not None
-            process.stdout.close()
+    with log_file.open("w") as stderr, serving(tmp_path, env, stderr=stderr) as (port, key, _):
+        _send_hostile_requests(port, key)
     text = log_file.read_text()
     assert "rejected a malformed HTTP request" in text and "ledger shipper started" in text
     for secret in (ADMIN, key, key.removeprefix("sk-cr-v1-")):

@@ -7,10 +7,7 @@ does not hide the rest), on top of a valid model and messages most of the time."
 
 from __future__ import annotations
 
-import re
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_cli import CLI, clean_env, free_port
+from tests.test_cli import clean_env, serving
 
 SPEC = yaml.safe_load((Path(__file__).parents[1] / "data" / "openrouter-openapi.yaml").read_text())
 SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
@@ -97,23 +94,9 @@ credit_grants = st.fixed_dictionaries({"amount": _floats | _integers | JSON}, op
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    workdir = tmp_path_factory.mktemp("fuzz")
-    port = free_port()
-    process = subprocess.Popen([*CLI, "serve", "--port", str(port)], cwd=workdir,
-                               env=clean_env(CROSSROADS_ADMIN_KEY=ADMIN, CROSSROADS_LOG_LEVEL="WARNING"),
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    key = ""
-    deadline = time.monotonic() + 20
-    while not key and time.monotonic() < deadline:
-        found = re.search(r"sk-cr-v1-[0-9a-f]{64}", process.stdout.readline())
-        key = found.group(0) if found else ""
-    try:
+    env = clean_env(CROSSROADS_ADMIN_KEY=ADMIN, CROSSROADS_LOG_LEVEL="WARNING")
+    with serving(tmp_path_factory.mktemp("fuzz"), env, stderr=subprocess.DEVNULL) as (port, key, _):
         yield f"http://127.0.0.1:{port}/api/v1", key
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
-        process.stdout.close()
 
 
 def _check(response: httpx.Response, sent: Any) -> None:
