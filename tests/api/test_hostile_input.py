@@ -294,3 +294,29 @@ async def test_credits_granted_in_all_stay_within_bounds(gateway: Gateway) -> No
             assert r.status == 400, await r.text()
         async with http.get(f"{gateway.url}/credits", headers=gateway.admin) as r:
             assert (await r.json())["data"]["total_credits"] == 10**9 - 5
+
+
+async def test_a_fault_mid_stream_ends_the_stream_properly_and_releases_the_hold(
+        start_gateway: GatewayFactory, sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from crossroads.routing.outcome import OpenStream
+
+    async def broken(self: OpenStream) -> None:
+        raise RuntimeError("a bug")
+
+    async with start_gateway(env=provider_keys("alpha"), catalog=_catalog(sim.url)) as gw, \
+            aiohttp.ClientSession() as http:
+        secret = await gw.new_key(limit_nanos=10 * 10**9)
+        monkeypatch.setattr(OpenStream, "next_pieces", broken)
+        async with http.post(f"{gw.url}/chat/completions", headers={"Authorization": f"Bearer {secret}"},
+                             json={"model": "test/model", "stream": True, "max_tokens": 100,
+                                   "messages": [{"role": "user", "content": "hi"}]}) as r:
+            assert r.status == 200
+            body = await r.read()
+        events = [e for e in body.split(b"\n\n") if e]
+        assert events[-1] == b"data: [DONE]"
+        last = orjson.loads(events[-2][6:])
+        assert last["error"]["code"] == 500 and last["choices"][0]["finish_reason"] == "error"
+        key = await _key(gw, http, secret)
+        assert Decimal(str(key["limit_remaining"])) == Decimal(10) - Decimal(str(key["usage"]))
+        (record,) = gw.services.ledger.recent_records()
+        assert record.status == 500

@@ -14,21 +14,20 @@ from aiohttp import web
 from crossroads.api.body import read_json
 from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
-from crossroads.api.render import DONE, JSON, KEEPALIVE, generation_id, sse
-from crossroads.errors import AllProvidersFailed, CrossroadsError, UpstreamError
-from crossroads.ledger.accounting import Accountant, Generation, Hold, estimate_usage
+from crossroads.api.render import DONE, JSON, KEEPALIVE, error_response, generation_id, sse
+from crossroads.errors import CrossroadsError, UpstreamError
+from crossroads.ledger.accounting import Accountant, Generation, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.providers.base import Piece
 from crossroads.providers.registry import passthrough_headers
 from crossroads.ratelimit.base import Limiter
-from crossroads.routing.dispatch import Attempt, Dispatcher, OpenStream
-from crossroads.routing.plan import Planner
+from crossroads.routing.dispatch import Dispatcher
+from crossroads.routing.outcome import End, OpenStream
+from crossroads.routing.plan import Planner, Route
 from crossroads.schema.chat import ChatRequest, parse_chat_request
 from crossroads.settings import Settings
 
 log = logging.getLogger("crossroads.chat")
-
-_CLIENT_GONE = 499  # the status nginx made famous: the client closed the connection
 
 
 class ChatCompletions:
@@ -55,7 +54,7 @@ class ChatCompletions:
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
-        generation = Generation(
+        tab = Tab(self.accountant, hold, Generation(
             id=generation_id(),
             model=route.groups[0][0].id,
             streamed=chat.stream,
@@ -65,54 +64,35 @@ class ChatCompletions:
             user_agent=first_header(headers, "User-Agent"),
             external_user=chat.body.get("user"),
             session_id=chat.body.get("session_id") or first_header(headers, "X-Session-Id"),
-        )
+        ))
         try:
             if chat.stream:
-                return await self._stream(request, chat, route, hold, generation)
-            return await self._complete(chat, route, hold, generation)
+                return await self._stream(request, chat, route, tab)
+            return await self._complete(chat, route, tab)
+        except CrossroadsError as error:
+            return error_response(error, {"X-Generation-Id": tab.generation.id})
         finally:
-            if not hold.settled:
-                # Whatever ended the request without settling it (a failure no branch above expected), the
-                # reservation is released and the attempt recorded: a hold never outlives its request.
-                if generation.status == 200:
-                    generation.status = 500
-                    generation.error_message = "internal error"
-                await self.accountant.settle(hold, generation)
+            # Whatever ended the request without settling it (a failure nothing above expected), its hold is
+            # released and the attempt recorded: a reservation never outlives its request.
+            await tab.abandon()
 
     # -- non-streaming -----------------------------------------------------------------------------------
 
-    async def _complete(self, chat: ChatRequest, route: Any, hold: Hold, generation: Generation) -> web.Response:
-        clock = time.monotonic()
-        try:
-            served = await self.dispatcher.complete(chat, route)
-        except CrossroadsError as error:
-            await self._failed(hold, generation, error, clock)
-            error.headers["X-Generation-Id"] = generation.id
-            raise
-        except asyncio.CancelledError:
-            await self._failed(hold, generation, None, clock, cancelled=True)
-            raise
+    async def _complete(self, chat: ChatRequest, route: Route, tab: Tab) -> web.Response:
+        served = await self.dispatcher.complete(chat, route, tab)
         completion = served.completion
         if _excludes_reasoning(chat):
             for choice in completion.choices:
                 _hide_reasoning(choice["message"])
-        usage = completion.usage or estimate_usage(chat.prompt_chars, _completion_chars(completion.choices))
-        usage.images = usage.images or chat.images
-        first = completion.choices[0]
-        generation.model = served.model.id
-        generation.endpoint = served.endpoint
-        generation.usage = usage
-        generation.upstream_id = completion.upstream_id
-        generation.finish_reason = first.get("finish_reason")
-        generation.native_finish_reason = first.get("native_finish_reason")
-        generation.latency_ms = int((served.first_byte - clock) * 1000)
-        generation.generation_time_ms = int((time.monotonic() - served.started) * 1000)
-        generation.trace = [a.public() for a in served.trace]
-        charge = await self.accountant.settle(hold, generation)
+        charge = await served.finish(End.DONE)
+        generation = tab.generation
+        usage = generation.usage
+        assert usage is not None
+        assert served.endpoint is not None
         body: dict[str, Any] = {
             "id": generation.id,
             "provider": served.endpoint.provider.name,
-            "model": served.model.id,
+            "model": generation.model,
             "object": "chat.completion",
             "created": int(generation.started),
             "choices": completion.choices,
@@ -126,38 +106,36 @@ class ChatCompletions:
 
     # -- streaming ---------------------------------------------------------------------------------------
 
-    async def _stream(self, request: web.Request, chat: ChatRequest, route: Any, hold: Hold,
-                      generation: Generation) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, chat: ChatRequest, route: Route, tab: Tab) \
+            -> web.StreamResponse:
+        generation = tab.generation
         response = web.StreamResponse(headers={
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
             "X-Generation-Id": generation.id,
             "X-Accel-Buffering": "no",
         })
-        clock = time.monotonic()
         keepalive = KeepAlive(request, response, self.settings.keepalive_seconds)
         try:
-            stream = await self.dispatcher.open_stream(chat, route)
-        except CrossroadsError as error:
+            stream = await self.dispatcher.open_stream(chat, route, tab)
+        except Exception as exc:
             await keepalive.stop()
-            await self._failed(hold, generation, error, clock)
             if not response.prepared:
-                error.headers["X-Generation-Id"] = generation.id
                 raise
-            await response.write(sse(self._error_chunk(generation, None, error)) + DONE)
+            # Keep-alive comments already committed the response: the error goes in-band.
+            error = exc if isinstance(exc, CrossroadsError) else _internal(exc)
+            await response.write(sse(_error_chunk(generation, None, error)) + DONE)
             return response
-        except (asyncio.CancelledError, ConnectionResetError):
+        except BaseException:
             await keepalive.stop()
-            await self._failed(hold, generation, None, clock, cancelled=True)
             raise
         await keepalive.stop()
         if not response.prepared:
             await response.prepare(request)
         # The response is committed: from here on no other provider can take over; a failure can only end
         # the stream in-band, with an error chunk.
-        generation.model = stream.model.id
-        generation.endpoint = stream.endpoint
-        generation.latency_ms = int((stream.first_byte - clock) * 1000)
+        assert stream.model is not None
+        assert stream.endpoint is not None
         head = {"id": generation.id, "provider": stream.endpoint.provider.name, "model": stream.model.id,
                 "object": "chat.completion.chunk", "created": int(generation.started),
                 **stream.translator.head_fields}
@@ -182,16 +160,15 @@ class ChatCompletions:
         except UpstreamError as exc:
             failure = exc
         except (asyncio.CancelledError, ConnectionResetError):
-            stream.upstream.close()  # stop the provider generating (and billing) at once
-            await self._finish(hold, generation, stream, chat, error=None, cancelled=True)
+            await stream.finish(End.CLIENT_GONE)
             raise
-        finally:
-            if not stream.finished:
-                stream.upstream.close()
-        charge = await self._finish(hold, generation, stream, chat, error=failure, cancelled=False)
+        except Exception as exc:  # a fault of the gateway's own: the stream still ends properly
+            failure = _internal(exc)
         if failure is not None:
-            out.append(sse(self._error_chunk(generation, stream, failure)))
+            await stream.finish(End.FAILED, failure)
+            out.append(sse(_error_chunk(generation, stream, failure)))
         else:
+            charge = await stream.finish(End.DONE)
             usage = generation.usage
             assert usage is not None
             out.append(sse({**head, "choices": [],
@@ -201,59 +178,33 @@ class ChatCompletions:
             await response.write_eof(b"".join(out))
         return response
 
-    async def _finish(self, hold: Hold, generation: Generation, stream: OpenStream, chat: ChatRequest,
-                error: CrossroadsError | None, cancelled: bool) -> Any:
-        translator = stream.translator
-        usage = translator.usage
-        if usage is None:
-            usage = estimate_usage(chat.prompt_chars, translator.completion_chars)
-        usage.images = usage.images or chat.images
-        generation.usage = usage
-        generation.upstream_id = translator.upstream_id
-        generation.finish_reason = "error" if error else translator.finish_reason
-        generation.native_finish_reason = translator.native_finish_reason
-        generation.generation_time_ms = int((time.monotonic() - stream.started) * 1000)
-        generation.cancelled = cancelled
-        if cancelled:
-            generation.status = _CLIENT_GONE
-        elif error is not None:
-            generation.status = error.code
-            generation.error_message = error.message
-        self.dispatcher.finish_stream(stream, _ClientGone("client closed the connection") if cancelled else error,
-                                      usage.completion_tokens if not usage.estimated else None)
-        generation.trace = [a.public() for a in stream.trace]
-        return await self.accountant.settle(hold, generation)
 
-    async def _failed(self, hold: Hold, generation: Generation, error: CrossroadsError | None, clock: float,
-                      cancelled: bool = False) -> None:
-        generation.status = _CLIENT_GONE if cancelled else (error.code if error else 500)
-        generation.cancelled = cancelled
-        generation.error_message = error.message if error else None
-        generation.latency_ms = int((time.monotonic() - clock) * 1000)
-        if isinstance(error, AllProvidersFailed):
-            generation.trace = error.trace
-        await self.accountant.settle(hold, generation)
+def _internal(exc: Exception) -> CrossroadsError:
+    log.exception("unhandled error while streaming", exc_info=exc)
+    return CrossroadsError("internal error")
 
-    @staticmethod
-    def _error_chunk(generation: Generation, stream: OpenStream | None, error: CrossroadsError) -> dict[str, Any]:
-        payload = error.payload()
-        metadata = {"error_type": payload["metadata"].get("error_type", "server")}
-        provider_code = payload["metadata"].get("provider_code")
-        if provider_code is not None and error.code < 500:
-            metadata["provider_code"] = str(provider_code)
-        chunk: dict[str, Any] = {
-            "id": generation.id,
-            "object": "chat.completion.chunk",
-            "created": int(generation.started),
-            "model": stream.model.id if stream else generation.model,
-            "provider": stream.endpoint.provider.name if stream else payload["metadata"].get("provider_name"),
-            "error": {"code": error.code, "message": payload["message"], "metadata": metadata},
-            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
-                         "native_finish_reason": stream.translator.native_finish_reason if stream else None}],
-        }
-        if chunk["provider"] is None:
-            del chunk["provider"]
-        return chunk
+
+def _error_chunk(generation: Generation, stream: OpenStream | None, error: CrossroadsError) -> dict[str, Any]:
+    payload = error.payload()
+    metadata = {"error_type": payload["metadata"].get("error_type", "server")}
+    provider_code = payload["metadata"].get("provider_code")
+    if provider_code is not None and error.code < 500:
+        metadata["provider_code"] = str(provider_code)
+    provider = stream.endpoint.provider.name if stream and stream.endpoint else \
+        payload["metadata"].get("provider_name")
+    chunk: dict[str, Any] = {
+        "id": generation.id,
+        "object": "chat.completion.chunk",
+        "created": int(generation.started),
+        "model": generation.model,
+        "provider": provider,
+        "error": {"code": error.code, "message": payload["message"], "metadata": metadata},
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error",
+                     "native_finish_reason": stream.translator.native_finish_reason if stream else None}],
+    }
+    if provider is None:
+        del chunk["provider"]
+    return chunk
 
 
 class KeepAlive:
@@ -290,11 +241,6 @@ class KeepAlive:
         writing, self._writing = self._writing, None
         if writing is not None:
             await asyncio.gather(writing, return_exceptions=True)
-
-
-class _ClientGone(CrossroadsError):
-    status = _CLIENT_GONE
-    error_type = "cancelled"
 
 
 def _prefix(head: dict[str, Any]) -> bytes:
@@ -345,16 +291,4 @@ def _without_reasoning(pieces: list[Piece]) -> list[Piece]:
     return kept
 
 
-def _completion_chars(choices: list[dict[str, Any]]) -> int:
-    total = 0
-    for choice in choices:
-        message = choice.get("message") or {}
-        content = message.get("content")
-        if isinstance(content, str):
-            total += len(content)
-        for call in message.get("tool_calls") or ():
-            total += len((call.get("function") or {}).get("arguments") or "")
-    return total
-
-
-__all__ = ["Attempt", "ChatCompletions"]
+__all__ = ["ChatCompletions"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Final
 
@@ -84,6 +85,33 @@ class Charge:
     @property
     def usd(self) -> Decimal:
         return from_nanos(self.nanos)
+
+
+@dataclass(slots=True)
+class Tab:
+    """An admitted request's account: its hold and its generation record, settled exactly once. `clock` is
+    when it was admitted (monotonic seconds)."""
+
+    accountant: Accountant
+    hold: Hold
+    generation: Generation
+    clock: float = field(default_factory=time.monotonic)
+    charge: Charge | None = None
+
+    async def settle(self) -> Charge:
+        """Charge the generation as recorded so far and release the hold; once (later calls return the
+        first charge)."""
+        if self.charge is None:
+            self.charge = await self.accountant.settle(self.hold, self.generation)
+        return self.charge
+
+    async def abandon(self) -> None:
+        """End a request that nothing else ended (an unexpected failure): recorded as an internal error, its
+        hold released. A no-op once settled."""
+        if self.charge is None:
+            self.generation.status = 500
+            self.generation.error_message = "internal error"
+            await self.settle()
 
 
 class Accountant:
@@ -212,5 +240,5 @@ def estimate_usage(prompt_chars: int, completion_chars: int, images: int = 0) ->
                  estimated=True)
 
 
-__all__ = ["MAX_GRANT_USD", "MAX_LIMIT_USD", "NANOS_PER_USD", "Accountant", "Charge", "Generation", "Hold",
+__all__ = ["MAX_GRANT_USD", "MAX_LIMIT_USD", "NANOS_PER_USD", "Accountant", "Charge", "Generation", "Hold", "Tab",
            "estimate_usage", "from_nanos", "to_nanos"]

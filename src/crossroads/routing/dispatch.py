@@ -1,10 +1,14 @@
-"""Trying a route's endpoints in order until one serves: fallbacks, timeouts, and the routing trace.
+"""Trying a route's endpoints in order until one serves: fallbacks, timeouts, and each attempt's outcome.
 
 Provider fallback (the next endpoint of the same model) happens on failures another provider may not have:
 connection errors, timeouts (`first_byte_timeout`), 401/402/403/404/408/429, 5xx and malformed replies.
 Model fallback (the next model of `models`) happens on any error. Both happen only before the first byte
 of content reaches the client: a stream is handed to the API once its first content event has arrived, and
 from then on a failure can only end the stream in-band.
+
+Every attempt is told to the request's `Outcome` (`routing/outcome.py`), which records health, the routing
+trace and, when the request ends, the generation. When no endpoint serves, the dispatcher ends the outcome
+itself (failed, or client gone) before raising; otherwise the caller ends it once the reply is out.
 """
 
 from __future__ import annotations
@@ -12,81 +16,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import AllProvidersFailed, CrossroadsError, UpstreamError
-from crossroads.providers.base import Adapter, Completion, Piece, StreamTranslator
-from crossroads.providers.sse import Event, SSEDecoder
-from crossroads.providers.transport import Transport, Upstream
-from crossroads.routing.health import Health, Outcome
+from crossroads.ledger.accounting import Tab
+from crossroads.providers.base import Adapter
+from crossroads.providers.sse import SSEDecoder
+from crossroads.providers.transport import Transport
+from crossroads.routing.health import Health
+from crossroads.routing.outcome import End, OpenStream, Outcome, Served, pieces_of
 from crossroads.routing.plan import Route
 from crossroads.schema.chat import ChatRequest
-
-
-@dataclass(slots=True)
-class Attempt:
-    """One entry of a generation's routing trace."""
-
-    provider: str
-    endpoint: str
-    model: str
-    status: int
-    error_type: str | None
-    latency_ms: int
-
-    def public(self) -> dict[str, Any]:
-        return {"provider": self.provider, "endpoint": self.endpoint, "model": self.model,
-                "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms}
-
-
-@dataclass(slots=True)
-class Served:
-    model: Model
-    endpoint: Endpoint
-    completion: Completion
-    trace: list[Attempt]
-    started: float
-    first_byte: float
-
-
-@dataclass(slots=True)
-class OpenStream:
-    """An upstream stream whose first content has arrived; `pieces` are the chunks translated so far."""
-
-    model: Model
-    endpoint: Endpoint
-    upstream: Upstream
-    translator: StreamTranslator
-    decoder: SSEDecoder
-    pieces: list[Piece]
-    trace: list[Attempt]
-    started: float
-    first_byte: float
-    finished: bool = False
-
-    @property
-    def ready(self) -> bool:
-        """`next_pieces()` would return without waiting for the upstream."""
-        return self.finished or self.upstream.ready
-
-    async def next_pieces(self) -> list[Piece] | None:
-        """The next translated chunks (possibly none, when an upstream read held no whole event); None once
-        the stream has ended properly. Raises `UpstreamError` if it breaks."""
-        if self.finished:
-            return None
-        translator = self.translator
-        data = await self.upstream.next()
-        if data is not None:
-            return _pieces(self.decoder.feed(data), translator)
-        pieces = _pieces(self.decoder.flush(), translator)
-        pieces.extend(translator.close())
-        if translator.finish_reason is None:
-            raise UpstreamError(502, "Provider ended the stream before it finished",
-                                provider=self.endpoint.provider.name, error_type="provider_unavailable")
-        self.finished = True
-        return pieces
 
 
 class Dispatcher:
@@ -97,51 +37,54 @@ class Dispatcher:
         self.health = health
         self.first_byte_timeout = first_byte_timeout
 
-    async def complete(self, request: ChatRequest, route: Route) -> Served:
-        trace: list[Attempt] = []
-        failures: list[UpstreamError] = []
-        for model, endpoint in _attempts(route, failures):
-            adapter = self.adapters[endpoint.provider.wire_format]
-            started = time.monotonic()
-            try:
-                # The transport enforces the first-byte timeout (headers of a whole reply) itself.
-                upstream = await self.transport.post(adapter.build_request(request, endpoint),
-                                                     endpoint.provider.name)
-                first_byte = time.monotonic()
-                body = await upstream.read()
-                if upstream.status != 200:
-                    raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
-                completion = adapter.parse_response(body, endpoint)
-            except UpstreamError as error:
-                self._failed(trace, failures, model, endpoint, error, started)
-                continue
-            finished = time.monotonic()
-            tokens = completion.usage.completion_tokens if completion.usage else None
-            self._succeeded(trace, model, endpoint, started, first_byte, finished, tokens)
-            return Served(model, endpoint, completion, trace, started, first_byte)
-        raise _all_failed(failures, request, trace)
+    async def complete(self, request: ChatRequest, route: Route, tab: Tab) -> Served:
+        """The first whole reply; the caller ends the returned outcome (`finish`) once it is rendered."""
+        outcome = Served(request, tab, self.health)
+        async with _EndsOnFailure(outcome):
+            failures: list[UpstreamError] = []
+            for model, endpoint in _attempts(route, failures):
+                adapter = self.adapters[endpoint.provider.wire_format]
+                started = time.monotonic()
+                try:
+                    # The transport enforces the first-byte timeout (headers of a whole reply) itself.
+                    upstream = await self.transport.post(adapter.build_request(request, endpoint),
+                                                         endpoint.provider.name)
+                    first_byte = time.monotonic()
+                    body = await upstream.read()
+                    if upstream.status != 200:
+                        raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
+                    completion = adapter.parse_response(body, endpoint)
+                except UpstreamError as error:
+                    outcome.attempt_failed(model, endpoint, error, started)
+                    failures.append(error)
+                    continue
+                return outcome.serve(model, endpoint, completion, started, first_byte)
+            raise AllProvidersFailed(failures, list(request.models), trace=outcome.public_trace())
 
-    async def open_stream(self, request: ChatRequest, route: Route) -> OpenStream:
+    async def open_stream(self, request: ChatRequest, route: Route, tab: Tab) -> OpenStream:
         """Open the first endpoint whose stream starts: its first content must arrive within
-        `first_byte_timeout`."""
-        trace: list[Attempt] = []
-        failures: list[UpstreamError] = []
-        for model, endpoint in _attempts(route, failures):
-            started = time.monotonic()
-            try:
-                async with asyncio.timeout(self.first_byte_timeout):
-                    return await self._open(request, model, endpoint, trace, started)
-            except TimeoutError:
-                error = UpstreamError(504, "Provider did not start streaming in time",
-                                      provider=endpoint.provider.name, error_type="timeout")
-                self._failed(trace, failures, model, endpoint, error, started)
-            except UpstreamError as error:
-                self._failed(trace, failures, model, endpoint, error, started)
-        raise _all_failed(failures, request, trace)
+        `first_byte_timeout`. The caller ends the returned outcome when the stream ends."""
+        outcome = OpenStream(request, tab, self.health)
+        async with _EndsOnFailure(outcome):
+            failures: list[UpstreamError] = []
+            for model, endpoint in _attempts(route, failures):
+                started = time.monotonic()
+                try:
+                    async with asyncio.timeout(self.first_byte_timeout):
+                        return await self._open(outcome, model, endpoint, started)
+                except TimeoutError:
+                    error = UpstreamError(504, "Provider did not start streaming in time",
+                                          provider=endpoint.provider.name, error_type="timeout")
+                    outcome.attempt_failed(model, endpoint, error, started)
+                    failures.append(error)
+                except UpstreamError as error:
+                    outcome.attempt_failed(model, endpoint, error, started)
+                    failures.append(error)
+            raise AllProvidersFailed(failures, list(request.models), trace=outcome.public_trace())
 
-    async def _open(self, request: ChatRequest, model: Model, endpoint: Endpoint, trace: list[Attempt],
-                    started: float) -> OpenStream:
+    async def _open(self, outcome: OpenStream, model: Model, endpoint: Endpoint, started: float) -> OpenStream:
         adapter = self.adapters[endpoint.provider.wire_format]
+        request = outcome.request
         upstream = await self.transport.post(adapter.build_request(request, endpoint), endpoint.provider.name)
         try:
             if upstream.status != 200:
@@ -150,66 +93,33 @@ class Dispatcher:
             translator = adapter.stream_translator(request, endpoint)
             decoder = SSEDecoder()
             while (data := await upstream.next()) is not None:
-                pieces = _pieces(decoder.feed(data), translator)
+                pieces = pieces_of(decoder.feed(data), translator)
                 if pieces:
-                    return OpenStream(model, endpoint, upstream, translator, decoder, pieces, trace, started,
-                                      time.monotonic())
+                    return outcome.open(model, endpoint, upstream, translator, decoder, pieces, started)
             raise UpstreamError(502, "Provider ended the stream without sending anything",
                                 provider=endpoint.provider.name, error_type="provider_unavailable")
         except BaseException:
             upstream.close()
             raise
 
-    def finish_stream(self, stream: OpenStream, error: CrossroadsError | None, completion_tokens: int | None) \
-            -> None:
-        """Record how a stream that reached the client ended (for health and the trace)."""
-        now = time.monotonic()
-        status = 200 if error is None else error.code
+
+class _EndsOnFailure:
+    """Ends the outcome when no endpoint served: failed with the error raised (an unexpected exception as
+    an internal error), or client gone."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> None:
         if error is None:
-            self._succeeded(stream.trace, stream.model, stream.endpoint, stream.started, stream.first_byte, now,
-                            completion_tokens)
-        elif error.code != 499:  # 499: the client went away, which says nothing about the provider
-            self.health.record(Outcome(stream.endpoint.key, status, self.health.now()))
-            stream.trace.append(Attempt(stream.endpoint.provider.name, stream.endpoint.key, stream.model.id,
-                                        status, error.kind,
-                                        int((now - stream.started) * 1000)))
+            return
+        if isinstance(error, asyncio.CancelledError | ConnectionResetError):
+            await self.outcome.finish(End.CLIENT_GONE)
         else:
-            stream.trace.append(Attempt(stream.endpoint.provider.name, stream.endpoint.key, stream.model.id,
-                                        499, "cancelled", int((now - stream.started) * 1000)))
-
-    # -- bookkeeping -----------------------------------------------------------------------------------------
-
-    def _failed(self, trace: list[Attempt], failures: list[UpstreamError], model: Model, endpoint: Endpoint,
-                error: UpstreamError, started: float) -> None:
-        now = time.monotonic()
-        self.health.record(Outcome(endpoint.key, error.upstream_status, self.health.now()))
-        trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, error.code,
-                             error.kind, int((now - started) * 1000)))
-        failures.append(error)
-
-    def _succeeded(self, trace: list[Attempt], model: Model, endpoint: Endpoint, started: float,
-                   first_byte: float, finished: float, tokens: int | None) -> None:
-        generation = finished - started
-        rate = tokens / generation if tokens and generation > 0 else None
-        self.health.record(Outcome(endpoint.key, 200, self.health.now(), ttft=first_byte - started,
-                                   tokens_per_second=rate))
-        trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, 200, None,
-                             int((finished - started) * 1000)))
-
-
-def _pieces(events: list[Event], translator: StreamTranslator) -> list[Piece]:
-    """The chunks a batch of upstream SSE events translates to (possibly none)."""
-    pieces: list[Piece] = []
-    for name, data in events:
-        pieces.extend(translator.feed(name, data))
-    return pieces
-
-
-def _all_failed(failures: list[UpstreamError], request: ChatRequest, trace: list[Attempt]) -> AllProvidersFailed:
-    error = AllProvidersFailed(failures, list(request.models))
-    error.trace = [a.public() for a in trace]
-    error.__cause__ = failures[-1]
-    return error
+            await self.outcome.finish(End.FAILED, error if isinstance(error, CrossroadsError) else None)
 
 
 def _attempts(route: Route, failures: list[UpstreamError]) -> Iterator[tuple[Model, Endpoint]]:

@@ -1,0 +1,239 @@
+"""What became of one admitted request: the attempts made for it, the endpoint that served it (if any), and
+how it ended — recorded once, in one place.
+
+An `Outcome` owns everything that follows from an attempt: the endpoint's health, the routing trace, and
+the generation record with its charge (through the request's `Tab`). The dispatcher tells it what each
+attempt did; whoever holds it last ends it with `finish(End...)`:
+
+    End.DONE          the reply reached the client whole
+    End.FAILED        every attempt failed, or the stream broke after it began (`error` says how)
+    End.CLIENT_GONE   the client went away first
+
+`Served` (a whole reply) and `OpenStream` (a stream whose first content has arrived) are the two outcomes
+an endpoint can give; both know how to report usage, estimating it when the provider reported none.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from crossroads.catalog.types import Endpoint, Model
+from crossroads.errors import CrossroadsError, UpstreamError
+from crossroads.ledger.accounting import Charge, Tab, estimate_usage
+from crossroads.providers.base import Completion, Piece, StreamTranslator
+from crossroads.providers.sse import Event, SSEDecoder
+from crossroads.providers.transport import Upstream
+from crossroads.routing.health import Health
+from crossroads.routing.health import Outcome as HealthOutcome
+from crossroads.schema.chat import ChatRequest
+from crossroads.schema.usage import Usage
+
+#: The status nginx made famous: the client closed the connection.
+CLIENT_GONE_STATUS = 499
+
+
+class End(enum.Enum):
+    DONE = "done"
+    FAILED = "failed"
+    CLIENT_GONE = "client gone"
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One entry of a generation's routing trace."""
+
+    provider: str
+    endpoint: str
+    model: str
+    status: int
+    error_type: str | None
+    latency_ms: int
+
+    def public(self) -> dict[str, Any]:
+        return {"provider": self.provider, "endpoint": self.endpoint, "model": self.model,
+                "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms}
+
+
+class Outcome:
+    """The attempts for one request and how it ended. `finish` is the only place a generation's record is
+    filled in and settled; it runs once (later calls return the first charge)."""
+
+    def __init__(self, request: ChatRequest, tab: Tab, health: Health) -> None:
+        self.request = request
+        self.tab = tab
+        self.health = health
+        self.trace: list[Attempt] = []
+        #: The serving endpoint, once one answered (set by `Served`/`OpenStream`).
+        self.model: Model | None = None
+        self.endpoint: Endpoint | None = None
+        self.started = 0.0
+        self.first_byte = 0.0
+
+    # -- attempts (told by the dispatcher) ---------------------------------------------------------------
+
+    def attempt_failed(self, model: Model, endpoint: Endpoint, error: UpstreamError, started: float) -> None:
+        self.health.record(HealthOutcome(endpoint.key, error.upstream_status, self.health.now()))
+        self._trace(model, endpoint, error.code, error.kind, started)
+
+    def _trace(self, model: Model, endpoint: Endpoint, status: int, error_type: str | None,
+               started: float) -> None:
+        self.trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, status, error_type,
+                                  int((time.monotonic() - started) * 1000)))
+
+    def public_trace(self) -> list[dict[str, Any]]:
+        return [a.public() for a in self.trace]
+
+    # -- the end -----------------------------------------------------------------------------------------
+
+    def reported(self) -> tuple[Usage | None, int, str | None, str | None, str | None]:
+        """What the serving endpoint reported: (usage, completion characters, upstream id, finish reason,
+        native finish reason). Nothing before an endpoint served."""
+        return None, 0, None, None, None
+
+    async def finish(self, end: End, error: CrossroadsError | None = None) -> Charge:
+        tab = self.tab
+        if tab.charge is not None:
+            return tab.charge
+        generation = tab.generation
+        now = time.monotonic()
+        if end is End.DONE:
+            generation.status = 200
+        elif end is End.CLIENT_GONE:
+            generation.status = CLIENT_GONE_STATUS
+            generation.cancelled = True
+        else:
+            generation.status = error.code if error is not None else 500
+            generation.error_message = error.message if error is not None else "internal error"
+        if self.model is not None and self.endpoint is not None:
+            usage, completion_chars, upstream_id, finish_reason, native = self.reported()
+            if usage is None:
+                usage = estimate_usage(self.request.prompt_chars, completion_chars)
+            usage.images = usage.images or self.request.images
+            generation.model = self.model.id
+            generation.endpoint = self.endpoint
+            generation.usage = usage
+            generation.upstream_id = upstream_id
+            generation.finish_reason = "error" if end is End.FAILED else finish_reason
+            generation.native_finish_reason = native
+            generation.latency_ms = int((self.first_byte - tab.clock) * 1000)
+            generation.generation_time_ms = int((now - self.started) * 1000)
+            self._served_attempt(end, error, usage, now)
+        else:
+            generation.latency_ms = int((now - tab.clock) * 1000)
+        generation.trace = self.public_trace()
+        return await tab.settle()
+
+    def _served_attempt(self, end: End, error: CrossroadsError | None, usage: Usage, now: float) -> None:
+        """Health and the trace entry of the attempt that served."""
+        assert self.model is not None
+        assert self.endpoint is not None
+        if end is End.DONE:
+            generation = now - self.started
+            tokens = None if usage.estimated else usage.completion_tokens
+            rate = tokens / generation if tokens and generation > 0 else None
+            self.health.record(HealthOutcome(self.endpoint.key, 200, self.health.now(),
+                                             ttft=self.first_byte - self.started, tokens_per_second=rate))
+            self._trace(self.model, self.endpoint, 200, None, self.started)
+        elif end is End.CLIENT_GONE:  # says nothing about the provider: no health record
+            self._trace(self.model, self.endpoint, CLIENT_GONE_STATUS, "cancelled", self.started)
+        else:
+            status = error.code if error is not None else 500
+            if isinstance(error, UpstreamError):  # the provider's failure, not one of the gateway's own
+                self.health.record(HealthOutcome(self.endpoint.key, status, self.health.now()))
+            self._trace(self.model, self.endpoint, status, error.kind if error is not None else "server",
+                        self.started)
+
+
+class Served(Outcome):
+    """A whole reply from one endpoint."""
+
+    completion: Completion
+
+    def serve(self, model: Model, endpoint: Endpoint, completion: Completion, started: float,
+              first_byte: float) -> Served:
+        self.model, self.endpoint, self.completion = model, endpoint, completion
+        self.started, self.first_byte = started, first_byte
+        return self
+
+    def reported(self) -> tuple[Usage | None, int, str | None, str | None, str | None]:
+        completion = self.completion
+        first = completion.choices[0]
+        return (completion.usage, _completion_chars(completion.choices), completion.upstream_id,
+                first.get("finish_reason"), first.get("native_finish_reason"))
+
+
+class OpenStream(Outcome):
+    """An upstream stream whose first content has arrived; `pieces` are the chunks translated so far."""
+
+    upstream: Upstream
+    translator: StreamTranslator
+    decoder: SSEDecoder
+    pieces: list[Piece]
+    #: The upstream stream ended properly (until `open`, there is none to end).
+    finished: bool = True
+
+    def open(self, model: Model, endpoint: Endpoint, upstream: Upstream, translator: StreamTranslator,
+             decoder: SSEDecoder, pieces: list[Piece], started: float) -> OpenStream:
+        self.model, self.endpoint = model, endpoint
+        self.upstream, self.translator, self.decoder, self.pieces = upstream, translator, decoder, pieces
+        self.started, self.first_byte = started, time.monotonic()
+        self.finished = False
+        return self
+
+    @property
+    def ready(self) -> bool:
+        """`next_pieces()` would return without waiting for the upstream."""
+        return self.finished or self.upstream.ready
+
+    async def next_pieces(self) -> list[Piece] | None:
+        """The next translated chunks (possibly none, when an upstream read held no whole event); None once
+        the stream has ended properly. Raises `UpstreamError` if it breaks."""
+        if self.finished:
+            return None
+        translator = self.translator
+        data = await self.upstream.next()
+        if data is not None:
+            return pieces_of(self.decoder.feed(data), translator)
+        pieces = pieces_of(self.decoder.flush(), translator)
+        pieces.extend(translator.close())
+        if translator.finish_reason is None:
+            assert self.endpoint is not None
+            raise UpstreamError(502, "Provider ended the stream before it finished",
+                                provider=self.endpoint.provider.name, error_type="provider_unavailable")
+        self.finished = True
+        return pieces
+
+    async def finish(self, end: End, error: CrossroadsError | None = None) -> Charge:
+        if not self.finished:
+            self.upstream.close()  # stop the provider generating (and billing) at once
+        return await super().finish(end, error)
+
+    def reported(self) -> tuple[Usage | None, int, str | None, str | None, str | None]:
+        t = self.translator
+        return t.usage, t.completion_chars, t.upstream_id, t.finish_reason, t.native_finish_reason
+
+
+def pieces_of(events: list[Event], translator: StreamTranslator) -> list[Piece]:
+    """The chunks a batch of upstream SSE events translates to (possibly none)."""
+    pieces: list[Piece] = []
+    for name, data in events:
+        pieces.extend(translator.feed(name, data))
+    return pieces
+
+
+def _completion_chars(choices: list[dict[str, Any]]) -> int:
+    total = 0
+    for choice in choices:
+        message = choice.get("message") or {}
+        content = message.get("content")
+        if isinstance(content, str):
+            total += len(content)
+        for call in message.get("tool_calls") or ():
+            total += len((call.get("function") or {}).get("arguments") or "")
+    return total
+
+
+__all__ = ["Attempt", "End", "OpenStream", "Outcome", "Served"]
