@@ -89,11 +89,11 @@ def layout(params: Params) -> tuple[int, int, str | None]:
 def count_prompt_tokens(body: Mapping[str, Any]) -> int:
     """Input tokens (cached or not) the simulator reports for a valid request body."""
     params = Params(model="", messages=[{"role": m["role"], "content": [{"type": "text", "text": m["content"]}]
-                                          if isinstance(m["content"], str) else m["content"]}
-                                         for m in body["messages"]],
-                     max_tokens=0, system=[{"type": "text", "text": body["system"]}]
-                     if isinstance(body.get("system"), str) else list(body.get("system") or ()),
-                     tools=list(body.get("tools") or ()), cache_control=body.get("cache_control"))
+                                         if isinstance(m["content"], str) else m["content"]}
+                                        for m in body["messages"]],
+                    max_tokens=0, system=[{"type": "text", "text": body["system"]}]
+                    if isinstance(body.get("system"), str) else list(body.get("system") or ()),
+                    tools=list(body.get("tools") or ()), cache_control=body.get("cache_control"))
     return layout(params)[0]
 
 
@@ -173,7 +173,7 @@ def plan_reply(params: Params, behaviour: Behaviour) -> tuple[list[Block], int, 
             used += tokens
             tool_id = "toolu_01" + reply.alnum_id(reply.mix(call_seed, 0xCA11), 22)
             blocks.append(Block("tool_use", reply.split_pieces(arguments), tool_id=tool_id, name=tool["name"],
-                                 arguments=arguments))
+                                arguments=arguments))
         return blocks, thinking + used, thinking, stop, None
     count = behaviour.tokens if behaviour.tokens is not None else reply.default_token_count(reply.mix(seed, 1))
     results = _tool_results(params.messages)

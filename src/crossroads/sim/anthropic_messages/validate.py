@@ -106,7 +106,7 @@ def _check_source(block: Mapping[str, Any], path: str, kinds: Mapping[str, tuple
     if kind not in kinds:
         allowed = ", ".join(f"'{k}'" for k in (*kinds, "url"))
         raise invalid(f"{path}.source: Input tag '{kind}' found using 'type' does not match any of the "
-                       f"expected tags: {allowed}")
+                      f"expected tags: {allowed}")
     media_type = source.get("media_type")
     if media_type not in kinds[kind]:
         allowed = ", ".join(f"'{m}'" for m in kinds[kind])
@@ -133,7 +133,7 @@ def _check_block(block: Any, path: str, role: str) -> None:
     if kind not in allowed:
         tags = ", ".join(f"'{t}'" for t in allowed)
         raise invalid(f"{path}: Input tag '{kind}' found using 'type' does not match any of the expected tags: "
-                       f"{tags}")
+                      f"{tags}")
     if "cache_control" in block and block["cache_control"] is not None:
         _check_cache_control(block["cache_control"], f"{path}.cache_control")
     if kind == "text":
@@ -157,7 +157,7 @@ def _check_block(block: Any, path: str, role: str) -> None:
                 where = f"{path}.content.{k}"
                 if not isinstance(part, dict) or part.get("type") not in ("text", "image", "document"):
                     raise invalid(f"{where}: Input tag '{(part or {}).get('type')}' found using 'type' does not "
-                                   "match any of the expected tags: 'text', 'image', 'document'")
+                                  "match any of the expected tags: 'text', 'image', 'document'")
                 if part["type"] == "text":
                     _check_text(part, where)
         elif content is not None and not isinstance(content, str):
@@ -191,7 +191,7 @@ def _check_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         role = message.get("role")
         if role == "system":
             raise invalid(f'{path}.role: Unexpected role "system". The Messages API accepts a top-level `system` '
-                           'parameter, not "system" as an input message role.')
+                          'parameter, not "system" as an input message role.')
         if role not in ("user", "assistant"):
             raise invalid(f"{path}.role: Input should be 'user' or 'assistant'")
         for key in message:
@@ -211,12 +211,12 @@ def _check_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
             raise expected(f"{path}.content", "a valid string")
         if not blocks and not final_assistant:
             raise invalid(f"{path}: all messages must have non-empty content except for the optional final "
-                           "assistant message")
+                          "assistant message")
         if i == 0 and role != "user":
             raise invalid('messages: first message must use the "user" role')
         if normalised and normalised[-1]["role"] == role:
             raise invalid(f'messages: roles must alternate between "user" and "assistant", but found multiple '
-                           f'"{role}" roles in a row')
+                          f'"{role}" roles in a row')
         normalised.append({"role": role, "content": blocks})
     _check_tool_pairing(normalised)
     return normalised
@@ -319,7 +319,7 @@ def _check_tool_choice(body: Mapping[str, Any], tools: list[dict[str, Any]]) -> 
     if kind not in TOOL_CHOICES:
         tags = ", ".join(f"'{t}'" for t in TOOL_CHOICES)
         raise invalid(f"tool_choice: Input tag '{kind}' found using 'type' does not match any of the expected "
-                       f"tags: {tags}")
+                      f"tags: {tags}")
     if not tools and kind != "none":
         raise invalid("tool_choice: tool_choice may only be specified while providing tools.")
     if kind == "tool":
@@ -346,7 +346,7 @@ def _check_thinking(body: Mapping[str, Any], max_tokens: int) -> tuple[int | Non
         return None, "summarized"
     if kind != "enabled":
         raise invalid(f"thinking: Input tag '{kind}' found using 'type' does not match any of the expected tags: "
-                       "'enabled', 'disabled'")
+                      "'enabled', 'disabled'")
     budget = thinking.get("budget_tokens")
     if budget is None:
         raise required("thinking.enabled.budget_tokens")
@@ -356,20 +356,20 @@ def _check_thinking(body: Mapping[str, Any], max_tokens: int) -> tuple[int | Non
         raise expected("thinking.enabled.budget_tokens", f"greater than or equal to {MIN_THINKING_BUDGET}")
     if budget >= max_tokens:
         raise invalid(f"`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
-                       f"documentation at {_THINKING_DOCS}#max-tokens-and-context-window-size")
+                      f"documentation at {_THINKING_DOCS}#max-tokens-and-context-window-size")
     display = thinking.get("display") or "summarized"
     if display not in ("summarized", "omitted"):
         raise invalid("thinking.enabled.display: Input should be 'summarized' or 'omitted'")
     if body.get("temperature") not in (None, 1):
         raise invalid(f"`temperature` may only be set to 1 when thinking is enabled. Please consult our "
-                       f"documentation at {_THINKING_DOCS}#feature-compatibility")
+                      f"documentation at {_THINKING_DOCS}#feature-compatibility")
     if body.get("top_k") is not None:
         raise invalid(f"`top_k` must be unset when thinking is enabled. Please consult our documentation at "
-                       f"{_THINKING_DOCS}#feature-compatibility")
+                      f"{_THINKING_DOCS}#feature-compatibility")
     top_p = body.get("top_p")
     if top_p is not None and top_p < 0.95:
         raise invalid(f"`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled. Please "
-                       f"consult our documentation at {_THINKING_DOCS}#feature-compatibility")
+                      f"consult our documentation at {_THINKING_DOCS}#feature-compatibility")
     choice = body.get("tool_choice") or {}
     if choice.get("type") in ("any", "tool"):
         raise invalid("Thinking may not be enabled when tool_choice forces tool use.")

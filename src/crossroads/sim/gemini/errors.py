@@ -40,7 +40,7 @@ _STATUS_MESSAGES: Final = {
     504: "Deadline expired before operation could complete.",
 }
 MISSING_KEY: Final = ("Method doesn't allow unregistered callers (callers without established identity). Please use "
-                       "API Key or other form of API consumer identity to call this API.")
+                      "API Key or other form of API consumer identity to call this API.")
 
 
 def status_name(code: int) -> str:

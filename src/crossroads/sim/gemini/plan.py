@@ -87,7 +87,7 @@ def _signature(seed: int) -> str:
 
 
 def _plan_candidate(parsed: Request, behaviour: Behaviour, seed: int, index: int, thoughts: int,
-          calls: list[dict[str, Any]]) -> Candidate:
+                    calls: list[dict[str, Any]]) -> Candidate:
     choice_seed = reply.mix(seed, index + 1)
     budget = None if parsed.max_tokens is None else parsed.max_tokens - thoughts
     thought_text = list(reply.text_pieces(reply.mix(choice_seed, 0x7407), thoughts)) \
@@ -119,7 +119,7 @@ def _plan_candidate(parsed: Request, behaviour: Behaviour, seed: int, index: int
     logprobs = reply.token_logprobs(pieces, reply.mix(choice_seed, 0x1095), parsed.top_logprobs) \
         if parsed.logprobs else None
     return Candidate(index, thought_text, pieces, [], finish, reply.count_tokens("".join(pieces)), signature,
-                      logprobs)
+                     logprobs)
 
 
 def plan_thoughts(parsed: Request, behaviour: Behaviour, seed: int) -> int:
