@@ -160,3 +160,9 @@ def test_huge_minimums_are_capped() -> None:
     instance = reply.json_instance(schema, 1)
     assert len(instance) <= 1000
     assert all(len(item) <= 10000 for item in instance)
+
+
+def test_quote_results() -> None:
+    pieces = reply.quote_results(["12 degrees", '{"zone": "UTC"}'])
+    assert "".join(pieces) == 'Tool result: 12 degrees | {"zone": "UTC"}'
+    assert len(pieces) == reply.count_tokens("".join(pieces))

@@ -8,8 +8,12 @@ request how it behaves (slow, silent, failing, dropping, malformed) with directi
         ...  # send requests to sim.url + "/v1"
 
 Modules: `behaviour` (directives), `reply` (deterministic content), `wire` (the server/format contract),
-`openai_chat` (the OpenAI Chat Completions format), `anthropic_messages` (the Anthropic Messages format),
-`gemini` (the Gemini API format), `server` (the app, control API and `SimServer`).
+`server` (the app, control API and `SimServer`). One package per wire format — `openai_chat` (OpenAI Chat
+Completions), `anthropic_messages` (Anthropic Messages), `gemini` (the Gemini API) — each split into
+`validate` (request checks, in the provider's own error shape), `plan` (what the reply says) and `render`
+(the body and the stream), with `errors` for the provider's error answers. What the formats share lives once:
+`checks` (JSON kinds, model, credentials) and `tools` (pairing tool answers with calls, choosing the tools a
+reply calls).
 """
 
 from .behaviour import Behaviour, DirectiveError

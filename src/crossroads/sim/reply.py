@@ -32,6 +32,7 @@ __all__ = [
     "default_token_count",
     "json_instance",
     "mix",
+    "quote_results",
     "seed_of",
     "split_pieces",
     "text_pieces",
@@ -184,6 +185,11 @@ def apply_stop(pieces: Sequence[str], stops: Iterable[str]) -> tuple[list[str], 
             kept.append(piece[: cut - used])
         break
     return kept, True
+
+
+def quote_results(results: Sequence[str]) -> list[str]:
+    """The pieces of the reply after a tool round trip: a quote of the tools' results."""
+    return split_pieces("Tool result: " + " | ".join(results))
 
 
 def token_logprobs(pieces: Sequence[str], seed: int, top: int) -> list[dict[str, Any]]:

@@ -1,23 +1,36 @@
-"""The contract between the server and each wire format (OpenAI Chat today; Anthropic, Gemini later).
+"""The contract between the server and each wire format (OpenAI Chat, Anthropic Messages, Gemini).
 
 A wire format validates a request and renders replies, errors and stream events in its own shape. The
 server does everything else the same way for every format: recording, behaviour resolution, delays,
-pacing, failures, disconnect accounting. Adding a provider means writing one module that implements
-`WireFormat` and `Exchange` and registering its routes in `server.create_app`.
+pacing, failures, disconnect accounting. Adding a provider means writing one package (validate, plan,
+render) that implements `WireFormat` and `Exchange` and registering its routes in `server.GENERATION_ROUTES`.
+The few helpers every format's answers share (retry-after seconds, interleaved choice streams) are here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 
 from .behaviour import Behaviour
 
-__all__ = ["EventKind", "Exchange", "SimError", "StreamEvent", "WireFormat"]
+__all__ = [
+    "EventKind",
+    "Exchange",
+    "SimError",
+    "StreamEvent",
+    "WireFormat",
+    "interleave",
+    "retry_after_header",
+    "seconds",
+]
+
+_Item = TypeVar("_Item")
 
 
 class SimError(Exception):
@@ -28,6 +41,16 @@ class SimError(Exception):
         self.status = status
         self.body = body
         self.headers = dict(headers or {})
+
+
+def seconds(value: float) -> str:
+    """A number of seconds as the providers write it in headers and messages: `2`, `0.5`."""
+    return f"{value:g}"
+
+
+def retry_after_header(retry_after: float | None) -> dict[str, str]:
+    """The `retry-after` header of an error answer, when the behaviour asks for one."""
+    return {"retry-after": seconds(retry_after)} if retry_after is not None else {}
 
 
 class EventKind(Enum):
@@ -43,6 +66,14 @@ class StreamEvent:
     kind: EventKind
     tokens: int = 0
     """Generated tokens the event carries, for `tps` pacing."""
+
+
+def interleave(streams: list[Iterator[_Item]]) -> Iterator[_Item]:
+    """The events of several choices' streams, one of each in turn (as providers stream `n` > 1)."""
+    if len(streams) == 1:
+        return streams[0]
+    rows: Iterable[tuple[_Item | None, ...]] = itertools.zip_longest(*streams)
+    return (item for row in rows for item in row if item is not None)
 
 
 class Exchange(Protocol):

@@ -1,0 +1,175 @@
+"""OpenAI Chat simulator: the body and the SSE stream, as the official SDK and the wire format expect them."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+import jsonschema
+import openai
+import orjson
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+from crossroads.sim.reply import count_tokens
+
+from ..support import USER, chat, post_chat, sse_payloads
+from .support import SCHEMAS, WEATHER, streamed_calls
+
+
+async def test_plain_completion(client: openai.AsyncOpenAI) -> None:
+    raw = await client.chat.completions.with_raw_response.create(model="gpt-4o", messages=USER)
+    completion = raw.parse()
+    body = orjson.loads(raw.http_response.content)
+    ChatCompletion.model_validate(body)
+
+    assert raw.headers["content-type"].startswith("application/json")
+    assert raw.headers["x-request-id"].startswith("req_")
+    assert re.fullmatch(r"chatcmpl-[A-Za-z0-9]{29}", completion.id)
+    assert completion.object == "chat.completion"
+    assert completion.model == "gpt-4o"
+    assert completion.system_fingerprint is not None
+    assert completion.system_fingerprint.startswith("fp_sim")
+    assert completion.service_tier == "default"
+    assert body["choices"][0]["message"] == {
+        "role": "assistant",
+        "content": completion.choices[0].message.content,
+        "refusal": None,
+        "annotations": [],
+    }
+    assert body["choices"][0]["logprobs"] is None
+    choice = completion.choices[0]
+    assert choice.finish_reason == "stop"
+    assert choice.message.content
+    usage = completion.usage
+    assert usage is not None
+    assert usage.prompt_tokens == count_tokens(USER[0]["content"]) + 3
+    assert usage.completion_tokens == count_tokens(choice.message.content)
+    assert 8 <= usage.completion_tokens <= 40
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    assert body["usage"]["prompt_tokens_details"] == {"cached_tokens": 0, "audio_tokens": 0}
+    assert body["usage"]["completion_tokens_details"] == {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    }
+
+
+async def test_stream_without_usage(client: openai.AsyncOpenAI) -> None:
+    plain = await client.chat.completions.create(model="gpt-4o", messages=USER)
+    stream = await client.chat.completions.create(model="gpt-4o", messages=USER, stream=True)
+    chunks = [chunk async for chunk in stream]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[0].choices[0].delta.content == ""
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices[0].delta.content is None
+    assert all(chunk.usage is None for chunk in chunks)
+    assert len({chunk.id for chunk in chunks}) == 1
+    assert all(chunk.object == "chat.completion.chunk" and chunk.model == "gpt-4o" for chunk in chunks)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
+    assert text == plain.choices[0].message.content
+    assert len(chunks) == 2 + count_tokens(text)
+
+
+async def test_stream_with_include_usage(client: openai.AsyncOpenAI) -> None:
+    stream = await client.chat.completions.create(
+        model="gpt-4o#tokens=12",
+        messages=USER,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [chunk async for chunk in stream]
+    last = chunks[-1]
+    assert last.choices == []
+    assert last.usage is not None
+    assert last.usage.completion_tokens == 12
+    assert last.usage.prompt_tokens == count_tokens(USER[0]["content"]) + 3
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+    assert chunks[-2].choices[0].finish_reason == "stop"
+
+
+async def test_stream_wire_format(http: aiohttp.ClientSession) -> None:
+    body = chat(model="gpt-4o#tokens=4", stream=True, stream_options={"include_usage": True})
+    status, headers, raw = await post_chat(http, body)
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/event-stream")
+    payloads = sse_payloads(raw)
+    assert payloads[-1] == "[DONE]"
+    chunks = [orjson.loads(payload) for payload in payloads[:-1]]
+    for chunk in chunks:
+        ChatCompletionChunk.model_validate(chunk)
+        assert "usage" in chunk
+        assert isinstance(chunk["obfuscation"], str)
+    assert chunks[0]["choices"] == [
+        {
+            "index": 0,
+            "delta": {"role": "assistant", "content": "", "refusal": None},
+            "logprobs": None,
+            "finish_reason": None,
+        }
+    ]
+    assert [c["choices"][0]["delta"] for c in chunks[1:5]] == [
+        {"content": piece} for piece in (c["choices"][0]["delta"]["content"] for c in chunks[1:5])
+    ]
+    assert chunks[5]["choices"] == [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]
+    assert all(chunk["usage"] is None for chunk in chunks[:6])
+    assert chunks[6]["choices"] == []
+    assert chunks[6]["usage"]["completion_tokens"] == 4
+    assert len(chunks) == 7
+
+    status, _, raw = await post_chat(http, chat(stream=True, stream_options={"include_obfuscation": False}))
+    assert status == 200
+    assert all("obfuscation" not in orjson.loads(p) and "usage" not in orjson.loads(p) for p in sse_payloads(raw)[:-1])
+
+
+async def test_chunk_tokens(client: openai.AsyncOpenAI) -> None:
+    stream = await client.chat.completions.create(
+        model="gpt-4o#tokens=10;chunk_tokens=3",
+        messages=USER,
+        stream=True,
+    )
+    contents = [chunk.choices[0].delta.content async for chunk in stream if chunk.choices[0].delta.content]
+    assert [count_tokens(text) for text in contents] == [3, 3, 3, 1]
+
+
+async def test_tool_call_stream(client: openai.AsyncOpenAI) -> None:
+    stream = await client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "call get_weather"}],
+        tools=[WEATHER],
+        stream=True,
+    )
+    calls, deltas, finish = await streamed_calls(stream)
+    assert finish == "tool_calls"
+    assert list(calls) == [0]
+    first = deltas[0]
+    assert first.id is not None
+    assert first.type == "function"
+    assert first.function.name == "get_weather"
+    assert first.function.arguments == ""
+    assert len(deltas) > 2
+    for later in deltas[1:]:
+        assert later.id is None
+        assert later.type is None
+        assert later.function.name is None
+    jsonschema.validate(orjson.loads(calls[0]["arguments"]), SCHEMAS["get_weather"])
+
+
+async def test_tool_call_stream_wire_format(http: aiohttp.ClientSession) -> None:
+    body = chat(messages=[{"role": "user", "content": "get_weather now"}], tools=[WEATHER], stream=True)
+    _, _, raw = await post_chat(http, body)
+    chunks = [orjson.loads(payload) for payload in sse_payloads(raw)[:-1]]
+    head = chunks[0]["choices"][0]["delta"]
+    assert head["role"] == "assistant"
+    assert head["content"] is None
+    assert head["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": ""}
+    assert set(head["tool_calls"][0]) == {"index", "id", "type", "function"}
+    assert chunks[1]["choices"][0]["delta"]["tool_calls"][0].keys() == {"index", "function"}
+    assert chunks[1]["choices"][0]["delta"]["tool_calls"][0]["function"].keys() == {"arguments"}
+
+
+async def test_models_list(client: openai.AsyncOpenAI) -> None:
+    await client.chat.completions.create(model="custom/model-x#tokens=1", messages=USER)
+    models = [model.id async for model in client.models.list()]
+    assert "gpt-4o" in models
+    assert "custom/model-x" in models
