@@ -5,7 +5,7 @@ File format (the built-in `data/catalog.toml` is the reference example)::
 
     [providers.deepinfra]
     name = "DeepInfra"                      # display name, as in responses' `provider`
-    wire_format = "openai_chat"             # openai_chat | anthropic_messages | gemini
+    wire_format = "openai_chat"             # one of `wire_formats.WIRE_FORMATS` (default "openai_chat")
     base_url = "https://api.deepinfra.com/v1/openai"
     api_key_env = "DEEPINFRA_API_KEY"       # the provider's conventional variable (optional)
     quirks = "deepinfra"                    # row of the wire format's quirk table (default "generic")
@@ -59,7 +59,6 @@ from crossroads.catalog.types import (
     QUANTIZATIONS,
     SIMULATOR_SLUG,
     TOKEN_PRICES,
-    WIRE_FORMATS,
     Catalog,
     DataPolicy,
     Endpoint,
@@ -68,8 +67,8 @@ from crossroads.catalog.types import (
     Pricing,
     Provider,
     Reasoning,
-    WireFormat,
 )
+from crossroads.catalog.wire_formats import DEFAULT, SPECS, WIRE_FORMATS, WireFormat
 from crossroads.errors import ConfigError
 
 _MILLION = Decimal(1_000_000)
@@ -141,14 +140,13 @@ def build(
                 slug=SIMULATOR_SLUG,
                 name="Simulator",
                 wire_format=wire_format,
-                # Each wire format's SDK convention: OpenAI-style bases end in /v1, the others are the root.
-                base_url=simulator_url + "/v1" if wire_format == "openai_chat" else simulator_url,
+                base_url=simulator_url + SPECS[wire_format].root_path,
                 api_key="simulator",
                 quirks="simulator",
                 local=True,
                 data_policy=DataPolicy(training=False, retains_prompts=False),
             )
-        providers[SIMULATOR_SLUG] = simulators["openai_chat"]
+        providers[SIMULATOR_SLUG] = simulators[DEFAULT]
     models: dict[str, Model] = {}
     for model_id, table in document.get("models", {}).items():
         if table.get("disabled"):
@@ -185,7 +183,7 @@ def load(
 
 def _provider(slug: str, table: Mapping[str, Any], environ: Mapping[str, str]) -> Provider:
     where = f"provider {slug!r}"
-    wire_format = table.get("wire_format", "openai_chat")
+    wire_format = table.get("wire_format", DEFAULT)
     if wire_format not in WIRE_FORMATS:
         raise ConfigError(f"{where}: wire_format must be one of {', '.join(WIRE_FORMATS)}, not {wire_format!r}")
     prefix = f"CROSSROADS_PROVIDER_{env_name(slug)}_"
@@ -313,12 +311,13 @@ def _with_simulator(model: Model, simulators: Mapping[str, Provider]) -> Model:
     hosted = [e for e in model.endpoints if not e.provider.local] or list(model.endpoints)
     reference = min(hosted, key=lambda e: e.pricing.blended(), default=None)
     pricing = reference.pricing if reference else Pricing(prompt=Decimal(0), completion=Decimal(0))
-    wire_format = reference.provider.wire_format if reference else "openai_chat"
+    wire_format = reference.provider.wire_format if reference else DEFAULT
     endpoint = Endpoint(
         model_id=model.id,
         provider=simulators[wire_format],
         tag=SIMULATOR_SLUG,
-        upstream_model=reference.upstream_model if reference and wire_format != "openai_chat" else model.id,
+        upstream_model=model.id if not reference or SPECS[wire_format].simulator_takes_catalog_ids
+        else reference.upstream_model,
         context_length=model.context_length,
         max_completion_tokens=max(
             (e.max_completion_tokens or 0 for e in model.endpoints), default=0

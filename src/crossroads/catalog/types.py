@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple
 
-WireFormat = Literal["openai_chat", "anthropic_messages", "gemini"]
-WIRE_FORMATS: Final = ("openai_chat", "anthropic_messages", "gemini")
+from crossroads.catalog.wire_formats import WireFormat
 
 #: Price components, named as in OpenRouter's `pricing` objects. Token prices are USD per token.
 TOKEN_PRICES: Final = (
