@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final, NamedTuple
+from typing import Final, Literal, NamedTuple, get_args
 
 from crossroads.catalog.wire_formats import WireFormat
 
@@ -26,11 +26,13 @@ TOKEN_PRICES: Final = (
 UNIT_PRICES: Final = ("request", "image", "web_search")
 PRICE_KEYS: Final = TOKEN_PRICES + UNIT_PRICES
 
-QUANTIZATIONS: Final = frozenset(
-    {"int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32", "unknown"}
-)
-MODALITIES_IN: Final = frozenset({"text", "image", "file", "audio", "video"})
-MODALITIES_OUT: Final = frozenset({"text", "image", "audio", "embeddings"})
+Quantization = Literal["int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32",
+                       "unknown"]
+InputModality = Literal["text", "image", "file", "audio", "video"]
+OutputModality = Literal["text", "image", "audio", "embeddings"]
+QUANTIZATIONS: Final[frozenset[str]] = frozenset(get_args(Quantization))
+MODALITIES_IN: Final[frozenset[str]] = frozenset(get_args(InputModality))
+MODALITIES_OUT: Final[frozenset[str]] = frozenset(get_args(OutputModality))
 
 SIMULATOR_SLUG: Final = "simulator"
 
