@@ -150,6 +150,19 @@ def _overlay(base: T, extra: T) -> T:
     return structs.replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
+def simulator_base_url(environ: Mapping[str, str]) -> str | None:
+    """The root URL of a simulator running elsewhere (`crossroads sim`), from
+    `CROSSROADS_PROVIDER_SIMULATOR_BASE_URL`, the override every provider has; None when it is not set, and
+    the built-in simulator serves. Like the simulator's `/providers` entry, it may end in `/v1`."""
+    name = f"CROSSROADS_PROVIDER_{env_name(SIMULATOR_SLUG)}_BASE_URL"
+    url = environ.get(name)
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{name}: {url!r} is not an http(s) URL")
+    return url.rstrip("/").removesuffix(SPECS[DEFAULT].root_path)
+
+
 def load(
     extra_paths: Iterable[Path], environ: Mapping[str, str], *, simulator_url: str | None = None
 ) -> Catalog:
@@ -176,19 +189,20 @@ def _catalog(document: CatalogDocument, environ: Mapping[str, str], simulator_ur
     """Turn a merged catalog document into a `Catalog`, applying provider settings from `environ`.
 
     With `simulator_url` (the simulator's root URL), every model gets one more endpoint, served by the
-    built-in simulator in the wire format of the model's own provider — so a demo exercises the same
-    adapter a real provider would.
+    simulator in the wire format of the model's own provider — so a demo exercises the same adapter a real
+    provider would. `CROSSROADS_PROVIDER_SIMULATOR_API_KEY` sets the key it is sent, like any provider's.
     """
     providers = {slug: _provider(slug, table, environ) for slug, table in document.providers.items()}
     simulators: dict[str, Provider] = {}
     if simulator_url is not None:
+        api_key = environ.get(f"CROSSROADS_PROVIDER_{env_name(SIMULATOR_SLUG)}_API_KEY") or "simulator"
         for wire_format in WIRE_FORMATS:
             simulators[wire_format] = Provider(
                 slug=SIMULATOR_SLUG,
                 name="Simulator",
                 wire_format=wire_format,
                 base_url=simulator_url + SPECS[wire_format].root_path,
-                api_key="simulator",
+                api_key=api_key,
                 quirks="simulator",
                 local=True,
                 data_policy=DataPolicy(training=False, retains_prompts=False),
@@ -364,4 +378,4 @@ def _given(table: Table) -> dict[str, Any]:
     return {name: value for name in table.__struct_fields__ if (value := getattr(table, name)) is not None}
 
 
-__all__ = ["BUILTIN", "build", "env_name", "load", "merge", "read_builtin", "read_file"]
+__all__ = ["BUILTIN", "build", "env_name", "load", "merge", "read_builtin", "read_file", "simulator_base_url"]
