@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 NANOS_PER_USD = 1_000_000_000
 
@@ -147,19 +148,42 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
+#: What may open a quoted stretch of SQL, or a comment: everything up to its end is one piece.
+_PIECE: Final = re.compile(
+    r"(?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))"                    # -- to the line's end; /* */ (not nested)
+    r"|(?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)"                  # E'...' (PostgreSQL): backslash escapes
+    r"|'(?:[^']|'')*(?:'|\Z)"                                       # '...', a quote doubled inside
+    r'|"(?:[^"]|"")*(?:"|\Z)'                                       # "identifier"
+    r"|(?<![\w$])(?P<tag>\$(?:[A-Za-z_]\w*)?\$).*?(?:(?P=tag)|\Z)"  # $$...$$, $tag$...$tag$
+    r"|(?P<end>;)",
+    re.DOTALL,
+)
+
+
 def split_sql(script: str) -> list[str]:
-    """A migration file → its statements (split on `;` at line ends; comments dropped)."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    """A migration file → its statements, without comments or the closing `;`.
+
+    A `;` ends a statement, and `--` or `/*` starts a comment, only outside string literals ('...', E'...'),
+    quoted identifiers ("...") and dollar-quoted strings ($$...$$, $tag$...$tag$), as PostgreSQL and SQLite
+    read them. An unterminated one runs to the end of the file, where the database reports it.
+    """
     statements = []
     current: list[str] = []
-    for line in lines:
-        current.append(line.split("--", 1)[0].rstrip())
-        if current[-1].endswith(";"):
-            statement = "\n".join(current).strip().rstrip(";")
-            if statement:
-                statements.append(statement)
+    position = 0
+    for match in _PIECE.finditer(script):
+        current.append(script[position:match.start()])
+        position = match.end()
+        if match["end"] is not None:
+            statements.append("".join(current))
             current = []
-    return statements
+        elif match["comment"] is None:
+            current.append(match[0])
+        elif match[0].startswith("/*"):
+            current.append(" ")
+        else:
+            current[-1] = current[-1].rstrip(" \t")
+    statements.append("".join(current) + script[position:])
+    return [text for text in (s.strip() for s in statements) if text]
 
 
 def period_starts(now: float) -> tuple[float, float, float]:
