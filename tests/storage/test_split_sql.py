@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from crossroads.storage.base import migrations, split_sql
+from crossroads.storage.migrate import migrations, split_sql
 
 
 @pytest.mark.parametrize(("script", "statements"), [

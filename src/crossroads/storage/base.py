@@ -2,17 +2,19 @@
 backend (SQLite, the embedded default, and PostgreSQL).
 
 Money crosses this interface as integer nanodollars (1e-9 USD), the unit the tables store, so sums are
-exact on both backends. Migrations are numbered SQL files in `storage/migrations/`, shared by all backends.
+exact on both backends. Migrations are numbered SQL files in `storage/migrations/`, shared by all backends and
+applied by one runner (`migrate.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
+
+from crossroads.storage.migrate import Migration
 
 NANOS_PER_USD = 1_000_000_000
 
@@ -109,8 +111,8 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def migrate(self) -> list[int]:
-        """Apply pending migrations; return the versions applied."""
+    async def migrate(self, available: Iterable[Migration] | None = None) -> list[int]:
+        """Apply pending migrations (of `available`, by default the files); return the versions applied."""
         ...
 
     # keys
@@ -135,55 +137,6 @@ class Store(Protocol):
     async def credit_totals(self) -> tuple[int, int]:
         """(credits granted, total usage) in nanodollars."""
         ...
-
-
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration, in order."""
-    out = []
-    folder = resources.files("crossroads.storage").joinpath("migrations")
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            number, _, name = entry.name.partition("_")
-            out.append((int(number), name[:-4], entry.read_text("utf-8")))
-    return sorted(out)
-
-
-#: What may open a quoted stretch of SQL, or a comment: everything up to its end is one piece.
-_PIECE: Final = re.compile(
-    r"(?P<comment>--[^\n]*|/\*.*?(?:\*/|\Z))"                    # -- to the line's end; /* */ (not nested)
-    r"|(?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*(?:'|\Z)"                  # E'...' (PostgreSQL): backslash escapes
-    r"|'(?:[^']|'')*(?:'|\Z)"                                       # '...', a quote doubled inside
-    r'|"(?:[^"]|"")*(?:"|\Z)'                                       # "identifier"
-    r"|(?<![\w$])(?P<tag>\$(?:[A-Za-z_]\w*)?\$).*?(?:(?P=tag)|\Z)"  # $$...$$, $tag$...$tag$
-    r"|(?P<end>;)",
-    re.DOTALL,
-)
-
-
-def split_sql(script: str) -> list[str]:
-    """A migration file → its statements, without comments or the closing `;`.
-
-    A `;` ends a statement, and `--` or `/*` starts a comment, only outside string literals ('...', E'...'),
-    quoted identifiers ("...") and dollar-quoted strings ($$...$$, $tag$...$tag$), as PostgreSQL and SQLite
-    read them. An unterminated one runs to the end of the file, where the database reports it.
-    """
-    statements = []
-    current: list[str] = []
-    position = 0
-    for match in _PIECE.finditer(script):
-        current.append(script[position:match.start()])
-        position = match.end()
-        if match["end"] is not None:
-            statements.append("".join(current))
-            current = []
-        elif match["comment"] is None:
-            current.append(match[0])
-        elif match[0].startswith("/*"):
-            current.append(" ")
-        else:
-            current[-1] = current[-1].rstrip(" \t")
-    statements.append("".join(current) + script[position:])
-    return [text for text in (s.strip() for s in statements) if text]
 
 
 def period_starts(now: float) -> tuple[float, float, float]:
