@@ -126,12 +126,8 @@ def merge(base: CatalogDocument, extra: CatalogDocument) -> CatalogDocument:
     providers = dict(base.providers)
     for slug, provider in extra.providers.items():
         old = providers.get(slug)
-        if old is None:
-            providers[slug] = provider
-            continue
-        policy = old.data_policy if provider.data_policy is None else \
-            provider.data_policy if old.data_policy is None else _overlay(old.data_policy, provider.data_policy)
-        providers[slug] = structs.replace(_overlay(old, provider), data_policy=policy)
+        providers[slug] = provider if old is None else structs.replace(
+            _overlay(old, provider), data_policy=_merged(old.data_policy, provider.data_policy))
     models = dict(base.models)
     for model_id, model in extra.models.items():
         old_model = models.get(model_id)
@@ -150,6 +146,13 @@ def _overlay(base: T, extra: T) -> T:
     return structs.replace(base, **{name: value for name, value in given.items() if value is not None})
 
 
+def _merged(base: T | None, extra: T | None) -> T | None:
+    """`_overlay` of two tables either of which may be missing."""
+    if base is None or extra is None:
+        return base if extra is None else extra
+    return _overlay(base, extra)
+
+
 def simulator_base_url(environ: Mapping[str, str]) -> str | None:
     """The root URL of a simulator running elsewhere (`crossroads sim`), from
     `CROSSROADS_PROVIDER_SIMULATOR_BASE_URL`, the override every provider has; None when it is not set, and
@@ -166,10 +169,12 @@ def simulator_base_url(environ: Mapping[str, str]) -> str | None:
 def load(
     extra_paths: Iterable[Path], environ: Mapping[str, str], *, simulator_url: str | None = None
 ) -> Catalog:
-    documents = [read_builtin(), *(read_file(path) for path in extra_paths)]
+    paths = list(extra_paths)
+    documents = [read_builtin(), *(read_file(path) for path in paths)]
     document = functools.reduce(merge, documents)
+    # Checked once all files are merged: a file may use a provider that a later one defines.
     known = set(document.providers) | ({SIMULATOR_SLUG} if simulator_url is not None else set())
-    for source, each in zip([BUILTIN, *map(str, extra_paths)], documents, strict=True):
+    for source, each in zip([BUILTIN, *map(str, paths)], documents, strict=True):
         check_providers(each, known, source)
     return _catalog(document, environ, simulator_url)
 
@@ -250,7 +255,7 @@ def _provider(slug: str, table: ProviderTable, environ: Mapping[str, str]) -> Pr
         base_url=base_url.rstrip("/"),
         api_key=api_key or None,
         api_key_env=api_key_env,
-        quirks=table.quirks or "generic",
+        quirks="generic" if table.quirks is None else table.quirks,
         local=local,
         enabled=enabled,
         headquarters=table.headquarters,
