@@ -125,11 +125,13 @@ def test_messages_say_what_was_expected(tmp_path: Path) -> None:
     assert message.endswith("pricing.input_cache_read: must be a non-negative number, not -1")
     _, message = refusal(tmp_path, MODEL[0].format(line="context_length = 0"))
     assert message.endswith("context_length: expected `int` >= 1")
+    _, message = refusal(tmp_path, ROUTING[0].format(line='allow = "groq"'))
+    assert message.endswith("[routing] allow: expected array, got `str`")
 
 
 def test_a_table_that_is_not_a_table(tmp_path: Path) -> None:
     path, message = refusal(tmp_path, '[models]\n"org/m" = 3\n')
-    assert message == f"{path}: the top level models[...]: expected table, got `int`"
+    assert message == f"""{path}: [models."org/m"]: expected table, got `int`"""
     path, message = refusal(tmp_path, "[provider.box]\nname = 'x'\n")
     assert message == f"{path}: the top level provider: unknown key"
 

@@ -160,8 +160,8 @@ class CatalogDocument(Struct):
 class _Tables(Table):
     """The top level of a file, before each table is checked on its own."""
 
-    providers: dict[str, dict[str, Any]] = {}
-    models: dict[str, dict[str, Any]] = {}
+    providers: dict[str, Any] = {}
+    models: dict[str, Any] = {}
     routing: dict[str, Any] = {}
 
 
@@ -173,8 +173,8 @@ _OWN_MESSAGE = re.compile(r"`([^`]+)` (.+)")
 _PATH_STEP = re.compile(r"\.([^.\[]+)|\[([^\]]+)\]")
 #: msgspec's words → a catalog file's: TOML's names for kinds of values (and no `null`: TOML has none, it
 #: only types "not given" here).
-_WORDS: Final = (("`object`", "table"), ("`array`", "array"), (" | null", ""),
-                 ("`decimal`", "a number"), ("Invalid decimal string", "not a number"))
+_WORDS: Final = ((" | null", ""), ("`object`", "table"), ("`array`", "array"), ("`decimal`", "a number"),
+                 ("Invalid decimal string", "not a number"))
 #: The choices of each key whose value is one of a few names, to list when a value is none of them.
 _CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
     "wire_format": get_args(WireFormat),
