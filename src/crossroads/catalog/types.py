@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Final, Literal, NamedTuple, get_args
+from typing import Final, Literal, NamedTuple
 
 from crossroads.catalog.wire_formats import WireFormat
 
@@ -30,9 +30,6 @@ Quantization = Literal["int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "m
                        "unknown"]
 InputModality = Literal["text", "image", "file", "audio", "video"]
 OutputModality = Literal["text", "image", "audio", "embeddings"]
-QUANTIZATIONS: Final[frozenset[str]] = frozenset(get_args(Quantization))
-MODALITIES_IN: Final[frozenset[str]] = frozenset(get_args(InputModality))
-MODALITIES_OUT: Final[frozenset[str]] = frozenset(get_args(OutputModality))
 
 SIMULATOR_SLUG: Final = "simulator"
 
