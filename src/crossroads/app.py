@@ -70,7 +70,8 @@ class Services:
     budget: Budget
     #: Redis, when CROSSROADS_REDIS_URL is set: state shared with other gateway processes.
     link: RedisLink | None
-    #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off").
+    #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off" and no
+    #: CROSSROADS_PROVIDER_SIMULATOR_BASE_URL names a simulator elsewhere).
     simulator: SimServer | None
 
 
@@ -125,14 +126,19 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
 
 async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Services:
     simulator = None
+    simulator_url = None
     if settings.simulator != "off":
-        from crossroads.sim import SimServer
+        # CROSSROADS_PROVIDER_SIMULATOR_BASE_URL names a simulator running elsewhere; only without one does the
+        # built-in simulator start.
+        simulator_url = loader.simulator_base_url(settings.environ)
+        if simulator_url is None:
+            from crossroads.sim import SimServer
 
-        simulator = SimServer()
-        await simulator.start()
-        stack.push_async_callback(simulator.close)
-    catalog = loader.load(settings.catalog_paths, settings.environ,
-                          simulator_url=simulator.url if simulator else None)
+            simulator = SimServer()
+            await simulator.start()
+            stack.push_async_callback(simulator.close)
+            simulator_url = simulator.url
+    catalog = loader.load(settings.catalog_paths, settings.environ, simulator_url=simulator_url)
     store = await open_store(settings.database_url)
     stack.push_async_callback(store.close)
     spool = Spool(settings.spool_dir)

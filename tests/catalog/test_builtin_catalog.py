@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from crossroads.catalog.loader import env_name, load
-from crossroads.catalog.types import PRICE_KEYS, WIRE_FORMATS, Catalog
+from crossroads.catalog.types import PRICE_KEYS, Catalog
+from crossroads.catalog.wire_formats import WIRE_FORMATS
 
 LOCAL_SERVERS = {
     "ollama": "http://localhost:11434/v1",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crossroads.catalog.loader import env_name, load
+from crossroads.catalog.loader import env_name, load, simulator_base_url
 from crossroads.errors import ConfigError
 
 
@@ -115,3 +115,13 @@ def test_the_simulator_speaks_each_models_own_wire_format() -> None:
         "anthropic/claude-sonnet-4.5": ("anthropic_messages", "http://127.0.0.1:1"),
         "google/gemini-2.5-flash": ("gemini", "http://127.0.0.1:1"),
     }
+
+
+def test_the_simulator_base_url_is_overridden_like_any_providers() -> None:
+    assert simulator_base_url({}) is None
+    for url in ("http://sim:8090", "http://sim:8090/", "http://sim:8090/v1", "http://sim:8090/v1/"):
+        assert simulator_base_url({"CROSSROADS_PROVIDER_SIMULATOR_BASE_URL": url}) == "http://sim:8090"
+    with pytest.raises(ConfigError, match="CROSSROADS_PROVIDER_SIMULATOR_BASE_URL"):
+        simulator_base_url({"CROSSROADS_PROVIDER_SIMULATOR_BASE_URL": "sim:8090"})
+    catalog = load([], {"CROSSROADS_PROVIDER_SIMULATOR_API_KEY": "sim-key"}, simulator_url="http://sim:8090")
+    assert catalog.providers["simulator"].api_key == "sim-key"

@@ -11,7 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from crossroads.storage.base import GenerationRecord, KeyRecord, Store, migrations, period_starts
+from crossroads.storage.base import GenerationRecord, KeyRecord, Store, period_starts
+from crossroads.storage.migrate import migrations
 from crossroads.storage.postgres import PostgresStore
 from crossroads.storage.sqlite import SQLiteStore
 

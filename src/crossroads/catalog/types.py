@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final, Literal, NamedTuple
 
-WireFormat = Literal["openai_chat", "anthropic_messages", "gemini"]
-WIRE_FORMATS: Final = ("openai_chat", "anthropic_messages", "gemini")
+from crossroads.catalog.wire_formats import WireFormat
 
 #: Price components, named as in OpenRouter's `pricing` objects. Token prices are USD per token.
 TOKEN_PRICES: Final = (
@@ -27,11 +26,10 @@ TOKEN_PRICES: Final = (
 UNIT_PRICES: Final = ("request", "image", "web_search")
 PRICE_KEYS: Final = TOKEN_PRICES + UNIT_PRICES
 
-QUANTIZATIONS: Final = frozenset(
-    {"int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32", "unknown"}
-)
-MODALITIES_IN: Final = frozenset({"text", "image", "file", "audio", "video"})
-MODALITIES_OUT: Final = frozenset({"text", "image", "audio", "embeddings"})
+Quantization = Literal["int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32",
+                       "unknown"]
+InputModality = Literal["text", "image", "file", "audio", "video"]
+OutputModality = Literal["text", "image", "audio", "embeddings"]
 
 SIMULATOR_SLUG: Final = "simulator"
 

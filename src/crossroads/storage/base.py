@@ -2,16 +2,19 @@
 backend (SQLite, the embedded default, and PostgreSQL).
 
 Money crosses this interface as integer nanodollars (1e-9 USD), the unit the tables store, so sums are
-exact on both backends. Migrations are numbered SQL files in `storage/migrations/`, shared by all backends.
+exact on both backends. Migrations are numbered SQL files in `storage/migrations/`, shared by all backends and
+applied by one runner (`migrate.py`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Protocol
+
+from crossroads.storage.migrate import Migration
 
 NANOS_PER_USD = 1_000_000_000
 
@@ -108,8 +111,8 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def migrate(self) -> list[int]:
-        """Apply pending migrations; return the versions applied."""
+    async def migrate(self, available: Iterable[Migration] | None = None) -> list[int]:
+        """Apply pending migrations (of `available`, by default the files); return the versions applied."""
         ...
 
     # keys
@@ -134,32 +137,6 @@ class Store(Protocol):
     async def credit_totals(self) -> tuple[int, int]:
         """(credits granted, total usage) in nanodollars."""
         ...
-
-
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration, in order."""
-    out = []
-    folder = resources.files("crossroads.storage").joinpath("migrations")
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            number, _, name = entry.name.partition("_")
-            out.append((int(number), name[:-4], entry.read_text("utf-8")))
-    return sorted(out)
-
-
-def split_sql(script: str) -> list[str]:
-    """A migration file → its statements (split on `;` at line ends; comments dropped)."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    statements = []
-    current: list[str] = []
-    for line in lines:
-        current.append(line.split("--", 1)[0].rstrip())
-        if current[-1].endswith(";"):
-            statement = "\n".join(current).strip().rstrip(";")
-            if statement:
-                statements.append(statement)
-            current = []
-    return statements
 
 
 def period_starts(now: float) -> tuple[float, float, float]:

@@ -7,7 +7,9 @@ each migration exactly once.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Literal
 
 import asyncpg
 
@@ -20,10 +22,9 @@ from crossroads.storage.base import (
     GenerationRecord,
     KeyRecord,
     UsageTotals,
-    migrations,
     period_starts,
-    split_sql,
 )
+from crossroads.storage.migrate import Migration, apply_migrations
 
 _MIGRATION_LOCK = 0x63726F7373  # "cross": one advisory lock id for the migration step
 _KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM api_keys"
@@ -65,26 +66,13 @@ class PostgresStore:
             await self._pool.close()
             self._pool = None
 
-    async def migrate(self) -> list[int]:
-        applied = []
+    async def migrate(self, available: Iterable[Migration] | None = None) -> list[int]:
         async with self.pool.acquire() as db:
             await db.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
             try:
-                await db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-                                 "name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
-                done = {r[0] for r in await db.fetch("SELECT version FROM schema_migrations")}
-                for version, name, sql in migrations():
-                    if version in done:
-                        continue
-                    async with db.transaction():
-                        for statement in split_sql(sql):
-                            await db.execute(statement)
-                        await db.execute("INSERT INTO schema_migrations VALUES ($1, $2, $3)", version, name,
-                                         time.time())
-                    applied.append(version)
+                return await apply_migrations(_Migrating(db), available)
             finally:
                 await db.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
-        return applied
 
     # -- keys ----------------------------------------------------------------------------------------------
 
@@ -169,3 +157,22 @@ class PostgresStore:
             "(SELECT COALESCE(SUM(cost_nanos), 0) FROM generations)")
         assert row is not None
         return int(row[0]), int(row[1])
+
+
+class _Migrating:
+    """An asyncpg connection as the migration runner uses it."""
+
+    paramstyle: Literal["qmark", "numeric"] = "numeric"
+
+    def __init__(self, db: asyncpg.Connection) -> None:
+        self._db = db
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._db.execute(sql, *args)
+
+    async def column(self, sql: str) -> list[Any]:
+        return [row[0] for row in await self._db.fetch(sql)]
+
+    def transaction(self) -> AbstractAsyncContextManager[object]:
+        transaction: AbstractAsyncContextManager[object] = self._db.transaction()
+        return transaction

@@ -5,12 +5,13 @@ the event loop never blocks on disk and statements never interleave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from crossroads.errors import ConfigError
 from crossroads.storage.base import (
@@ -21,10 +22,9 @@ from crossroads.storage.base import (
     GenerationRecord,
     KeyRecord,
     UsageTotals,
-    migrations,
     period_starts,
-    split_sql,
 )
+from crossroads.storage.migrate import Migration, apply_migrations
 
 T = TypeVar("T")
 
@@ -81,28 +81,8 @@ class SQLiteStore:
             self._db = None
         self._executor.shutdown(wait=True)
 
-    async def migrate(self) -> list[int]:
-        def apply(db: sqlite3.Connection) -> list[int]:
-            db.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                       "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
-            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
-            applied = []
-            for version, name, sql in migrations():
-                if version in done:
-                    continue
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in split_sql(sql):
-                        db.execute(statement)
-                    db.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, time.time()))
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                applied.append(version)
-            return applied
-
-        return await self._run(apply)
+    async def migrate(self, available: Iterable[Migration] | None = None) -> list[int]:
+        return await apply_migrations(_Migrating(self._run), available)
 
     # -- keys ----------------------------------------------------------------------------------------------
 
@@ -209,6 +189,33 @@ class SQLiteStore:
             return int(granted), int(used)
 
         return await self._run(read)
+
+
+class _Migrating:
+    """The store's connection as the migration runner uses it; each call runs on the store's worker thread."""
+
+    paramstyle: Literal["qmark", "numeric"] = "qmark"
+
+    def __init__(self, run: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]]) -> None:
+        self._run = run
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        await self._run(lambda db: db.execute(sql, args))
+
+    async def column(self, sql: str) -> list[Any]:
+        rows: list[Any] = await self._run(lambda db: [row[0] for row in db.execute(sql)])
+        return rows
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        # IMMEDIATE takes the write lock at once, so another process's write cannot slip in mid-migration.
+        await self.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await self.execute("ROLLBACK")
+            raise
+        await self.execute("COMMIT")
 
 
 def _key(row: tuple[Any, ...]) -> KeyRecord:
