@@ -21,7 +21,8 @@ from crossroads.providers.registry import passthrough_headers
 from crossroads.ratelimit.base import Limiter
 from crossroads.routing.dispatch import Attempt, Dispatcher, OpenStream
 from crossroads.routing.plan import Planner
-from crossroads.schema.chat import ChatRequest, parse_chat_request
+from crossroads.schema.chat import parse_chat_request
+from crossroads.schema.request import ChatRequest
 from crossroads.settings import Settings
 
 log = logging.getLogger("crossroads.chat")
@@ -43,11 +44,8 @@ class ChatCompletions:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         key = await self.keys.authenticate(request.headers.get("Authorization"))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
-        chat = parse_chat_request(body, self.settings.default_model)
-        for name in self.passthrough:
-            value = request.headers.get(name)
-            if value:
-                chat.headers[name] = value
+        forwarded = {name: value for name in self.passthrough if (value := request.headers.get(name))}
+        chat = parse_chat_request(body, self.settings.default_model, forwarded)
         route = self.planner.plan(chat)
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output)
@@ -60,8 +58,8 @@ class ChatCompletions:
             http_referer=headers.get("HTTP-Referer") or headers.get("Referer"),
             app_title=headers.get("X-OpenRouter-Title") or headers.get("X-Title"),
             user_agent=headers.get("User-Agent"),
-            external_user=chat.body.get("user"),
-            session_id=chat.body.get("session_id") or headers.get("X-Session-Id"),
+            external_user=chat.user,
+            session_id=chat.session_id or headers.get("X-Session-Id"),
         )
         if chat.stream:
             return await self._stream(request, chat, route, hold, generation)
@@ -81,7 +79,7 @@ class ChatCompletions:
             await self._failed(hold, generation, None, clock, cancelled=True)
             raise
         completion = served.completion
-        if _excludes_reasoning(chat):
+        if chat.reasoning.exclude:
             for choice in completion.choices:
                 _hide_reasoning(choice["message"])
         usage = completion.usage or estimate_usage(chat.prompt_chars, _completion_chars(completion.choices))
@@ -151,7 +149,9 @@ class ChatCompletions:
                 **stream.translator.head_fields}
         prefix = _prefix(head)
         failure: CrossroadsError | None = None
-        hide_reasoning = _excludes_reasoning(chat)
+        # `reasoning.exclude`: the model may reason, the client does not see it. Adapters that can ask the
+        # provider not to return it do; this covers the rest.
+        hide_reasoning = chat.reasoning.exclude
         # What the upstream has already sent is relayed in one write, and only when the next read would
         # wait: a stream that arrived whole (an instant upstream, or a client that fell behind) goes out
         # with its final usage chunk and the end of the response in a single write, not one per batch.
@@ -295,13 +295,6 @@ def _encode(prefix: bytes, pieces: list[Piece]) -> bytes:
     if len(pieces) == 1:
         return prefix + orjson.dumps(pieces[0])[1:] + b"\n\n"
     return b"".join([prefix + orjson.dumps(piece)[1:] + b"\n\n" for piece in pieces])
-
-
-def _excludes_reasoning(chat: ChatRequest) -> bool:
-    """`reasoning.exclude` (or the legacy `include_reasoning: false`): the model may reason, the client does
-    not see it. Adapters that can ask the provider not to return it do; this covers the rest."""
-    reasoning = chat.body.get("reasoning")
-    return bool(reasoning and reasoning.get("exclude")) or chat.body.get("include_reasoning") is False
 
 
 def _hide_reasoning(message: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol
 
 from crossroads.catalog.types import Endpoint, Features
 from crossroads.errors import UpstreamError
-from crossroads.schema.chat import ChatRequest
+from crossroads.schema.request import ChatRequest
 from crossroads.schema.usage import Usage
 
 # --- Parameter tables -------------------------------------------------------------------------------------
@@ -39,7 +39,8 @@ class Rename:
 
 @dataclass(frozen=True, slots=True)
 class Convert:
-    """Translated by a function that may write several upstream fields: `fn(value, request_body, out)`."""
+    """Translated by a function that may write several upstream fields: `fn(value, params, out)`, where
+    `params` are the request's `ChatRequest.params`."""
 
     fn: Callable[[Any, Mapping[str, Any], dict[str, Any]], None]
     needs: str | None = None

@@ -32,7 +32,7 @@ from crossroads.providers.base import (
     retry_after,
     supported,
 )
-from crossroads.schema.chat import GATEWAY_FIELDS, ChatRequest
+from crossroads.schema.request import ChatRequest, Reasoning
 from crossroads.schema.usage import Usage
 
 WIRE_FORMAT: Final = "openai_chat"
@@ -220,13 +220,11 @@ class OpenAIChat:
         plan = self._plan(endpoint)
         quirks = plan.quirks
         rows = plan.rows
-        body = request.body
+        params = request.params
         out: dict[str, Any] = {"model": endpoint.upstream_model}
-        messages = body["messages"]
+        messages = request.messages
         out["messages"] = _clean_messages(messages) if quirks.strict_messages else messages
-        for key, value in body.items():
-            if key in GATEWAY_FIELDS:
-                continue
+        for key, value in params.items():
             row = rows.get(key)
             if row is None:
                 if key not in PARAMS and (quirks.accepts_unknown or key in quirks.extras):
@@ -236,12 +234,16 @@ class OpenAIChat:
             elif isinstance(row, Rename):
                 out[row.to] = row.convert(value) if row.convert else value
             elif isinstance(row, Convert):
-                row.fn(value, body, out)
+                row.fn(value, params, out)
             # Unsupported rows never reach `rows`.
+        if quirks.accepts_unknown or quirks.extras:
+            for key, value in request.extra.items():
+                if quirks.accepts_unknown or key in quirks.extras:
+                    out[key] = value
         if request.max_output is not None:
             out[quirks.max_tokens_field] = request.max_output
         if "reasoning" in plan.supported:
-            effort = _effort(body)
+            effort = _effort(request.reasoning)
             if effort is not None:
                 out["reasoning_effort"] = effort
         if request.stream:
@@ -380,18 +382,15 @@ def usage_from(raw: Any) -> Usage | None:
     )
 
 
-def _effort(body: Mapping[str, Any]) -> str | None:
-    reasoning = body.get("reasoning")
-    effort = body.get("reasoning_effort")
-    if reasoning:
-        if reasoning.get("enabled") is False:
-            return "minimal"
-        effort = reasoning.get("effort") or effort or "medium"
-    elif body.get("include_reasoning") is True and effort is None:
-        effort = "medium"
-    if effort is None:
+def _effort(reasoning: Reasoning) -> str | None:
+    """`reasoning_effort` for the request's reasoning: "medium" unless an effort is given, "minimal" (the least
+    OpenAI's efforts go) when reasoning is turned off, nothing when the request says nothing."""
+    if reasoning.enabled is None:
         return None
-    return str(_EFFORT_FALLBACK.get(effort, effort))
+    if reasoning.enabled is False:
+        return "minimal"
+    effort = reasoning.effort or "medium"
+    return _EFFORT_FALLBACK.get(effort, effort)
 
 
 def _clean_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

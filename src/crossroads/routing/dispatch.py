@@ -22,7 +22,7 @@ from crossroads.providers.sse import Event, SSEDecoder
 from crossroads.providers.transport import Transport, Upstream
 from crossroads.routing.health import Health, Outcome
 from crossroads.routing.plan import Route
-from crossroads.schema.chat import ChatRequest
+from crossroads.schema.request import ChatRequest
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from crossroads.providers.anthropic_messages import errors, request, response
 from crossroads.providers.anthropic_messages.params import PARAMS
 from crossroads.providers.anthropic_messages.stream import AnthropicStream
 from crossroads.providers.base import Completion, Row, UpstreamRequest, supported
-from crossroads.schema.chat import ChatRequest
+from crossroads.schema.request import ChatRequest
 
 WIRE_FORMAT: Final = "anthropic_messages"
 _REASONING: Final = frozenset({"reasoning", "reasoning_effort", "include_reasoning"})
@@ -66,5 +66,4 @@ class AnthropicMessages:
         return errors.parse_error(status, body, headers, endpoint)
 
     def stream_translator(self, chat: ChatRequest, endpoint: Endpoint) -> AnthropicStream:
-        reasoning = chat.body.get("reasoning")
-        return AnthropicStream(endpoint, exclude_reasoning=bool(reasoning and reasoning.get("exclude")))
+        return AnthropicStream(endpoint, exclude_reasoning=chat.reasoning.exclude)

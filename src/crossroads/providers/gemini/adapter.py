@@ -14,7 +14,7 @@ from crossroads.providers.gemini.params import PARAMS
 from crossroads.providers.gemini.request import build_request
 from crossroads.providers.gemini.response import parse_response
 from crossroads.providers.gemini.stream import GeminiStream
-from crossroads.schema.chat import ChatRequest
+from crossroads.schema.request import ChatRequest
 
 __all__ = ["WIRE_FORMAT", "Gemini"]
 

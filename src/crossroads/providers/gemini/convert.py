@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from crossroads.providers.base import MAX_THINKING_BUDGET, effort_budget
 from crossroads.providers.gemini.schema import to_gemini_schema
+from crossroads.schema.request import Reasoning
 
 __all__ = ["as_list", "put", "response_format", "thinking_config", "tool_choice", "tools"]
 
@@ -78,29 +79,25 @@ def tool_choice(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> Non
         out["toolConfig"] = {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
 
 
-def thinking_config(body: Mapping[str, Any], max_output: int | None, upstream_model: str) \
-        -> dict[str, Any] | None:
-    """OpenRouter's reasoning settings → Gemini's `thinkingConfig`, or None to leave the model's default.
+def thinking_config(reasoning: Reasoning, max_output: int | None, upstream_model: str) -> dict[str, Any] | None:
+    """The request's reasoning → Gemini's `thinkingConfig`, or None to leave the model's default.
 
     `reasoning.max_tokens` is the budget as given; an effort becomes max(min(output cap × ratio, limit),
-    1024), OpenRouter's published formula; `effort: "none"` and `enabled: false` turn thinking off
-    (budget 0). Thoughts are returned (`includeThoughts`) unless `reasoning.exclude` or
-    `include_reasoning: false` asks otherwise.
+    1024), OpenRouter's published formula; reasoning turned off is budget 0. Without a budget or an effort
+    the model thinks as it would by default. Thoughts are returned (`includeThoughts`) unless the request
+    excludes them.
     """
-    reasoning = body.get("reasoning") or {}
-    effort = reasoning.get("effort") or body.get("reasoning_effort")
-    include = body.get("include_reasoning")
-    if not reasoning and effort is None and include is None:
+    if reasoning.enabled is None:
         return None
-    config: dict[str, Any] = {}
-    if reasoning.get("enabled") is False or effort == "none":
+    if reasoning.enabled is False:
         return {"thinkingBudget": 0}
-    if reasoning.get("max_tokens") is not None:
-        config["thinkingBudget"] = reasoning["max_tokens"]
-    elif effort is not None or reasoning.get("enabled") is True:
+    config: dict[str, Any] = {}
+    if reasoning.max_tokens is not None:
+        config["thinkingBudget"] = reasoning.max_tokens
+    elif reasoning.effort is not None:
         limit = next((cap for prefix, cap in BUDGET_LIMITS if upstream_model.startswith(prefix)),
                      MAX_THINKING_BUDGET)
-        config["thinkingBudget"] = effort_budget(effort, max_output or DEFAULT_MAX_OUTPUT, limit)
-    if not reasoning.get("exclude") and include is not False:
+        config["thinkingBudget"] = effort_budget(reasoning.effort, max_output or DEFAULT_MAX_OUTPUT, limit)
+    if not reasoning.exclude:
         config["includeThoughts"] = True
     return config or None

@@ -18,7 +18,7 @@ from crossroads.catalog.types import Endpoint
 from crossroads.providers.base import Convert, Rename, Row, UpstreamRequest
 from crossroads.providers.gemini.convert import put, thinking_config
 from crossroads.providers.gemini.messages import to_contents
-from crossroads.schema.chat import GATEWAY_FIELDS, ChatRequest
+from crossroads.schema.request import ChatRequest
 
 __all__ = ["build_request", "url_for"]
 
@@ -37,19 +37,17 @@ def url_for(endpoint: Endpoint, stream: bool) -> str:
 def build_request(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row],
                   supported: frozenset[str]) -> UpstreamRequest:
     """`rows` are the parameter-table rows this endpoint takes; `supported` their names."""
-    body = request.body
-    system, contents = to_contents(body["messages"], endpoint.upstream_model)
+    params = request.params
+    system, contents = to_contents(request.messages, endpoint.upstream_model)
     out: dict[str, Any] = {"contents": contents}
     if system is not None:
         out["systemInstruction"] = system
-    for key, value in body.items():
-        if key in GATEWAY_FIELDS:
-            continue
+    for key, value in params.items():
         row = rows.get(key)
         if isinstance(row, Rename):
             put(out, row.to, row.convert(value) if row.convert else value)
         elif isinstance(row, Convert):
-            row.fn(value, body, out)
+            row.fn(value, params, out)
         # Unsupported and unknown parameters are dropped: Gemini rejects fields it does not know.
     if "tools" not in out:
         out.pop("toolConfig", None)  # a calling mode without declarations is an error upstream
@@ -57,7 +55,7 @@ def build_request(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, R
         put(out, "generationConfig.maxOutputTokens", request.max_output)
     if "reasoning" in supported:
         max_output = request.max_output or endpoint.max_completion_tokens
-        thinking = thinking_config(body, max_output, endpoint.upstream_model)
+        thinking = thinking_config(request.reasoning, max_output, endpoint.upstream_model)
         if thinking is not None:
             put(out, "generationConfig.thinkingConfig", thinking)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
