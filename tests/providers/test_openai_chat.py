@@ -47,8 +47,9 @@ def test_request_shape_url_and_auth() -> None:
 
 
 def test_gateway_fields_never_reach_the_provider() -> None:
-    body = sent({"provider": {"order": ["x"]}, "models": ["b/c"], "route": "fallback", "transforms": ["middle-out"],
-                 "plugins": [{"id": "web"}], "usage": {"include": True}, "session_id": "s", "debug": {}},
+    body = sent({"provider": {"order": ["x"]}, "models": ["b/c"], "route": "fallback", "transforms": [],
+                 "plugins": [{"id": "web", "enabled": False}], "usage": {"include": True}, "session_id": "s",
+                 "debug": {}},
                 endpoint("vllm"))
     assert set(body) == {"model", "messages"}
 

@@ -213,6 +213,11 @@ _ROLES: Final = ("system", "developer", "user", "assistant", "tool")
 _PART_TYPES: Final = ("text", "image_url", "input_audio", "file", "video_url", "input_video")
 
 
+#: Plugins this gateway applies (OpenRouter's `web`, `file-parser`, `response-healing`... are not applied
+#: yet); a request that enables any other is refused rather than served without it.
+PLUGINS: Final[frozenset[str]] = frozenset()
+#: Prompt transforms this gateway applies (OpenRouter's `middle-out` is not applied yet).
+TRANSFORMS: Final[frozenset[str]] = frozenset()
 #: The request fields that set reasoning or the output cap; they count for `provider.require_parameters`.
 _REQUIRABLE_GATEWAY_FIELDS: Final = ("reasoning", "reasoning_effort", "include_reasoning", "max_tokens",
                                      "max_completion_tokens")
@@ -250,7 +255,7 @@ def parse_chat_request(body: Any, default_model: str, headers: Mapping[str, str]
     if isinstance(tool_choice, dict) and not tools:
         raise InvalidParameter("tool_choice", "names a tool but no tools were given")
     plugins = _plugins(fields["plugins"]) if "plugins" in fields else ()
-    transforms = tuple(fields["transforms"]) if "transforms" in fields else ()
+    transforms = _transforms(fields["transforms"]) if "transforms" in fields else ()
 
     model = fields.get("model")
     if "models" in fields:
@@ -348,8 +353,19 @@ def _cutoffs(value: Any) -> tuple[tuple[float, float], ...]:
     return tuple((int(name[1:]) / 100, limit) for name, limit in value.items() if limit is not None)
 
 
+def _transforms(given: list[str]) -> tuple[str, ...]:
+    for i, name in enumerate(given):
+        if name not in TRANSFORMS:
+            raise InvalidParameter(f"transforms[{i}]", f"the transform {name!r} is not supported by this gateway")
+    return tuple(given)
+
+
 def _plugins(given: list[Any]) -> tuple[Plugin, ...]:
-    return tuple(Plugin(id=p["id"], enabled=p.get("enabled") is not False) for p in given)
+    plugins = tuple(Plugin(id=p["id"], enabled=p.get("enabled") is not False) for p in given)
+    for i, plugin in enumerate(plugins):
+        if plugin.enabled and plugin.id not in PLUGINS:
+            raise InvalidParameter(f"plugins[{i}].id", f"the plugin {plugin.id!r} is not supported by this gateway")
+    return plugins
 
 
 def _messages(messages: Any) -> tuple[int, int, bool, bool]:
@@ -456,5 +472,5 @@ def _tool_calls(calls: Any, path: str) -> int:
     return chars
 
 
-__all__ = ["EFFORTS", "GATEWAY_FIELDS", "PARAMETERS", "PROVIDER_PREFERENCES", "PUBLISHED_PARAMETERS",
-           "QUANTIZATIONS", "SORTS", "ChatRequest", "parse_chat_request"]
+__all__ = ["EFFORTS", "GATEWAY_FIELDS", "PARAMETERS", "PLUGINS", "PROVIDER_PREFERENCES", "PUBLISHED_PARAMETERS",
+           "QUANTIZATIONS", "SORTS", "TRANSFORMS", "ChatRequest", "parse_chat_request"]
