@@ -18,19 +18,21 @@ from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
 from crossroads.providers.base import (
     Completion,
-    Convert,
     Keep,
     ParamTable,
     Piece,
+    Plan,
+    Plans,
     Rename,
     Row,
     StreamTranslator,
     Unsupported,
     UpstreamRequest,
+    apply_params,
     malformed,
     normalise_finish,
+    plan,
     retry_after,
-    supported,
 )
 from crossroads.schema.request import ChatRequest, Reasoning
 from crossroads.schema.usage import Usage
@@ -175,16 +177,23 @@ QUIRKS: Final[Mapping[str, Quirks]] = {
 _MESSAGE_KEYS: Final = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "audio"})
 _PART_DROP: Final = frozenset({"cache_control", "prompt_cache_breakpoint"})
 _EFFORT_FALLBACK: Final = {"max": "high", "xhigh": "high", "none": "minimal"}
+_REASONING_PARAMS: Final = frozenset({"reasoning", "reasoning_effort", "include_reasoning"})
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
-    """An endpoint's parameter handling, resolved once: `rows` for every parameter the endpoint takes."""
+class _Plan(Plan):
+    """A `Plan` with the provider flavour it was made for."""
 
-    rows: Mapping[str, Row]
     quirks: Quirks
-    drops: frozenset[str]
-    supported: frozenset[str]
+
+
+def _make_plan(endpoint: Endpoint) -> _Plan:
+    quirks = QUIRKS.get(endpoint.provider.quirks, QUIRKS["generic"])
+    drops = quirks.reasoning_drops if endpoint.features.reasoning else frozenset()
+    if quirks.reasoning == "none":
+        drops |= _REASONING_PARAMS
+    made = plan({**PARAMS, **quirks.params}, endpoint.features, without=drops)
+    return _Plan(rows=made.rows, supported=made.supported, quirks=quirks)
 
 
 class OpenAIChat:
@@ -192,54 +201,26 @@ class OpenAIChat:
     passthrough_headers: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
-        self._plans: dict[str, _Plan] = {}
-
-    # -- capabilities ----------------------------------------------------------------------------------
-
-    def _plan(self, endpoint: Endpoint) -> _Plan:
-        plan = self._plans.get(endpoint.key)
-        if plan is None:
-            quirks = QUIRKS.get(endpoint.provider.quirks, QUIRKS["generic"])
-            table = {**PARAMS, **quirks.params}
-            names = supported(table, endpoint.features)
-            drops = quirks.reasoning_drops if endpoint.features.reasoning else frozenset()
-            if quirks.reasoning == "none":
-                names -= {"reasoning", "reasoning_effort", "include_reasoning"}
-            names -= drops
-            plan = _Plan(rows={k: v for k, v in table.items() if k in names}, quirks=quirks, drops=drops,
-                         supported=names)
-            self._plans[endpoint.key] = plan
-        return plan
+        self._plans = Plans(_make_plan)
 
     def supported_parameters(self, endpoint: Endpoint) -> frozenset[str]:
-        return self._plan(endpoint).supported
+        return self._plans(endpoint).supported
 
     # -- request -------------------------------------------------------------------------------------------
 
     def build_request(self, request: ChatRequest, endpoint: Endpoint) -> UpstreamRequest:
-        plan = self._plan(endpoint)
+        plan = self._plans(endpoint)
         quirks = plan.quirks
-        rows = plan.rows
-        params = request.params
         out: dict[str, Any] = {"model": endpoint.upstream_model}
         messages = request.messages
         out["messages"] = _clean_messages(messages) if quirks.strict_messages else messages
-        for key, value in params.items():
-            row = rows.get(key)
-            if row is None:
-                if key not in PARAMS and (quirks.accepts_unknown or key in quirks.extras):
-                    out[key] = value
-            elif isinstance(row, Keep):
-                out[key] = value
-            elif isinstance(row, Rename):
-                out[row.to] = row.convert(value) if row.convert else value
-            elif isinstance(row, Convert):
-                row.fn(value, params, out)
-            # Unsupported rows never reach `rows`.
+        apply_params(plan.rows, request.params, out)
         if quirks.accepts_unknown or quirks.extras:
-            for key, value in request.extra.items():
-                if quirks.accepts_unknown or key in quirks.extras:
-                    out[key] = value
+            # Fields OpenAI's format does not define, for the providers that take them.
+            for fields in (request.params, request.extra):
+                for key, value in fields.items():
+                    if key not in PARAMS and (quirks.accepts_unknown or key in quirks.extras):
+                        out[key] = value
         if request.max_output is not None:
             out[quirks.max_tokens_field] = request.max_output
         if "reasoning" in plan.supported:

@@ -34,11 +34,9 @@ from crossroads.providers.anthropic_messages.params import JSON_TOOL
 from crossroads.providers.base import (
     MAX_THINKING_BUDGET,
     MIN_THINKING_BUDGET,
-    Convert,
-    Keep,
-    Rename,
-    Row,
+    Plan,
     UpstreamRequest,
+    apply_params,
     effort_budget,
 )
 from crossroads.schema.request import ChatRequest, Reasoning
@@ -50,8 +48,7 @@ DEFAULT_MAX_TOKENS: Final = 4096
 _SAMPLING: Final = ("temperature", "top_p", "top_k")
 
 
-def build(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row], reasoning: bool) -> UpstreamRequest:
-    params = request.params
+def build(request: ChatRequest, endpoint: Endpoint, plan: Plan) -> UpstreamRequest:
     try:
         conversation = translate(request.messages)
     except UnsupportedContent as exc:
@@ -60,22 +57,14 @@ def build(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row], rea
     if conversation.system is not None:
         out["system"] = conversation.system
     out["messages"] = conversation.messages
-    for key, value in params.items():
-        row = rows.get(key)
-        if isinstance(row, Keep):
-            out[key] = value
-        elif isinstance(row, Rename):
-            _put(out, row.to, row.convert(value) if row.convert else value)
-        elif isinstance(row, Convert):
-            row.fn(value, params, out)
-        # Unsupported rows, and fields no row names, are not sent.
+    apply_params(plan.rows, request.params, out)  # fields no row names are not sent
     _structured_output(out, request, endpoint)
     _finish_tool_choice(out)
     if "tools" in out and not endpoint.features.structured_outputs:
         for tool in out["tools"]:
             tool.pop("strict", None)
     max_tokens = request.max_output or endpoint.max_completion_tokens or DEFAULT_MAX_TOKENS
-    wanted = thinking_wanted(request.reasoning) if reasoning else None
+    wanted = thinking_wanted(request.reasoning) if "reasoning" in plan.supported else None
     if wanted is not None and not _thinking_allowed(out, conversation.ends_tool_loop_without_thinking()):
         wanted = None
     if wanted is not None:
@@ -103,14 +92,6 @@ def build(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row], rea
         headers[name] = value
     return UpstreamRequest(url=endpoint.provider.base_url + "/v1/messages", headers=headers,
                            body=orjson.dumps(out))
-
-
-def _put(out: dict[str, Any], path: str, value: Any) -> None:
-    """Set a dotted name: `metadata.user_id` nests."""
-    *parents, name = path.split(".")
-    for parent in parents:
-        out = out.setdefault(parent, {})
-    out[name] = value
 
 
 def _structured_output(out: dict[str, Any], request: ChatRequest, endpoint: Endpoint) -> None:

@@ -10,25 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from crossroads.providers.base import MAX_THINKING_BUDGET, effort_budget
+from crossroads.providers.base import MAX_THINKING_BUDGET, effort_budget, put
 from crossroads.providers.gemini.schema import to_gemini_schema
 from crossroads.schema.request import Reasoning
 
-__all__ = ["as_list", "put", "response_format", "thinking_config", "tool_choice", "tools"]
+__all__ = ["as_list", "response_format", "thinking_config", "tool_choice", "tools"]
 
 #: Gemini's documented `thinkingBudget` ceilings per model family, longest prefix first.
 BUDGET_LIMITS: Final = (("gemini-2.5-flash-lite", 24576), ("gemini-2.5-flash", 24576), ("gemini-2.5-pro", 32768))
 #: The output cap assumed when neither the request nor the catalog gives one (Gemini 2.5's maximum).
 DEFAULT_MAX_OUTPUT: Final = 65536
-
-
-def put(out: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set `out["a"]["b"] = value` for the name `a.b`, creating the intermediate objects."""
-    *parents, leaf = dotted.split(".")
-    node = out
-    for name in parents:
-        node = node.setdefault(name, {})
-    node[leaf] = value
 
 
 def as_list(value: Any) -> list[Any]:
