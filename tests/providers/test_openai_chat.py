@@ -69,6 +69,26 @@ def test_openai_reasoning_models_get_effort_and_lose_sampling_parameters() -> No
     assert "temperature" not in body and "top_p" not in body and "reasoning" not in body
 
 
+@pytest.mark.parametrize(("reasoning", "effort"), [
+    ({}, None),
+    ({"reasoning": {}}, None),
+    ({"include_reasoning": False}, None),
+    ({"include_reasoning": True}, "medium"),
+    ({"reasoning": {"enabled": True}}, "medium"),
+    ({"reasoning": {"exclude": True}}, "medium"),
+    ({"reasoning": {"max_tokens": 2000}}, "medium"),
+    ({"reasoning_effort": "low"}, "low"),
+    ({"reasoning": {"effort": "max"}}, "high"),
+    ({"reasoning_effort": "xhigh", "include_reasoning": False}, "high"),
+    ({"reasoning": {"effort": "none"}}, "minimal"),
+    ({"reasoning": {"enabled": False, "effort": "high"}}, "minimal"),
+])
+def test_reasoning_settings_become_one_effort(reasoning: dict[str, Any], effort: str | None) -> None:
+    body = sent(reasoning, endpoint("groq", Features(reasoning=True)))
+    assert body.get("reasoning_effort") == effort
+    assert not body.keys() & {"reasoning", "include_reasoning"}
+
+
 def test_reasoning_is_dropped_for_models_without_it() -> None:
     assert "reasoning_effort" not in sent({"reasoning_effort": "high"}, endpoint("openai"))
 
