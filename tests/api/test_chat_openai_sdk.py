@@ -152,6 +152,36 @@ async def test_bad_parameters_are_400s_naming_the_field(gateway: Gateway, extra:
     assert body["metadata"]["param"] == param
 
 
+@pytest.mark.parametrize(
+    ("extra", "param", "message"),
+    [
+        ({"plugins": [{"id": "web"}]}, "plugins[0].id", "the plugin 'web' is not supported by this gateway"),
+        ({"plugins": [{"id": "web", "enabled": False}, {"id": "file-parser", "pdf": {"engine": "native"}}]},
+         "plugins[1].id", "the plugin 'file-parser' is not supported by this gateway"),
+        ({"transforms": ["middle-out"]}, "transforms[0]",
+         "the transform 'middle-out' is not supported by this gateway"),
+    ],
+)
+async def test_plugins_and_transforms_the_gateway_does_not_apply_are_refused(
+        gateway: Gateway, extra: dict[str, object], param: str, message: str) -> None:
+    async with client(gateway) as c:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await c.chat.completions.create(model="openai/gpt-4o", messages=[{"role": "user", "content": "x"}],
+                                            extra_body=extra)
+    body = caught.value.body
+    assert isinstance(body, dict)
+    assert body["code"] == 400 and body["metadata"]["param"] == param
+    assert body["message"] == f"{param}: {message}"
+
+
+async def test_a_disabled_plugin_or_no_transform_asks_for_nothing(gateway: Gateway) -> None:
+    async with client(gateway) as c:
+        completion = await c.chat.completions.create(
+            model="openai/gpt-4o", messages=[{"role": "user", "content": "x"}],
+            extra_body={"plugins": [{"id": "web", "enabled": False}], "transforms": []})
+    assert completion.choices[0].message.content
+
+
 async def test_bad_message_names_its_path(gateway: Gateway) -> None:
     async with client(gateway) as c:
         with pytest.raises(openai.BadRequestError) as caught:

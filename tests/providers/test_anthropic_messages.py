@@ -236,6 +236,8 @@ def test_thinking_budget_limits() -> None:
 @pytest.mark.parametrize("body", [
     {}, {"reasoning": {"effort": "none"}}, {"reasoning": {"enabled": False}}, {"reasoning_effort": "none"},
     {"include_reasoning": False}, {"reasoning": {"max_tokens": 0}},
+    # Reasoning is enabled by an effort or a budget, never by an empty object; "none" turns it off.
+    {"reasoning": {}}, {"reasoning": {"max_tokens": 2000}, "reasoning_effort": "none"},
 ])
 def test_no_thinking_unless_asked(body: dict[str, Any]) -> None:
     assert "thinking" not in sent(body)
@@ -246,6 +248,8 @@ def test_thinking_defaults_and_exclusion() -> None:
     assert sent({"max_tokens": 4000, "reasoning": {"enabled": True}})["thinking"]["budget_tokens"] == 2000
     excluded = sent({"max_tokens": 4000, "reasoning": {"effort": "low", "exclude": True}})
     assert excluded["thinking"] == {"type": "enabled", "budget_tokens": 1024, "display": "omitted"}
+    legacy = sent({"max_tokens": 4000, "reasoning_effort": "low", "include_reasoning": False})
+    assert legacy["thinking"] == excluded["thinking"]
 
 
 def test_thinking_drops_sampling_parameters() -> None:
@@ -352,10 +356,12 @@ def test_the_clients_body_is_not_modified() -> None:
     raw = {"model": "anthropic/claude", "messages": [{"role": "system", "content": "s"}, *TOOL_LOOP],
            "tools": [WEATHER], "response_format": JSON_SCHEMA, "reasoning": {"effort": "low"}}
     before = orjson.dumps(raw)
-    ADAPTER.build_request(parse_chat_request(orjson.loads(before), "anthropic/claude"), endpoint())
     request = parse_chat_request(raw, "anthropic/claude")
-    ADAPTER.build_request(request, endpoint())
-    assert orjson.dumps(request.body) == before
+    parsed = orjson.dumps([request.messages, request.params])
+    first = ADAPTER.build_request(request, endpoint())
+    assert ADAPTER.build_request(request, endpoint()).body == first.body
+    assert orjson.dumps([request.messages, request.params]) == parsed
+    assert orjson.dumps(raw) == before
 
 
 # -- replies -------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from crossroads.providers.gemini import PARAMS, Gemini
 from crossroads.providers.gemini.convert import thinking_config
 from crossroads.providers.gemini.schema import to_gemini_schema
 from crossroads.schema.chat import PUBLISHED_PARAMETERS, parse_chat_request
+from crossroads.schema.request import Reasoning
 
 ADAPTER = Gemini()
 _TAGS = iter(range(1_000_000))
@@ -149,11 +150,11 @@ def test_reasoning_becomes_a_thinking_config(reasoning: dict[str, Any], expected
 
 
 def test_thinking_budget_limits_per_model() -> None:
-    body = {"reasoning": {"effort": "max"}}
-    assert thinking_config(body, 65536, "gemini-2.5-pro") == {"thinkingBudget": 32768, "includeThoughts": True}
-    assert thinking_config(body, 200000, "gemini-3-pro-preview") == {"thinkingBudget": 128000,
+    most = Reasoning(enabled=True, effort="max")
+    assert thinking_config(most, 65536, "gemini-2.5-pro") == {"thinkingBudget": 32768, "includeThoughts": True}
+    assert thinking_config(most, 200000, "gemini-3-pro-preview") == {"thinkingBudget": 128000,
                                                                        "includeThoughts": True}
-    assert thinking_config({}, 1000, "gemini-2.5-pro") is None
+    assert thinking_config(Reasoning(), 1000, "gemini-2.5-pro") is None
     assert "generationConfig" not in sent({"reasoning": {"effort": "high"}}, endpoint(features=Features()))
 
 

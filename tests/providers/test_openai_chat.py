@@ -47,8 +47,9 @@ def test_request_shape_url_and_auth() -> None:
 
 
 def test_gateway_fields_never_reach_the_provider() -> None:
-    body = sent({"provider": {"order": ["x"]}, "models": ["b/c"], "route": "fallback", "transforms": ["middle-out"],
-                 "plugins": [{"id": "web"}], "usage": {"include": True}, "session_id": "s", "debug": {}},
+    body = sent({"provider": {"order": ["x"]}, "models": ["b/c"], "route": "fallback", "transforms": [],
+                 "plugins": [{"id": "web", "enabled": False}], "usage": {"include": True}, "session_id": "s",
+                 "debug": {}},
                 endpoint("vllm"))
     assert set(body) == {"model", "messages"}
 
@@ -66,6 +67,26 @@ def test_openai_reasoning_models_get_effort_and_lose_sampling_parameters() -> No
     body = sent({"reasoning": {"effort": "high"}, "temperature": 0.5, "top_p": 0.9}, endpoint("openai", reasoning))
     assert body["reasoning_effort"] == "high"
     assert "temperature" not in body and "top_p" not in body and "reasoning" not in body
+
+
+@pytest.mark.parametrize(("reasoning", "effort"), [
+    ({}, None),
+    ({"reasoning": {}}, None),
+    ({"include_reasoning": False}, None),
+    ({"include_reasoning": True}, "medium"),
+    ({"reasoning": {"enabled": True}}, "medium"),
+    ({"reasoning": {"exclude": True}}, "medium"),
+    ({"reasoning": {"max_tokens": 2000}}, "medium"),
+    ({"reasoning_effort": "low"}, "low"),
+    ({"reasoning": {"effort": "max"}}, "high"),
+    ({"reasoning_effort": "xhigh", "include_reasoning": False}, "high"),
+    ({"reasoning": {"effort": "none"}}, "minimal"),
+    ({"reasoning": {"enabled": False, "effort": "high"}}, "minimal"),
+])
+def test_reasoning_settings_become_one_effort(reasoning: dict[str, Any], effort: str | None) -> None:
+    body = sent(reasoning, endpoint("groq", Features(reasoning=True)))
+    assert body.get("reasoning_effort") == effort
+    assert not body.keys() & {"reasoning", "include_reasoning"}
 
 
 def test_reasoning_is_dropped_for_models_without_it() -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from crossroads.errors import InvalidParameter
 from crossroads.schema.chat import PARAMETERS, parse_chat_request
+from crossroads.schema.request import ProviderPreferences, Reasoning
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -55,17 +57,19 @@ def test_each_parameter_takes_its_documented_values(name: str, good: list[Any], 
 
 
 def test_null_means_absent() -> None:
-    request = parse(temperature=None, stop=None, tools=None)
-    assert "temperature" not in request.body and "stop" not in request.body
+    request = parse(temperature=None, stop=None, tools=None, safe_prompt=None)
+    assert "temperature" not in request.params and "stop" not in request.params and not request.tools
+    assert "safe_prompt" not in request.extra
 
 
 def test_unknown_fields_are_kept_for_providers_that_take_them() -> None:
-    assert parse(safe_prompt=True).body["safe_prompt"] is True
+    request = parse(safe_prompt=True, temperature=0.5)
+    assert request.extra == {"safe_prompt": True} and request.params == {"temperature": 0.5}
 
 
 def test_model_defaults_and_fallback_list() -> None:
-    assert parse().models == ["default/model"]
-    assert parse(model="a/b", models=["c/d", "a/b"]).models == ["a/b", "c/d"]
+    assert parse().models == ("default/model",)
+    assert parse(model="a/b", models=["c/d", "a/b"]).models == ("a/b", "c/d")
 
 
 def test_max_output_prefers_max_completion_tokens() -> None:
@@ -88,7 +92,7 @@ def test_conflicting_reasoning_effort_is_refused() -> None:
 
 def test_legacy_prompt_becomes_a_user_message() -> None:
     request = parse_chat_request({"prompt": "hello"}, "d/m")
-    assert request.body["messages"] == [{"role": "user", "content": "hello"}]
+    assert request.messages == [{"role": "user", "content": "hello"}]
 
 
 @pytest.mark.parametrize(("messages", "path"), [
@@ -122,9 +126,53 @@ def test_content_parts_are_noticed() -> None:
 def test_assistant_prefill_may_be_last_with_content() -> None:
     request = parse_chat_request({"messages": [{"role": "user", "content": "Say a number"},
                                                {"role": "assistant", "content": "The number is"}]}, "d/m")
-    assert request.body["messages"][-1]["role"] == "assistant"
+    assert request.messages[-1]["role"] == "assistant"
 
 
 def test_body_must_be_an_object() -> None:
     with pytest.raises(InvalidParameter):
         parse_chat_request([1, 2], "d/m")
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({}, Reasoning()),
+    ({"reasoning": {}}, Reasoning()),
+    ({"include_reasoning": False}, Reasoning(exclude=True)),
+    ({"include_reasoning": True}, Reasoning(enabled=True)),
+    ({"reasoning_effort": "high"}, Reasoning(enabled=True, effort="high")),
+    ({"reasoning": {"effort": "low"}, "reasoning_effort": "low"}, Reasoning(enabled=True, effort="low")),
+    ({"reasoning": {"enabled": True}}, Reasoning(enabled=True, effort="medium")),
+    ({"reasoning": {"enabled": True, "max_tokens": 3000}}, Reasoning(enabled=True, max_tokens=3000)),
+    ({"reasoning": {"max_tokens": 2000, "exclude": True}}, Reasoning(enabled=True, max_tokens=2000, exclude=True)),
+    ({"reasoning": {"exclude": True}}, Reasoning(enabled=True, exclude=True)),
+    ({"reasoning": {"effort": "high"}, "include_reasoning": False}, Reasoning(enabled=True, effort="high",
+                                                                             exclude=True)),
+    ({"reasoning": {"enabled": False, "effort": "high"}}, Reasoning(enabled=False, effort="high")),
+    ({"reasoning_effort": "none"}, Reasoning(enabled=False, effort="none")),
+    ({"reasoning": {"max_tokens": 2000}, "reasoning_effort": "none"}, Reasoning(enabled=False, effort="none",
+                                                                                max_tokens=2000)),
+])
+def test_reasoning_settings_are_reconciled_once(fields: dict[str, Any], expected: Reasoning) -> None:
+    assert parse(**fields).reasoning == expected
+
+
+def test_provider_preferences_are_typed_and_their_shorthands_resolved() -> None:
+    assert parse().provider == ProviderPreferences()
+    prefs = parse(provider={"order": ["a", "b"], "sort": {"by": "latency", "partition": "none"},
+                            "max_price": {"prompt": "1.5", "completion": 2}, "preferred_min_throughput": 50,
+                            "preferred_max_latency": {"p90": 3, "p50": 1}, "allow_fallbacks": False,
+                            "require_parameters": True, "quantizations": ["fp8"]}, temperature=0.2).provider
+    assert prefs.order == ("a", "b") and prefs.quantizations == ("fp8",)
+    assert prefs.sort == "latency" and prefs.sort_partition == "none"
+    assert prefs.max_price == (("prompt", Decimal("1.5")), ("completion", Decimal(2)))
+    assert prefs.preferred_min_throughput == ((0.5, 50),)
+    assert prefs.preferred_max_latency == ((0.9, 3), (0.5, 1))
+    assert not prefs.allow_fallbacks and prefs.require_parameters
+    assert parse(provider={"sort": "price"}).provider.sort == "price"
+
+
+def test_required_parameters_are_what_the_client_set() -> None:
+    assert parse(temperature=0.2).required == frozenset()
+    request = parse(provider={"require_parameters": True}, temperature=0.2, safe_prompt=True, max_tokens=5,
+                    reasoning={"effort": "low"}, user="u")
+    assert request.required == {"temperature", "safe_prompt", "max_tokens", "reasoning", "user"}

@@ -24,7 +24,8 @@ from crossroads.ratelimit.base import Limiter
 from crossroads.routing.dispatch import Dispatcher
 from crossroads.routing.outcome import End, OpenStream
 from crossroads.routing.plan import Planner, Route
-from crossroads.schema.chat import ChatRequest, parse_chat_request
+from crossroads.schema.chat import parse_chat_request
+from crossroads.schema.request import ChatRequest
 from crossroads.settings import Settings
 
 log = logging.getLogger("crossroads.chat")
@@ -45,11 +46,8 @@ class ChatCompletions:
         headers = request.headers
         key = await self.keys.authenticate(headers.get("Authorization"))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
-        chat = parse_chat_request(body, self.settings.default_model)
-        for name in self.passthrough:
-            value = header_text(headers.get(name))
-            if value:
-                chat.headers[name] = value
+        forwarded = {name: value for name in self.passthrough if (value := header_text(headers.get(name)))}
+        chat = parse_chat_request(body, self.settings.default_model, forwarded)
         route = self.planner.plan(chat)
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
@@ -62,8 +60,8 @@ class ChatCompletions:
             http_referer=first_header(headers, "HTTP-Referer", "Referer"),
             app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
             user_agent=first_header(headers, "User-Agent"),
-            external_user=chat.body.get("user"),
-            session_id=chat.body.get("session_id") or first_header(headers, "X-Session-Id"),
+            external_user=chat.user,
+            session_id=chat.session_id or first_header(headers, "X-Session-Id"),
         ))
         try:
             if chat.stream:
@@ -81,7 +79,7 @@ class ChatCompletions:
     async def _complete(self, chat: ChatRequest, route: Route, tab: Tab) -> web.Response:
         served = await self.dispatcher.complete(chat, route, tab)
         completion = served.completion
-        if _excludes_reasoning(chat):
+        if chat.reasoning.exclude:
             for choice in completion.choices:
                 _hide_reasoning(choice["message"])
         charge = await served.finish(End.DONE)
@@ -141,7 +139,9 @@ class ChatCompletions:
                 **stream.translator.head_fields}
         prefix = _prefix(head)
         failure: CrossroadsError | None = None
-        hide_reasoning = _excludes_reasoning(chat)
+        # `reasoning.exclude`: the model may reason, the client does not see it. Adapters that can ask the
+        # provider not to return it do; this covers the rest.
+        hide_reasoning = chat.reasoning.exclude
         # What the upstream has already sent is relayed in one write, and only when the next read would
         # wait: a stream that arrived whole (an instant upstream, or a client that fell behind) goes out
         # with its final usage chunk and the end of the response in a single write, not one per batch.
@@ -253,13 +253,6 @@ def _encode(prefix: bytes, pieces: list[Piece]) -> bytes:
     if len(pieces) == 1:
         return prefix + orjson.dumps(pieces[0])[1:] + b"\n\n"
     return b"".join([prefix + orjson.dumps(piece)[1:] + b"\n\n" for piece in pieces])
-
-
-def _excludes_reasoning(chat: ChatRequest) -> bool:
-    """`reasoning.exclude` (or the legacy `include_reasoning: false`): the model may reason, the client does
-    not see it. Adapters that can ask the provider not to return it do; this covers the rest."""
-    reasoning = chat.body.get("reasoning")
-    return bool(reasoning and reasoning.get("exclude")) or chat.body.get("include_reasoning") is False
 
 
 def _hide_reasoning(message: dict[str, Any]) -> None:

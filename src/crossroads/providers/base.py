@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 from crossroads.catalog.types import Endpoint, Features
 from crossroads.errors import UpstreamError
-from crossroads.schema.chat import ChatRequest
+from crossroads.schema.request import ChatRequest
 from crossroads.schema.usage import Usage
 
 # --- Parameter tables -------------------------------------------------------------------------------------
@@ -39,7 +39,8 @@ class Rename:
 
 @dataclass(frozen=True, slots=True)
 class Convert:
-    """Translated by a function that may write several upstream fields: `fn(value, request_body, out)`."""
+    """Translated by a function that may write several upstream fields: `fn(value, params, out)`, where
+    `params` are the request's `ChatRequest.params`."""
 
     fn: Callable[[Any, Mapping[str, Any], dict[str, Any]], None]
     needs: str | None = None
@@ -69,6 +70,64 @@ def supported(table: ParamTable, features: Features) -> frozenset[str]:
     if features.structured_outputs and "response_format" in out:
         out.add("structured_outputs")
     return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An endpoint's parameter handling, resolved once: the rows of the parameters it takes, and their names
+    (its `supported_parameters`)."""
+
+    rows: Mapping[str, Row]
+    supported: frozenset[str]
+
+
+def plan(table: ParamTable, features: Features, without: frozenset[str] = frozenset()) -> Plan:
+    """The plan for an endpoint with these features; `without` names parameters it must not take even so."""
+    names = supported(table, features) - without
+    return Plan(rows={k: v for k, v in table.items() if k in names}, supported=names)
+
+
+PlanT = TypeVar("PlanT", bound=Plan)
+
+
+class Plans(Generic[PlanT]):
+    """Each endpoint's plan, made on first use and kept: an adapter asks for it on every request."""
+
+    __slots__ = ("_make", "_plans")
+
+    def __init__(self, make: Callable[[Endpoint], PlanT]) -> None:
+        self._make = make
+        self._plans: dict[str, PlanT] = {}
+
+    def __call__(self, endpoint: Endpoint) -> PlanT:
+        found = self._plans.get(endpoint.key)
+        if found is None:
+            found = self._plans[endpoint.key] = self._make(endpoint)
+        return found
+
+
+def put(out: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set `out["a"]["b"] = value` for the name `a.b`, creating the intermediate objects."""
+    *parents, leaf = dotted.split(".")
+    node = out
+    for name in parents:
+        node = node.setdefault(name, {})
+    node[leaf] = value
+
+
+def apply_params(rows: Mapping[str, Row], params: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """Each of the request's parameters through its row, in the client's order. A parameter without a row
+    is not sent (the plan leaves out `Unsupported` rows and those the endpoint's features rule out)."""
+    for key, value in params.items():
+        row = rows.get(key)
+        if row is None:
+            continue
+        if isinstance(row, Keep):
+            out[key] = value
+        elif isinstance(row, Rename):
+            put(out, row.to, row.convert(value) if row.convert else value)
+        elif isinstance(row, Convert):
+            row.fn(value, params, out)
 
 
 # --- Values crossing the seam -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Final, Protocol
 from crossroads.errors import RateLimited
 from crossroads.ledger.keys import Key
 from crossroads.routing.plan import Route
-from crossroads.schema.chat import ChatRequest
+from crossroads.schema.request import ChatRequest
 
 FREE_PER_MINUTE: Final = 20
 FREE_PER_DAY_LOW: Final = 50

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from crossroads.ledger.keys import Key
 from crossroads.ratelimit.base import MemoryLimiter, Rule, refuse, rules_for
 from crossroads.routing.plan import Route
-from crossroads.schema.chat import ChatRequest
+from crossroads.schema.request import ChatRequest
 from crossroads.storage.redis import RedisLink, SharedStateError
 
 # KEYS: one counter per rule (its current window); ARGV: limit, cost, ttl per rule.

@@ -26,7 +26,7 @@ from crossroads.providers.transport import Transport
 from crossroads.routing.health import Health
 from crossroads.routing.outcome import End, OpenStream, Outcome, Served, pieces_of
 from crossroads.routing.plan import Route
-from crossroads.schema.chat import ChatRequest
+from crossroads.schema.request import ChatRequest
 
 
 class Dispatcher:

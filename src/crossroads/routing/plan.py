@@ -25,14 +25,11 @@ from crossroads.catalog.types import SIMULATOR_SLUG, Catalog, Endpoint, Model
 from crossroads.errors import NoEndpoints, UnknownModel
 from crossroads.providers.base import Adapter
 from crossroads.routing.health import Health
-from crossroads.schema.chat import GATEWAY_FIELDS, ChatRequest
+from crossroads.schema.request import ChatRequest, ProviderPreferences
 
 _MILLION: Final = Decimal(1_000_000)
 #: Dynamic variants: a suffix on any model id that changes how its endpoints are sorted.
 DYNAMIC_VARIANTS: Final[Mapping[str, str]] = {"nitro": "throughput", "floor": "price"}
-#: Request fields that are not "parameters" for `require_parameters` (messages, routing controls...).
-_NOT_PARAMETERS: Final = GATEWAY_FIELDS - {"reasoning", "reasoning_effort", "include_reasoning", "max_tokens",
-                                           "max_completion_tokens"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +83,7 @@ class Planner:
 
     def plan(self, request: ChatRequest) -> Route:
         prefs = request.provider
-        route = Route(allow_fallbacks=prefs.get("allow_fallbacks", True))
+        route = Route(allow_fallbacks=prefs.allow_fallbacks)
         reasons: dict[str, set[str]] = {}
         resolved = [self.resolve(slug) for slug in request.models]  # unknown models fail before anything runs
         for model, variant_sort in resolved:
@@ -97,21 +94,21 @@ class Planner:
             raise _no_endpoints(request, reasons)
         if not route.allow_fallbacks:
             model, endpoints = route.groups[0]
-            keep = len(_ordered_by(endpoints, prefs.get("order") or (), self.catalog)) or 1
+            keep = len(_ordered_by(endpoints, prefs.order, self.catalog)) or 1
             route.groups = [(model, endpoints[:keep])]
         return route
 
-    def _candidates(self, model: Model, request: ChatRequest, prefs: Mapping[str, Any],
+    def _candidates(self, model: Model, request: ChatRequest, prefs: ProviderPreferences,
                     reasons: dict[str, set[str]]) -> list[Endpoint]:
-        only = self._slugs(prefs.get("only"))
-        ignore = self._slugs(prefs.get("ignore")) | self.policy.deny
-        asked = only | self._slugs(prefs.get("order"))
-        quantizations = frozenset(prefs.get("quantizations") or ())
-        max_price = prefs.get("max_price") or {}
-        data_deny = prefs.get("data_collection") == "deny"
-        zdr = bool(prefs.get("zdr"))
-        require = bool(prefs.get("require_parameters"))
-        wanted = {k for k in request.body if k not in _NOT_PARAMETERS} if require else set()
+        only = self._slugs(prefs.only)
+        ignore = self._slugs(prefs.ignore) | self.policy.deny
+        asked = only | self._slugs(prefs.order)
+        quantizations = frozenset(prefs.quantizations)
+        max_price = dict(prefs.max_price)
+        data_deny = prefs.data_collection == "deny"
+        zdr = prefs.zdr
+        require = prefs.require_parameters
+        wanted = request.required
         prompt = request.prompt_tokens_estimate()
         out: list[Endpoint] = []
 
@@ -170,19 +167,18 @@ class Planner:
             out.append(endpoint)
         # Soft preference (OpenRouter): when some endpoints take tools / response_format, use only those.
         for param in ("tools", "response_format"):
-            if param in request.body and out:
+            if param in request.params and out:
                 able = [e for e in out if param in self.adapters[e.provider.wire_format].supported_parameters(e)]
                 if able:
                     out = able
         return out
 
-    def _order(self, endpoints: list[Endpoint], prefs: Mapping[str, Any], variant_sort: str | None) -> list[Endpoint]:
-        sort = prefs.get("sort") or variant_sort or self.policy.sort
-        if isinstance(sort, dict):
-            sort = sort.get("by")
-        first = _ordered_by(endpoints, prefs.get("order") or (), self.catalog)
+    def _order(self, endpoints: list[Endpoint], prefs: ProviderPreferences, variant_sort: str | None) \
+            -> list[Endpoint]:
+        sort = prefs.sort or variant_sort or self.policy.sort
+        first = _ordered_by(endpoints, prefs.order, self.catalog)
         rest = [e for e in endpoints if e not in first]
-        rest = self._sorted(rest, str(sort)) if sort else self._balanced(rest)
+        rest = self._sorted(rest, sort) if sort else self._balanced(rest)
         ordered = first + rest
         soft = [e for e in ordered if not self._meets_preferences(e, prefs)]
         if soft:
@@ -229,15 +225,11 @@ class Planner:
             return sorted(endpoints, key=latency)
         return self._balanced(endpoints)  # "exacto": no tool-quality data here; fall back to the default
 
-    def _meets_preferences(self, endpoint: Endpoint, prefs: Mapping[str, Any]) -> bool:
-        for key, metric, better in (("preferred_min_throughput", "throughput", 1),
-                                    ("preferred_max_latency", "ttft", -1)):
-            wanted = prefs.get(key)
-            if wanted is None:
-                continue
-            cutoffs = {"p50": wanted} if not isinstance(wanted, dict) else wanted
-            for name, limit in cutoffs.items():
-                value = self.health.percentile(endpoint.key, metric, int(name[1:]) / 100)
+    def _meets_preferences(self, endpoint: Endpoint, prefs: ProviderPreferences) -> bool:
+        for cutoffs, metric, better in ((prefs.preferred_min_throughput, "throughput", 1),
+                                        (prefs.preferred_max_latency, "ttft", -1)):
+            for percentile, limit in cutoffs:
+                value = self.health.percentile(endpoint.key, metric, percentile)
                 if value is None:
                     continue  # no data: do not penalise
                 if (better > 0 and value < limit) or (better < 0 and value > limit):
@@ -281,15 +273,15 @@ def _expand_quantizations(wanted: frozenset[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def _within_price(endpoint: Endpoint, limits: Mapping[str, Any]) -> bool:
+def _within_price(endpoint: Endpoint, limits: Mapping[str, Decimal]) -> bool:
     pricing = endpoint.pricing
     for key, per_million in (("prompt", pricing.prompt), ("completion", pricing.completion)):
-        if key in limits and per_million * _MILLION > Decimal(str(limits[key])):
+        if key in limits and per_million * _MILLION > limits[key]:
             return False
     for key, unit in (("request", pricing.request), ("image", pricing.image), ("audio", pricing.audio)):
         if key in limits and unit is not None:
             value = unit * _MILLION if key == "audio" else unit
-            if value > Decimal(str(limits[key])):
+            if value > limits[key]:
                 return False
     return True
 
@@ -315,13 +307,13 @@ def _no_endpoints(request: ChatRequest, reasons: Mapping[str, set[str]]) -> NoEn
     if not reasons:
         return NoEndpoints(f"No endpoints found for {models}.",
                            metadata={"availability": {"code": "no_endpoints", "retryable": False,
-                                                      "requested_models": request.models}})
+                                                      "requested_models": list(request.models)}})
     text = "; ".join(_REASON_TEXT.get(r, r) for r in reasons)
     constrained = [r for r in reasons if r not in ("unconfigured", "no_adapter")]
     availability: dict[str, Any] = {
         "code": "constraint_filtered" if constrained else "no_endpoints",
         "retryable": False,
-        "requested_models": request.models,
+        "requested_models": list(request.models),
     }
     if constrained:
         availability["excluded_by"] = sorted(constrained)

@@ -1,17 +1,17 @@
 """The `POST /chat/completions` request: one declarative table of every documented parameter, the message
-checks, and `parse_chat_request`, which turns a decoded body into a `ChatRequest`.
+checks, and `parse_chat_request`, which turns a decoded body into a typed `ChatRequest` (`schema.request`).
 
 Ranges and defaults follow OpenRouter's parameter reference and its OpenAPI `ChatRequest` schema. A `null`
-value means "not given" and is removed. Fields the table does not know are kept in the body: adapters pass
-them to providers that take extra parameters (e.g. Mistral's `safe_prompt`).
+value means "not given". Fields the table does not know are kept apart (`ChatRequest.extra`): adapters pass
+them to providers that take extra parameters (e.g. Mistral's `safe_prompt`). Reasoning settings and provider
+preferences are resolved here, once, into `Reasoning` and `ProviderPreferences`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, Final
-
-import orjson
 
 from crossroads.errors import InvalidParameter
 from crossroads.schema.fields import (
@@ -36,6 +36,14 @@ from crossroads.schema.fields import (
     is_number,
     is_str,
     string,
+)
+from crossroads.schema.request import (
+    DEFAULT_PREFERENCES,
+    NO_REASONING,
+    ChatRequest,
+    Plugin,
+    ProviderPreferences,
+    Reasoning,
 )
 
 EFFORTS: Final = ("max", "xhigh", "high", "medium", "low", "minimal", "none")
@@ -208,93 +216,159 @@ _ROLES: Final = ("system", "developer", "user", "assistant", "tool")
 _PART_TYPES: Final = ("text", "image_url", "input_audio", "file", "video_url", "input_video")
 
 
-@dataclass(slots=True)
-class ChatRequest:
-    """A checked chat request. `body` is the request as sent, with `null` fields removed."""
-
-    body: dict[str, Any]
-    models: list[str]
-    stream: bool
-    max_output: int | None
-    prompt_chars: int
-    has_images: bool
-    has_files: bool
-    has_audio: bool
-    images: int = 0
-    #: Client headers an adapter forwards (see `providers.registry.passthrough_headers`), lower-case names.
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def provider(self) -> dict[str, Any]:
-        value: dict[str, Any] = self.body.get("provider") or {}
-        return value
-
-    @property
-    def completions(self) -> int:
-        """How many choices the request asks for (`n`); each may be as long as `max_output`."""
-        n: int = self.body.get("n", 1)
-        return n
-
-    def prompt_tokens_estimate(self) -> int:
-        """A typical token count (≈4 characters per token), for routing by context length; the provider's
-        own count is what gets billed."""
-        return self.prompt_chars // 4 + 1
-
-    def prompt_tokens_bound(self) -> int:
-        """An upper bound on the prompt's tokens, for reserving spend: byte-level tokenizers never make more
-        tokens than characters, plus chat-template overhead per message, tool definitions, and a generous
-        allowance per image."""
-        tools = self.body.get("tools")
-        tools_chars = len(orjson.dumps(tools)) if tools else 0
-        return self.prompt_chars + tools_chars + 32 * len(self.body["messages"]) + 1500 * self.images
+#: Plugins this gateway applies (OpenRouter's `web`, `file-parser`, `response-healing`... are not applied
+#: yet); a request that enables any other is refused rather than served without it.
+PLUGINS: Final[frozenset[str]] = frozenset()
+#: Prompt transforms this gateway applies (OpenRouter's `middle-out` is not applied yet).
+TRANSFORMS: Final[frozenset[str]] = frozenset()
+#: The request fields that set reasoning or the output cap; they count for `provider.require_parameters`.
+_REQUIRABLE_GATEWAY_FIELDS: Final = ("reasoning", "reasoning_effort", "include_reasoning", "max_tokens",
+                                     "max_completion_tokens")
 
 
-def parse_chat_request(body: Any, default_model: str) -> ChatRequest:
+def parse_chat_request(body: Any, default_model: str, headers: Mapping[str, str] | None = None) -> ChatRequest:
+    """Check a decoded body and type it. `null` fields count as absent. `headers` are the client headers
+    some adapter forwards."""
     if not isinstance(body, dict):
         raise InvalidParameter("body", "expected a JSON object")
-    for key in [k for k, v in body.items() if v is None]:
-        del body[key]
+    fields: dict[str, Any] = {}
+    params: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     for key, value in body.items():
+        if value is None:
+            continue
         check = PARAMETERS.get(key)
-        if check is not None:
-            body[key] = check(value, key)
-    if "messages" not in body:
-        if "prompt" not in body:
+        if check is None:
+            extra[key] = value
+            continue
+        checked = fields[key] = check(value, key)
+        if key not in GATEWAY_FIELDS:
+            params[key] = checked
+    messages = fields.get("messages")
+    if messages is None:
+        if "prompt" not in fields:
             raise InvalidParameter("messages", "is required")
-        body["messages"] = [{"role": "user", "content": body.pop("prompt")}]
-    prompt_chars, images, has_files, has_audio = _messages(body["messages"])
+        messages = [{"role": "user", "content": fields["prompt"]}]
+    prompt_chars, images, has_files, has_audio = _messages(messages)
 
-    reasoning = body.get("reasoning")
-    effort = body.get("reasoning_effort")
-    if effort is not None and reasoning and reasoning.get("effort") not in (None, effort):
-        raise InvalidParameter("reasoning_effort", "conflicts with reasoning.effort; send one of them")
-    if reasoning and reasoning.get("effort") is not None and reasoning.get("max_tokens") is not None:
-        raise InvalidParameter("reasoning", "give either effort or max_tokens, not both")
-    if body.get("top_logprobs") is not None and not body.get("logprobs"):
+    if fields.get("top_logprobs") is not None and not fields.get("logprobs"):
         raise InvalidParameter("top_logprobs", "requires logprobs to be true")
-    if isinstance(body.get("tool_choice"), dict) and not body.get("tools"):
+    tools = fields.get("tools") or ()
+    tool_choice = fields.get("tool_choice")
+    if isinstance(tool_choice, dict) and not tools:
         raise InvalidParameter("tool_choice", "names a tool but no tools were given")
+    plugins = _plugins(fields["plugins"]) if "plugins" in fields else ()
+    transforms = _transforms(fields["transforms"]) if "transforms" in fields else ()
 
-    models: list[str] = []
-    if "model" in body:
-        models.append(body["model"])
-    for name in body.get("models", ()):
-        if name not in models:
-            models.append(name)
-    if not models:
-        models.append(default_model)
-    max_output = body.get("max_completion_tokens", body.get("max_tokens"))
+    model = fields.get("model")
+    if "models" in fields:
+        models = [model] if model is not None else []
+        for name in fields["models"]:
+            if name not in models:
+                models.append(name)
+        models = models or [default_model]
+    else:
+        models = [model or default_model]
+    provider = _resolve_preferences(fields["provider"]) if "provider" in fields else DEFAULT_PREFERENCES
+    required: frozenset[str] = frozenset()
+    if provider.require_parameters:
+        required = frozenset([*params, *extra, *(k for k in _REQUIRABLE_GATEWAY_FIELDS if k in fields)])
     return ChatRequest(
-        body=body,
-        models=models,
-        stream=bool(body.get("stream", False)),
-        max_output=max_output,
+        models=tuple(models),
+        messages=messages,
+        stream=bool(fields.get("stream", False)),
+        max_output=fields.get("max_completion_tokens", fields.get("max_tokens")),
+        params=params,
+        extra=extra,
+        reasoning=_resolve_reasoning(fields),
+        provider=provider,
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=fields.get("response_format"),
+        plugins=plugins,
+        transforms=transforms,
+        user=fields.get("user"),
+        session_id=fields.get("session_id"),
+        metadata=fields.get("metadata") or {},
+        required=required,
         prompt_chars=prompt_chars,
-        has_images=images > 0,
+        images=images,
         has_files=has_files,
         has_audio=has_audio,
-        images=images,
+        headers=headers or {},
     )
+
+
+def _resolve_reasoning(fields: Mapping[str, Any]) -> Reasoning:
+    """The one place `reasoning`, `reasoning_effort` and `include_reasoning` are read (see `Reasoning`)."""
+    given: Mapping[str, Any] = fields.get("reasoning") or {}
+    effort = fields.get("reasoning_effort")
+    include = fields.get("include_reasoning")
+    if not given and effort is None and include is None:
+        return NO_REASONING
+    if effort is not None and given.get("effort") not in (None, effort):
+        raise InvalidParameter("reasoning_effort", "conflicts with reasoning.effort; send one of them")
+    max_tokens = given.get("max_tokens")
+    if given.get("effort") is not None and max_tokens is not None:
+        raise InvalidParameter("reasoning", "give either effort or max_tokens, not both")
+    effort = given.get("effort") or effort
+    enabled: bool | None = None
+    if given.get("enabled") is False or effort == "none":
+        enabled = False
+    elif given or effort is not None or include is True:
+        enabled = True
+        if effort is None and max_tokens is None and given.get("enabled") is True:
+            effort = "medium"
+    return Reasoning(enabled=enabled, effort=effort, max_tokens=max_tokens,
+                     exclude=bool(given.get("exclude")) or include is False)
+
+
+def _resolve_preferences(given: Mapping[str, Any]) -> ProviderPreferences:
+    """The one place the `provider` object is read (see `ProviderPreferences`)."""
+    sort = given.get("sort")
+    partition = None
+    if isinstance(sort, dict):
+        sort, partition = sort["by"], sort.get("partition")
+    return ProviderPreferences(
+        order=tuple(given.get("order", ())),
+        only=tuple(given.get("only", ())),
+        ignore=tuple(given.get("ignore", ())),
+        allow_fallbacks=given.get("allow_fallbacks", True) is not False,
+        require_parameters=given.get("require_parameters") is True,
+        data_collection=given.get("data_collection") or "allow",
+        zdr=given.get("zdr") is True,
+        enforce_distillable_text=given.get("enforce_distillable_text") is True,
+        quantizations=tuple(given.get("quantizations", ())),
+        sort=sort,
+        sort_partition=partition,
+        max_price=tuple((k, Decimal(str(v))) for k, v in (given.get("max_price") or {}).items() if v is not None),
+        preferred_min_throughput=_cutoffs(given.get("preferred_min_throughput")),
+        preferred_max_latency=_cutoffs(given.get("preferred_max_latency")),
+    )
+
+
+def _cutoffs(value: Any) -> tuple[tuple[float, float], ...]:
+    """A bare number is the p50 threshold; an object names percentiles (`p50`, `p75`, `p90`, `p99`)."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        return ((0.5, value),)
+    return tuple((int(name[1:]) / 100, limit) for name, limit in value.items() if limit is not None)
+
+
+def _transforms(given: list[str]) -> tuple[str, ...]:
+    for i, name in enumerate(given):
+        if name not in TRANSFORMS:
+            raise InvalidParameter(f"transforms[{i}]", f"the transform {name!r} is not supported by this gateway")
+    return tuple(given)
+
+
+def _plugins(given: list[Any]) -> tuple[Plugin, ...]:
+    plugins = tuple(Plugin(id=p["id"], enabled=p.get("enabled") is not False) for p in given)
+    for i, plugin in enumerate(plugins):
+        if plugin.enabled and plugin.id not in PLUGINS:
+            raise InvalidParameter(f"plugins[{i}].id", f"the plugin {plugin.id!r} is not supported by this gateway")
+    return plugins
 
 
 def _messages(messages: Any) -> tuple[int, int, bool, bool]:
@@ -399,3 +473,7 @@ def _tool_calls(calls: Any, path: str) -> int:
             raise InvalidParameter(f"{where}.function.arguments", "expected a JSON string")
         chars += len(arguments) + len(function["name"])
     return chars
+
+
+__all__ = ["EFFORTS", "GATEWAY_FIELDS", "PARAMETERS", "PLUGINS", "PROVIDER_PREFERENCES", "PUBLISHED_PARAMETERS",
+           "QUANTIZATIONS", "SORTS", "TRANSFORMS", "ChatRequest", "parse_chat_request"]

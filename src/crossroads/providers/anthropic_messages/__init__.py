@@ -12,7 +12,6 @@ feature: endpoints with `features.structured_outputs` get it; every other Claude
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
 
 from crossroads.catalog.types import Endpoint
@@ -20,19 +19,12 @@ from crossroads.errors import UpstreamError
 from crossroads.providers.anthropic_messages import errors, request, response
 from crossroads.providers.anthropic_messages.params import PARAMS
 from crossroads.providers.anthropic_messages.stream import AnthropicStream
-from crossroads.providers.base import Completion, Row, UpstreamRequest, supported
-from crossroads.schema.chat import ChatRequest
+from crossroads.providers.base import Completion, Plans, UpstreamRequest, plan
+from crossroads.schema.request import ChatRequest
 
 WIRE_FORMAT: Final = "anthropic_messages"
-_REASONING: Final = frozenset({"reasoning", "reasoning_effort", "include_reasoning"})
 
 __all__ = ["PARAMS", "WIRE_FORMAT", "AnthropicMessages", "AnthropicStream"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    rows: Mapping[str, Row]
-    supported: frozenset[str]
 
 
 class AnthropicMessages:
@@ -41,22 +33,13 @@ class AnthropicMessages:
     passthrough_headers: frozenset[str] = frozenset({"x-anthropic-beta"})
 
     def __init__(self) -> None:
-        self._plans: dict[str, _Plan] = {}
-
-    def _plan(self, endpoint: Endpoint) -> _Plan:
-        plan = self._plans.get(endpoint.key)
-        if plan is None:
-            names = supported(PARAMS, endpoint.features)
-            plan = _Plan(rows={k: v for k, v in PARAMS.items() if k in names}, supported=names)
-            self._plans[endpoint.key] = plan
-        return plan
+        self._plans = Plans(lambda endpoint: plan(PARAMS, endpoint.features))
 
     def supported_parameters(self, endpoint: Endpoint) -> frozenset[str]:
-        return self._plan(endpoint).supported
+        return self._plans(endpoint).supported
 
     def build_request(self, chat: ChatRequest, endpoint: Endpoint) -> UpstreamRequest:
-        plan = self._plan(endpoint)
-        return request.build(chat, endpoint, plan.rows, reasoning=not _REASONING.isdisjoint(plan.supported))
+        return request.build(chat, endpoint, self._plans(endpoint))
 
     def parse_response(self, body: bytes, endpoint: Endpoint) -> Completion:
         return response.parse(body, endpoint)
@@ -66,5 +49,4 @@ class AnthropicMessages:
         return errors.parse_error(status, body, headers, endpoint)
 
     def stream_translator(self, chat: ChatRequest, endpoint: Endpoint) -> AnthropicStream:
-        reasoning = chat.body.get("reasoning")
-        return AnthropicStream(endpoint, exclude_reasoning=bool(reasoning and reasoning.get("exclude")))
+        return AnthropicStream(endpoint, exclude_reasoning=chat.reasoning.exclude)

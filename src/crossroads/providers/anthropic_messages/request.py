@@ -5,11 +5,12 @@ and the guides cited below. After `params.PARAMS` has placed each parameter:
 
   * `max_tokens` is always sent: the request's, else the endpoint's `max_completion_tokens`, else
     `DEFAULT_MAX_TOKENS`.
-  * Extended thinking ("Extended thinking" guide): `reasoning` / `reasoning_effort` / `include_reasoning`
-    become `thinking: {"type": "enabled", "budget_tokens": N}` with OpenRouter's mapping, budget =
+  * Extended thinking ("Extended thinking" guide): the request's `Reasoning` (`reasoning`,
+    `reasoning_effort` and `include_reasoning`, reconciled by the parser) becomes
+    `thinking: {"type": "enabled", "budget_tokens": N}` with OpenRouter's mapping, budget =
     max(min(max_tokens × ratio, 128000), 1024) for an effort, or `reasoning.max_tokens` (at least 1024).
     `max_tokens` must exceed the budget, so it is raised (to budget + the answer's own allowance, within the
-    endpoint's cap). `exclude: true` asks Anthropic to omit the thinking text (`display: "omitted"`, the
+    endpoint's cap). Excluded reasoning asks Anthropic to omit the thinking text (`display: "omitted"`, the
     signature still comes back). Thinking is not requested when a tool is forced (Anthropic allows only
     `auto` / `none` tool choice with thinking) or when the conversation is inside a tool loop whose
     assistant turn carries no thinking block (Anthropic rejects that). With thinking on, `temperature`,
@@ -33,14 +34,12 @@ from crossroads.providers.anthropic_messages.params import JSON_TOOL
 from crossroads.providers.base import (
     MAX_THINKING_BUDGET,
     MIN_THINKING_BUDGET,
-    Convert,
-    Keep,
-    Rename,
-    Row,
+    Plan,
     UpstreamRequest,
+    apply_params,
     effort_budget,
 )
-from crossroads.schema.chat import GATEWAY_FIELDS, ChatRequest
+from crossroads.schema.request import ChatRequest, Reasoning
 
 API_VERSION: Final = "2023-06-01"
 #: Output cap when neither the request nor the catalog gives one.
@@ -49,34 +48,23 @@ DEFAULT_MAX_TOKENS: Final = 4096
 _SAMPLING: Final = ("temperature", "top_p", "top_k")
 
 
-def build(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row], reasoning: bool) -> UpstreamRequest:
-    body = request.body
+def build(request: ChatRequest, endpoint: Endpoint, plan: Plan) -> UpstreamRequest:
     try:
-        conversation = translate(body["messages"])
+        conversation = translate(request.messages)
     except UnsupportedContent as exc:
         raise UpstreamError(400, str(exc), provider=endpoint.provider.name) from exc
     out: dict[str, Any] = {"model": endpoint.upstream_model}
     if conversation.system is not None:
         out["system"] = conversation.system
     out["messages"] = conversation.messages
-    for key, value in body.items():
-        if key in GATEWAY_FIELDS:
-            continue
-        row = rows.get(key)
-        if isinstance(row, Keep):
-            out[key] = value
-        elif isinstance(row, Rename):
-            _put(out, row.to, row.convert(value) if row.convert else value)
-        elif isinstance(row, Convert):
-            row.fn(value, body, out)
-        # Unsupported rows, and fields no row names, are not sent.
-    _structured_output(out, body, endpoint)
+    apply_params(plan.rows, request.params, out)  # fields no row names are not sent
+    _structured_output(out, request, endpoint)
     _finish_tool_choice(out)
     if "tools" in out and not endpoint.features.structured_outputs:
         for tool in out["tools"]:
             tool.pop("strict", None)
     max_tokens = request.max_output or endpoint.max_completion_tokens or DEFAULT_MAX_TOKENS
-    wanted = thinking_wanted(body) if reasoning else None
+    wanted = thinking_wanted(request.reasoning) if "reasoning" in plan.supported else None
     if wanted is not None and not _thinking_allowed(out, conversation.ends_tool_loop_without_thinking()):
         wanted = None
     if wanted is not None:
@@ -106,19 +94,11 @@ def build(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row], rea
                            body=orjson.dumps(out))
 
 
-def _put(out: dict[str, Any], path: str, value: Any) -> None:
-    """Set a dotted name: `metadata.user_id` nests."""
-    *parents, name = path.split(".")
-    for parent in parents:
-        out = out.setdefault(parent, {})
-    out[name] = value
-
-
-def _structured_output(out: dict[str, Any], body: Mapping[str, Any], endpoint: Endpoint) -> None:
+def _structured_output(out: dict[str, Any], request: ChatRequest, endpoint: Endpoint) -> None:
     config = out.get("output_config")
-    if not config or "format" not in config:
+    if not config or "format" not in config or request.response_format is None:
         return
-    if endpoint.features.structured_outputs and body["response_format"].get("type") == "json_schema":
+    if endpoint.features.structured_outputs and request.response_format.get("type") == "json_schema":
         return
     schema = config.pop("format")["schema"]
     if not config:
@@ -148,28 +128,14 @@ def _finish_tool_choice(out: dict[str, Any]) -> None:
         choice.pop("disable_parallel_tool_use", None)
 
 
-def thinking_wanted(body: Mapping[str, Any]) -> tuple[int | str, bool] | None:
+def thinking_wanted(reasoning: Reasoning) -> tuple[int | str, bool] | None:
     """(an explicit budget or an effort, whether the thinking is excluded from the reply), or None when the
-    request asks for no reasoning."""
-    reasoning = body.get("reasoning")
-    effort = body.get("reasoning_effort")
-    if reasoning is not None:
-        if reasoning.get("enabled") is False:
-            return None
-        exclude = bool(reasoning.get("exclude"))
-        if reasoning.get("max_tokens") is not None:
-            budget = int(reasoning["max_tokens"])
-            return (budget, exclude) if budget > 0 else None
-        effort = reasoning.get("effort") or effort
-    elif effort is None:
-        if body.get("include_reasoning") is not True:
-            return None
-        exclude = False
-    else:
-        exclude = False
-    if effort == "none":
+    request asks for no reasoning (a budget of 0 included)."""
+    if not reasoning.enabled:
         return None
-    return str(effort or "medium"), exclude
+    if reasoning.max_tokens is not None:
+        return (reasoning.max_tokens, reasoning.exclude) if reasoning.max_tokens > 0 else None
+    return reasoning.effort or "medium", reasoning.exclude
 
 
 def thinking_budget(wanted: int | str, requested: int | None, cap: int | None) -> tuple[int | None, int]:

@@ -11,24 +11,16 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from crossroads.errors import InvalidParameter
-from crossroads.providers.base import MAX_THINKING_BUDGET, effort_budget
+from crossroads.providers.base import MAX_THINKING_BUDGET, effort_budget, put
 from crossroads.providers.gemini.schema import to_gemini_schema
+from crossroads.schema.request import Reasoning
 
-__all__ = ["as_list", "put", "response_format", "thinking_config", "tool_choice", "tools"]
+__all__ = ["as_list", "response_format", "thinking_config", "tool_choice", "tools"]
 
 #: Gemini's documented `thinkingBudget` ceilings per model family, longest prefix first.
 BUDGET_LIMITS: Final = (("gemini-2.5-flash-lite", 24576), ("gemini-2.5-flash", 24576), ("gemini-2.5-pro", 32768))
 #: The output cap assumed when neither the request nor the catalog gives one (Gemini 2.5's maximum).
 DEFAULT_MAX_OUTPUT: Final = 65536
-
-
-def put(out: dict[str, Any], dotted: str, value: Any) -> None:
-    """Set `out["a"]["b"] = value` for the name `a.b`, creating the intermediate objects."""
-    *parents, leaf = dotted.split(".")
-    node = out
-    for name in parents:
-        node = node.setdefault(name, {})
-    node[leaf] = value
 
 
 def as_list(value: Any) -> list[Any]:
@@ -87,29 +79,25 @@ def tool_choice(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> Non
         out["toolConfig"] = {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
 
 
-def thinking_config(body: Mapping[str, Any], max_output: int | None, upstream_model: str) \
-        -> dict[str, Any] | None:
-    """OpenRouter's reasoning settings → Gemini's `thinkingConfig`, or None to leave the model's default.
+def thinking_config(reasoning: Reasoning, max_output: int | None, upstream_model: str) -> dict[str, Any] | None:
+    """The request's reasoning → Gemini's `thinkingConfig`, or None to leave the model's default.
 
     `reasoning.max_tokens` is the budget as given; an effort becomes max(min(output cap × ratio, limit),
-    1024), OpenRouter's published formula; `effort: "none"` and `enabled: false` turn thinking off
-    (budget 0). Thoughts are returned (`includeThoughts`) unless `reasoning.exclude` or
-    `include_reasoning: false` asks otherwise.
+    1024), OpenRouter's published formula; reasoning turned off is budget 0. Without a budget or an effort
+    the model thinks as it would by default. Thoughts are returned (`includeThoughts`) unless the request
+    excludes them.
     """
-    reasoning = body.get("reasoning") or {}
-    effort = reasoning.get("effort") or body.get("reasoning_effort")
-    include = body.get("include_reasoning")
-    if not reasoning and effort is None and include is None:
+    if reasoning.enabled is None:
         return None
-    config: dict[str, Any] = {}
-    if reasoning.get("enabled") is False or effort == "none":
+    if reasoning.enabled is False:
         return {"thinkingBudget": 0}
-    if reasoning.get("max_tokens") is not None:
-        config["thinkingBudget"] = reasoning["max_tokens"]
-    elif effort is not None or reasoning.get("enabled") is True:
+    config: dict[str, Any] = {}
+    if reasoning.max_tokens is not None:
+        config["thinkingBudget"] = reasoning.max_tokens
+    elif reasoning.effort is not None:
         limit = next((cap for prefix, cap in BUDGET_LIMITS if upstream_model.startswith(prefix)),
                      MAX_THINKING_BUDGET)
-        config["thinkingBudget"] = effort_budget(effort, max_output or DEFAULT_MAX_OUTPUT, limit)
-    if not reasoning.get("exclude") and include is not False:
+        config["thinkingBudget"] = effort_budget(reasoning.effort, max_output or DEFAULT_MAX_OUTPUT, limit)
+    if not reasoning.exclude:
         config["includeThoughts"] = True
     return config or None

@@ -8,17 +8,16 @@ events, authenticated with the `x-goog-api-key` header. The body is `contents`, 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from crossroads.catalog.types import Endpoint
-from crossroads.providers.base import Convert, Rename, Row, UpstreamRequest
-from crossroads.providers.gemini.convert import put, thinking_config
+from crossroads.providers.base import Plan, UpstreamRequest, apply_params, put
+from crossroads.providers.gemini.convert import thinking_config
 from crossroads.providers.gemini.messages import to_contents
-from crossroads.schema.chat import GATEWAY_FIELDS, ChatRequest
+from crossroads.schema.request import ChatRequest
 
 __all__ = ["build_request", "url_for"]
 
@@ -34,30 +33,21 @@ def url_for(endpoint: Endpoint, stream: bool) -> str:
     return f"{base}/models/{model}:{method}"
 
 
-def build_request(request: ChatRequest, endpoint: Endpoint, rows: Mapping[str, Row],
-                  supported: frozenset[str]) -> UpstreamRequest:
-    """`rows` are the parameter-table rows this endpoint takes; `supported` their names."""
-    body = request.body
-    system, contents = to_contents(body["messages"], endpoint.upstream_model)
+def build_request(request: ChatRequest, endpoint: Endpoint, plan: Plan) -> UpstreamRequest:
+    """`plan` holds the parameter-table rows this endpoint takes."""
+    system, contents = to_contents(request.messages, endpoint.upstream_model)
     out: dict[str, Any] = {"contents": contents}
     if system is not None:
         out["systemInstruction"] = system
-    for key, value in body.items():
-        if key in GATEWAY_FIELDS:
-            continue
-        row = rows.get(key)
-        if isinstance(row, Rename):
-            put(out, row.to, row.convert(value) if row.convert else value)
-        elif isinstance(row, Convert):
-            row.fn(value, body, out)
-        # Unsupported and unknown parameters are dropped: Gemini rejects fields it does not know.
+    # Unsupported and unknown parameters are dropped: Gemini rejects fields it does not know.
+    apply_params(plan.rows, request.params, out)
     if "tools" not in out:
         out.pop("toolConfig", None)  # a calling mode without declarations is an error upstream
     if request.max_output is not None:
         put(out, "generationConfig.maxOutputTokens", request.max_output)
-    if "reasoning" in supported:
+    if "reasoning" in plan.supported:
         max_output = request.max_output or endpoint.max_completion_tokens
-        thinking = thinking_config(body, max_output, endpoint.upstream_model)
+        thinking = thinking_config(request.reasoning, max_output, endpoint.upstream_model)
         if thinking is not None:
             put(out, "generationConfig.thinkingConfig", thinking)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
