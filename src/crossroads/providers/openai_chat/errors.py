@@ -20,19 +20,16 @@ def parse_error(status: int, body: bytes, headers: Mapping[str, str], endpoint: 
         data = None
     payload = data.get("error") if isinstance(data, dict) else None
     if isinstance(payload, dict | str):
-        error = error_from_payload(payload, status, endpoint)
-        error.retry_after = retry_after(headers)
-        if error.retry_after is not None:
-            error.headers["Retry-After"] = str(max(0, int(-(-error.retry_after // 1))))
-        return error
+        return error_from_payload(payload, status, endpoint, retry_after(headers))
     return UpstreamError(status, "Provider returned error", provider=endpoint.provider.name,
                          raw=body[:1000].decode("utf-8", "replace") or None,
                          retry_after=retry_after(headers))
 
 
-def error_from_payload(payload: Any, status: int, endpoint: Endpoint) -> UpstreamError:
+def error_from_payload(payload: Any, status: int, endpoint: Endpoint, hint: float | None = None) -> UpstreamError:
+    """The error a payload describes; `hint` is the answer's `Retry-After`, in seconds."""
     if isinstance(payload, str):
-        return UpstreamError(status, payload, provider=endpoint.provider.name, raw=payload)
+        return UpstreamError(status, payload, provider=endpoint.provider.name, raw=payload, retry_after=hint)
     message = payload.get("message") if isinstance(payload, dict) else None
     code = payload.get("code") if isinstance(payload, dict) else None
     if isinstance(code, int) and 400 <= code < 600 and status == 502:
@@ -44,4 +41,5 @@ def error_from_payload(payload: Any, status: int, endpoint: Endpoint) -> Upstrea
         raw=payload,
         provider_code=str(code) if code is not None else (payload.get("type") if isinstance(payload, dict)
                                                            else None),
+        retry_after=hint,
     )
