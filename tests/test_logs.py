@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -114,3 +115,34 @@ def _raw(port: int, data: bytes, wait: float = 2) -> None:
                 pass
         except (TimeoutError, ConnectionError):
             pass
+
+
+async def test_every_line_of_a_json_run_with_quotes_newlines_and_a_traceback_parses(
+        start_gateway: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import logging as logging_module
+
+    import aiohttp
+
+    from crossroads import logs
+    from crossroads.api.models import ModelsAPI
+
+    root = logging_module.getLogger()
+    saved = root.handlers[:], root.level
+    out = io.StringIO()
+    logs.configure("DEBUG", as_json=True, stream=out)
+    try:
+        async def broken(self: ModelsAPI, request: Any) -> Any:
+            raise ValueError('a "quoted"\nmulti-line failure')
+
+        monkeypatch.setattr(ModelsAPI, "one", broken)
+        async with start_gateway() as gw, aiohttp.ClientSession() as http, \
+                http.get(f"{gw.url}/model/a%22b/c%0Ad") as response:
+            assert response.status == 500
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    entries = [json.loads(line) for line in out.getvalue().splitlines()]
+    (failure,) = [e for e in entries if e["message"].startswith("unhandled error")]
+    assert failure["message"] == 'unhandled error on GET /api/v1/model/a"b/c\nd'
+    assert failure["exception"].startswith("Traceback") and 'a "quoted"\nmulti-line failure' in failure["exception"]

@@ -19,7 +19,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 #: Headers whose values are credentials.
 SECRET_HEADERS: Final = ("proxy-authorization", "authorization", "x-goog-api-key", "x-api-key", "api-key",
@@ -107,9 +107,11 @@ class JSONFormatter(logging.Formatter):
 _FORMATTER = logging.Formatter()
 
 
-def configure(level: str = "INFO", as_json: bool = False, secrets: Iterable[str] = ()) -> logging.Handler:
-    """Send every logger's records to stderr through the redacting filter, as text or JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
+def configure(level: str = "INFO", as_json: bool = False, secrets: Iterable[str] = (),
+              stream: TextIO | None = None) -> logging.Handler:
+    """Send every logger's records to `stream` (stderr) through the redacting filter, as text or JSON
+    lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JSONFormatter() if as_json else TextFormatter())
     handler.addFilter(Redactor(secrets))
     root = logging.getLogger()
