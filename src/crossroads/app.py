@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from crossroads.api.activity import ActivityAPI
-from crossroads.api.chat import ChatCompletions
+from crossroads.api.chat import ChatFace
 from crossroads.api.connections import ConnectionLimits
 from crossroads.api.generation import GenerationAPI
+from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
@@ -192,7 +193,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
 
 
 def _routes(app: web.Application, s: Services) -> None:
-    chat = ChatCompletions(s.settings, s.keys, s.planner, s.dispatcher, Accountant(s.budget, s.ledger), s.limiter)
+    accountant = Accountant(s.budget, s.ledger)
+    chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
     keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)

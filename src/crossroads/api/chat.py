@@ -1,89 +1,41 @@
-"""`POST /api/v1/chat/completions`: parse → authenticate → plan → admit → dispatch → render → settle."""
+"""`POST /api/v1/chat/completions`: OpenAI's Chat Completions wire format with OpenRouter's extras, as a
+`Face` of the shared inference path (`api/inference.py`)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
 
-from crossroads.api.body import read_json
-from crossroads.api.headers import first as first_header
-from crossroads.api.headers import text as header_text
-from crossroads.api.render import DONE, JSON, KEEPALIVE, error_response, generation_id, sse
-from crossroads.errors import CrossroadsError, UpstreamError
-from crossroads.ledger.accounting import Accountant, Generation, Tab
-from crossroads.ledger.keys import KeyRing
+from crossroads.api.render import DONE, JSON, KEEPALIVE, error_response, sse
+from crossroads.errors import CrossroadsError
+from crossroads.ledger.accounting import Charge, Generation
 from crossroads.providers.base import Piece
-from crossroads.providers.registry import passthrough_headers
-from crossroads.ratelimit.base import Limiter
-from crossroads.routing.dispatch import Dispatcher
-from crossroads.routing.outcome import End, OpenStream
-from crossroads.routing.plan import Planner, Route
+from crossroads.routing.outcome import OpenStream, Served
 from crossroads.schema.chat import parse_chat_request
 from crossroads.schema.request import ChatRequest
-from crossroads.settings import Settings
 
-log = logging.getLogger("crossroads.chat")
+_STREAM_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                          "X-Accel-Buffering": "no"}
 
 
-class ChatCompletions:
-    def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
-                 accountant: Accountant, limiter: Limiter) -> None:
-        self.settings = settings
-        self.keys = keys
-        self.planner = planner
-        self.dispatcher = dispatcher
-        self.accountant = accountant
-        self.limiter = limiter
-        self.passthrough = passthrough_headers(dispatcher.adapters)
+class ChatFace:
+    keepalive: bytes = KEEPALIVE
+    stream_headers: Mapping[str, str] = _STREAM_HEADERS
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        headers = request.headers
-        key = await self.keys.authenticate(headers.get("Authorization"))
-        body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
-        forwarded = {name: value for name in self.passthrough if (value := header_text(headers.get(name)))}
-        chat = parse_chat_request(body, self.settings.default_model, forwarded)
-        route = self.planner.plan(chat)
-        await self.limiter.check(key, route, chat)
-        hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
-                                           chat.completions)
-        tab = Tab(self.accountant, hold, Generation(
-            id=generation_id(),
-            model=route.groups[0][0].id,
-            streamed=chat.stream,
-            started=time.time(),
-            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
-            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
-            user_agent=first_header(headers, "User-Agent"),
-            external_user=chat.user,
-            session_id=chat.session_id or first_header(headers, "X-Session-Id"),
-        ))
-        try:
-            if chat.stream:
-                return await self._stream(request, chat, route, tab)
-            return await self._complete(chat, route, tab)
-        except CrossroadsError as error:
-            return error_response(error, {"X-Generation-Id": tab.generation.id})
-        finally:
-            # Whatever ended the request without settling it (a failure nothing above expected), its hold is
-            # released and the attempt recorded: a reservation never outlives its request.
-            await tab.abandon()
+    def credentials(self, request: web.Request) -> str | None:
+        return request.headers.get("Authorization")
 
-    # -- non-streaming -----------------------------------------------------------------------------------
+    def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ChatRequest:
+        return parse_chat_request(body, default_model, forwarded)
 
-    async def _complete(self, chat: ChatRequest, route: Route, tab: Tab) -> web.Response:
-        served = await self.dispatcher.complete(chat, route, tab)
+    def reply(self, request: ChatRequest, served: Served, generation: Generation, charge: Charge) -> web.Response:
         completion = served.completion
-        if chat.reasoning.exclude:
+        if request.reasoning.exclude:
             for choice in completion.choices:
                 _hide_reasoning(choice["message"])
-        charge = await served.finish(End.DONE)
-        generation = tab.generation
         usage = generation.usage
         assert usage is not None
         assert served.endpoint is not None
@@ -102,86 +54,47 @@ class ChatCompletions:
         return web.Response(body=orjson.dumps(body), content_type=JSON,
                             headers={"X-Generation-Id": generation.id})
 
-    # -- streaming ---------------------------------------------------------------------------------------
+    def writer(self, request: ChatRequest, generation: Generation) -> ChunkWriter:
+        return ChunkWriter(generation, request.reasoning.exclude)
 
-    async def _stream(self, request: web.Request, chat: ChatRequest, route: Route, tab: Tab) \
-            -> web.StreamResponse:
-        generation = tab.generation
-        response = web.StreamResponse(headers={
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Generation-Id": generation.id,
-            "X-Accel-Buffering": "no",
-        })
-        keepalive = KeepAlive(request, response, self.settings.keepalive_seconds)
-        try:
-            stream = await self.dispatcher.open_stream(chat, route, tab)
-        except Exception as exc:
-            await keepalive.stop()
-            if not response.prepared:
-                raise
-            # Keep-alive comments already committed the response: the error goes in-band.
-            error = exc if isinstance(exc, CrossroadsError) else _internal(exc)
-            await response.write(sse(_error_chunk(generation, None, error)) + DONE)
-            return response
-        except BaseException:
-            await keepalive.stop()
-            raise
-        await keepalive.stop()
-        if not response.prepared:
-            await response.prepare(request)
-        # The response is committed: from here on no other provider can take over; a failure can only end
-        # the stream in-band, with an error chunk.
-        assert stream.model is not None
-        assert stream.endpoint is not None
-        head = {"id": generation.id, "provider": stream.endpoint.provider.name, "model": stream.model.id,
-                "object": "chat.completion.chunk", "created": int(generation.started),
-                **stream.translator.head_fields}
-        prefix = _prefix(head)
-        failure: CrossroadsError | None = None
+    def error(self, error: CrossroadsError, headers: Mapping[str, str]) -> web.Response:
+        return error_response(error, dict(headers) if headers else None)
+
+
+class ChunkWriter:
+    """`chat.completion.chunk` events: every chunk of a stream shares its head (`id`, `provider`, `model`,
+    `object`, `created`, ...), encoded once."""
+
+    def __init__(self, generation: Generation, hide_reasoning: bool) -> None:
+        self.generation = generation
         # `reasoning.exclude`: the model may reason, the client does not see it. Adapters that can ask the
         # provider not to return it do; this covers the rest.
-        hide_reasoning = chat.reasoning.exclude
-        # What the upstream has already sent is relayed in one write, and only when the next read would
-        # wait: a stream that arrived whole (an instant upstream, or a client that fell behind) goes out
-        # with its final usage chunk and the end of the response in a single write, not one per batch.
-        out = [_encode(prefix, _without_reasoning(stream.pieces) if hide_reasoning else stream.pieces)]
-        try:
-            while True:
-                if out and not stream.ready:
-                    await response.write(b"".join(out))
-                    out.clear()
-                upstream_pieces = await stream.next_pieces()
-                if upstream_pieces is None:
-                    break
-                pieces = _without_reasoning(upstream_pieces) if hide_reasoning else upstream_pieces
-                if pieces:
-                    out.append(_encode(prefix, pieces))
-        except UpstreamError as exc:
-            failure = exc
-        except (asyncio.CancelledError, ConnectionResetError):
-            await stream.finish(End.CLIENT_GONE)
-            raise
-        except Exception as exc:  # a fault of the gateway's own: the stream still ends properly
-            failure = _internal(exc)
-        if failure is not None:
-            await stream.finish(End.FAILED, failure)
-            out.append(sse(_error_chunk(generation, stream, failure)))
-        else:
-            charge = await stream.finish(End.DONE)
-            usage = generation.usage
-            assert usage is not None
-            out.append(sse({**head, "choices": [],
-                            "usage": usage.public(charge.usd, charge.cost.prompt, charge.cost.completion)}))
-        out.append(DONE)
-        with contextlib.suppress(ConnectionResetError):  # the client left at the very end: nothing to do
-            await response.write_eof(b"".join(out))
-        return response
+        self.hide_reasoning = hide_reasoning
+        self.head: dict[str, Any] = {}
+        self.prefix = b""
 
+    def start(self, stream: OpenStream) -> bytes:
+        assert stream.model is not None
+        assert stream.endpoint is not None
+        self.head = {"id": self.generation.id, "provider": stream.endpoint.provider.name, "model": stream.model.id,
+                     "object": "chat.completion.chunk", "created": int(self.generation.started),
+                     **stream.translator.head_fields}
+        self.prefix = _prefix(self.head)
+        return b""
 
-def _internal(exc: Exception) -> CrossroadsError:
-    log.exception("unhandled error while streaming", exc_info=exc)
-    return CrossroadsError("internal error")
+    def pieces(self, pieces: list[Piece]) -> bytes:
+        if self.hide_reasoning:
+            pieces = _without_reasoning(pieces)
+        return _encode(self.prefix, pieces) if pieces else b""
+
+    def end(self, generation: Generation, charge: Charge) -> bytes:
+        usage = generation.usage
+        assert usage is not None
+        return sse({**self.head, "choices": [],
+                    "usage": usage.public(charge.usd, charge.cost.prompt, charge.cost.completion)}) + DONE
+
+    def failed(self, error: CrossroadsError, stream: OpenStream | None) -> bytes:
+        return sse(_error_chunk(self.generation, stream, error)) + DONE
 
 
 def _error_chunk(generation: Generation, stream: OpenStream | None, error: CrossroadsError) -> dict[str, Any]:
@@ -205,42 +118,6 @@ def _error_chunk(generation: Generation, stream: OpenStream | None, error: Cross
     if provider is None:
         del chunk["provider"]
     return chunk
-
-
-class KeepAlive:
-    """`: OPENROUTER PROCESSING` comments while the upstream is silent: after `interval` seconds without a
-    first content event, the response is committed (status 200) and a comment sent, then one every
-    `interval` seconds. A timer, not a task, so a stream that starts promptly costs next to nothing."""
-
-    def __init__(self, request: web.Request, response: web.StreamResponse, interval: float) -> None:
-        self._request = request
-        self._response = response
-        self._interval = interval
-        self._writing: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(interval, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        self._writing = asyncio.ensure_future(self._send())
-
-    async def _send(self) -> None:
-        try:
-            if not self._response.prepared:
-                await self._response.prepare(self._request)
-            await self._response.write(KEEPALIVE)
-        except ConnectionResetError:
-            return  # the client left; the handler is being cancelled
-        if self._timer is None and self._writing is not None:
-            self._timer = asyncio.get_running_loop().call_later(self._interval, self._fire)
-
-    async def stop(self) -> None:
-        """No more comments; returns once any comment being written is out (the caller writes next)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        writing, self._writing = self._writing, None
-        if writing is not None:
-            await asyncio.gather(writing, return_exceptions=True)
 
 
 def _prefix(head: dict[str, Any]) -> bytes:
@@ -284,4 +161,4 @@ def _without_reasoning(pieces: list[Piece]) -> list[Piece]:
     return kept
 
 
-__all__ = ["ChatCompletions"]
+__all__ = ["ChatFace", "ChunkWriter"]

@@ -1,0 +1,232 @@
+"""What every inference API does, whatever its wire format: authenticate → parse → plan → admit → dispatch
+→ render → finish.
+
+An inbound API (`/chat/completions`, and any other that asks a model for a reply) is a `Face`: how its
+requests are read into the typed `ChatRequest` and how replies, streams and errors are written in its wire
+format. `Inference` runs the rest — the same routing, fallbacks, limits, reservations, cost, ledger and
+generation record for every face — so a new face is a translator and nothing else (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from crossroads.api.body import read_json
+from crossroads.api.headers import first as first_header
+from crossroads.api.headers import text as header_text
+from crossroads.api.render import generation_id
+from crossroads.errors import CrossroadsError, UpstreamError
+from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
+from crossroads.ledger.keys import KeyRing
+from crossroads.providers.base import Piece
+from crossroads.providers.registry import passthrough_headers
+from crossroads.ratelimit.base import Limiter
+from crossroads.routing.dispatch import Dispatcher
+from crossroads.routing.outcome import End, OpenStream, Served
+from crossroads.routing.plan import Planner
+from crossroads.schema.request import ChatRequest
+from crossroads.settings import Settings
+
+log = logging.getLogger("crossroads.inference")
+
+
+class StreamWriter(Protocol):
+    """Writes one stream in a face's wire format. Every method returns the bytes to send (maybe none)."""
+
+    def start(self, stream: OpenStream) -> bytes:
+        """The stream's opening, once its first content arrived (`stream.pieces` follow through `pieces`)."""
+        ...
+
+    def pieces(self, pieces: list[Piece]) -> bytes: ...
+
+    def end(self, generation: Generation, charge: Charge) -> bytes:
+        """The close of a stream that finished: final usage (with cost) and the terminator."""
+        ...
+
+    def failed(self, error: CrossroadsError, stream: OpenStream | None) -> bytes:
+        """The close of a stream that broke after the response began (`stream` is None when no endpoint had
+        started streaming)."""
+        ...
+
+
+class Face(Protocol):
+    """An inbound API's wire format."""
+
+    #: Sent while the upstream is silent before a stream's first content (commits the response).
+    keepalive: bytes
+    #: SSE response headers of this face (content type and the like).
+    stream_headers: Mapping[str, str]
+
+    def credentials(self, request: web.Request) -> str | None:
+        """The `Authorization`-style credential (`Bearer <key>`) the request carries."""
+        ...
+
+    def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ChatRequest: ...
+
+    def reply(self, request: ChatRequest, served: Served, generation: Generation, charge: Charge) \
+            -> web.Response: ...
+
+    def writer(self, request: ChatRequest, generation: Generation) -> StreamWriter: ...
+
+    def error(self, error: CrossroadsError, headers: Mapping[str, str]) -> web.Response: ...
+
+
+class Inference:
+    """Serves one face's requests with the gateway's shared services."""
+
+    def __init__(self, face: Face, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
+                 accountant: Accountant, limiter: Limiter) -> None:
+        self.face = face
+        self.settings = settings
+        self.keys = keys
+        self.planner = planner
+        self.dispatcher = dispatcher
+        self.accountant = accountant
+        self.limiter = limiter
+        self.passthrough = passthrough_headers(dispatcher.adapters)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._handle(request)
+        except CrossroadsError as error:
+            return self.face.error(error, {})
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        face = self.face
+        headers = request.headers
+        key = await self.keys.authenticate(face.credentials(request))
+        body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        forwarded = {name: value for name in self.passthrough if (value := header_text(headers.get(name)))}
+        chat = face.parse(body, self.settings.default_model, forwarded)
+        route = self.planner.plan(chat)
+        await self.limiter.check(key, route, chat)
+        hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
+                                           chat.completions)
+        tab = Tab(self.accountant, hold, Generation(
+            id=generation_id(),
+            model=route.groups[0][0].id,
+            streamed=chat.stream,
+            started=time.time(),
+            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
+            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
+            user_agent=first_header(headers, "User-Agent"),
+            external_user=chat.user,
+            session_id=chat.session_id or first_header(headers, "X-Session-Id"),
+        ))
+        try:
+            if chat.stream:
+                return await self._stream(request, chat, route, tab)
+            served = await self.dispatcher.complete(chat, route, tab)
+            return face.reply(chat, served, tab.generation, await served.finish(End.DONE))
+        except CrossroadsError as error:
+            return face.error(error, {"X-Generation-Id": tab.generation.id})
+        finally:
+            # Whatever ended the request without settling it (a failure nothing above expected), its hold is
+            # released and the attempt recorded: a reservation never outlives its request.
+            await tab.abandon()
+
+    async def _stream(self, request: web.Request, chat: ChatRequest, route: Any, tab: Tab) -> web.StreamResponse:
+        generation = tab.generation
+        face = self.face
+        writer = face.writer(chat, generation)
+        response = web.StreamResponse(headers={**face.stream_headers, "X-Generation-Id": generation.id})
+        keepalive = KeepAlive(request, response, self.settings.keepalive_seconds, face.keepalive)
+        try:
+            stream = await self.dispatcher.open_stream(chat, route, tab)
+        except Exception as exc:
+            await keepalive.stop()
+            if not response.prepared:
+                raise
+            # Keep-alive comments already committed the response: the error goes in-band.
+            await response.write(writer.failed(exc if isinstance(exc, CrossroadsError) else _internal(exc), None))
+            return response
+        except BaseException:
+            await keepalive.stop()
+            raise
+        await keepalive.stop()
+        if not response.prepared:
+            await response.prepare(request)
+        # The response is committed: from here on no other provider can take over; a failure can only end
+        # the stream in-band, in the face's error form.
+        failure: CrossroadsError | None = None
+        # What the upstream has already sent is relayed in one write, and only when the next read would
+        # wait: a stream that arrived whole (an instant upstream, or a client that fell behind) goes out
+        # with its final usage and the end of the response in a single write, not one per batch.
+        out = [writer.start(stream), writer.pieces(stream.pieces)]
+        try:
+            while True:
+                if out and not stream.ready:
+                    await response.write(b"".join(out))
+                    out.clear()
+                pieces = await stream.next_pieces()
+                if pieces is None:
+                    break
+                if pieces:
+                    out.append(writer.pieces(pieces))
+        except UpstreamError as exc:
+            failure = exc
+        except (asyncio.CancelledError, ConnectionResetError):
+            await stream.finish(End.CLIENT_GONE)
+            raise
+        except Exception as exc:  # a fault of the gateway's own: the stream still ends properly
+            failure = _internal(exc)
+        if failure is not None:
+            await stream.finish(End.FAILED, failure)
+            out.append(writer.failed(failure, stream))
+        else:
+            out.append(writer.end(generation, await stream.finish(End.DONE)))
+        with contextlib.suppress(ConnectionResetError):  # the client left at the very end: nothing to do
+            await response.write_eof(b"".join(out))
+        return response
+
+
+def _internal(exc: Exception) -> CrossroadsError:
+    log.exception("unhandled error while streaming", exc_info=exc)
+    return CrossroadsError("internal error")
+
+
+class KeepAlive:
+    """Keep-alive bytes while the upstream is silent: after `interval` seconds without a first content
+    event, the response is committed (status 200) and `data` sent, then again every `interval` seconds. A
+    timer, not a task, so a stream that starts promptly costs next to nothing."""
+
+    def __init__(self, request: web.Request, response: web.StreamResponse, interval: float, data: bytes) -> None:
+        self._request = request
+        self._response = response
+        self._interval = interval
+        self._data = data
+        self._writing: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(interval, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._writing = asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        try:
+            if not self._response.prepared:
+                await self._response.prepare(self._request)
+            await self._response.write(self._data)
+        except ConnectionResetError:
+            return  # the client left; the handler is being cancelled
+        if self._timer is None and self._writing is not None:
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._fire)
+
+    async def stop(self) -> None:
+        """No more keep-alives; returns once any being written is out (the caller writes next)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            await asyncio.gather(writing, return_exceptions=True)
+
+
+__all__ = ["Face", "Inference", "KeepAlive", "StreamWriter"]
