@@ -119,7 +119,9 @@ async def test_stream_wire_format(http: aiohttp.ClientSession) -> None:
 
     status, _, raw = await post_chat(http, chat(stream=True, stream_options={"include_obfuscation": False}))
     assert status == 200
-    assert all("obfuscation" not in orjson.loads(p) and "usage" not in orjson.loads(p) for p in sse_payloads(raw)[:-1])
+    payloads = sse_payloads(raw)
+    assert payloads[-1] == "[DONE]" and len(payloads) > 3  # role chunk, content, finish chunk, [DONE]
+    assert all("obfuscation" not in orjson.loads(p) and "usage" not in orjson.loads(p) for p in payloads[:-1])
 
 
 async def test_chunk_tokens(client: openai.AsyncOpenAI) -> None:
