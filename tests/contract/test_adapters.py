@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 
@@ -225,6 +226,29 @@ async def test_error_event_mid_stream_becomes_in_band_error(serve: Callable[...,
     assert "".join(ch.choices[0].delta.content or "" for ch in received if ch.choices)
     assert all((ch.model_extra or {})["provider"] == "First" for ch in received)
     assert caught.value.body is not None
+
+
+@pytest.mark.parametrize("directive", ["drop_after=2;tokens=30", "error_after=2;tokens=30;tps=100"])
+async def test_mid_stream_failure_ends_with_an_error_chunk_then_done(serve: Callable[..., Any],
+                                                                    directive: str) -> None:
+    """On the wire, past the SDK: once streaming, a failure is one last chunk carrying `error` and
+    `finish_reason: "error"`, and the stream still ends with `data: [DONE]`."""
+    body = {**FIRST, "model": "contract/model", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    async with serve(directive) as gw, aiohttp.ClientSession(headers=gw.auth) as http, \
+            http.post(f"{gw.url}/chat/completions", json=body) as response:
+        assert response.status == 200
+        raw = (await response.read()).decode()
+    payloads = [line[6:] for line in raw.split("\n") if line.startswith("data: ")]
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(payload) for payload in payloads[:-1]]
+    assert "".join(ch["choices"][0]["delta"].get("content") or "" for ch in chunks[:-1])
+    last = chunks[-1]
+    assert last["choices"][0]["finish_reason"] == "error"
+    assert [ch["choices"][0]["finish_reason"] for ch in chunks if ch["choices"][0]["finish_reason"]] == ["error"]
+    error = last["error"]
+    assert error["code"] == 502 if directive.startswith("drop") else 500 <= error["code"] < 600
+    assert isinstance(error["message"], str) and error["message"]
+    assert {ch["id"] for ch in chunks} == {last["id"]} and {ch["provider"] for ch in chunks} == {"First"}
 
 
 TIME_TOOL = {"type": "function", "function": {
