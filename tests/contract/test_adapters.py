@@ -29,6 +29,9 @@ class WireCase:
     upstream_model: str
     quirks: str = "generic"
     reasoning: bool = False
+    #: Whether replies carry something opaque the client must send back with the reasoning (a signature,
+    #: encrypted data) in `reasoning_details`.
+    opaque_reasoning: bool = False
 
     def catalog(self, sim_url: str, directives: tuple[str, str] = ("", "")) -> str:
         """Two providers of this wire format (`first`, cheaper, and `second`) serving `contract/model`."""
@@ -51,9 +54,9 @@ class WireCase:
 
 
 CASES = [
-    WireCase("openai_chat", lambda root: f"{root}/v1", "gpt-4o-mini", quirks="openai"),
-    WireCase("anthropic_messages", lambda root: root, "claude-sonnet-4-5", reasoning=True),
-    WireCase("gemini", lambda root: root, "gemini-2.5-flash", reasoning=True),
+    WireCase("openai_chat", lambda root: f"{root}/v1", "gpt-4o-mini", quirks="openai", reasoning=True),
+    WireCase("anthropic_messages", lambda root: root, "claude-sonnet-4-5", reasoning=True, opaque_reasoning=True),
+    WireCase("gemini", lambda root: root, "gemini-2.5-flash", reasoning=True, opaque_reasoning=True),
 ]
 
 KEYS = {"FIRST_KEY": "first-secret", "SECOND_KEY": "second-secret"}
@@ -360,13 +363,14 @@ async def test_reasoning_comes_back_and_goes_back(gw: Gateway, case: WireCase, s
             reply = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
                                                     tools=[TOOL], extra_body=body)  # type: ignore[list-item]
             extra = reply.choices[0].message.model_extra or {}
-            reasoning, details = extra["reasoning"], extra["reasoning_details"]
+            reasoning, details = extra["reasoning"], extra.get("reasoning_details") or []
             call = reply.choices[0].message.tool_calls[0]  # type: ignore[index]
             call_id, name, arguments = call.id, call.function.name, call.function.arguments  # type: ignore[union-attr]
             usage = reply.usage
-        # Something opaque to send back: a signed text block (Anthropic) or an encrypted blob (Gemini).
-        assert reasoning and any(detail.get("signature") or detail.get("type") == "reasoning.encrypted"
-                                 for detail in details)
+        # Something opaque to send back: a signed text block (Anthropic) or an encrypted blob (Gemini); the
+        # OpenAI format's `reasoning_content` is plain text.
+        opaque = [d for d in details if d.get("signature") or d.get("type") == "reasoning.encrypted"]
+        assert reasoning and bool(opaque) == case.opaque_reasoning
         assert usage is not None and usage.completion_tokens_details is not None
         assert 0 < (usage.completion_tokens_details.reasoning_tokens or 0) < usage.completion_tokens
         if stream:  # the client reassembles streamed details by index, as OpenRouter's docs describe
