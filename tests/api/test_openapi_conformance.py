@@ -36,6 +36,7 @@ async def test_chat_stream_chunks(gateway: Gateway) -> None:
         text = (await resp.read()).decode()
     events = [e for e in text.split("\n\n") if e]
     assert events[-1] == "data: [DONE]"
+    assert len(events) > 1  # at least one chunk before [DONE], so the loop below checks something
     for event in events[:-1]:
         assert event.startswith("data: ")
         validate_response({"data": orjson.loads(event[6:])}, "/chat/completions", "post", 200,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 
@@ -28,6 +29,9 @@ class WireCase:
     upstream_model: str
     quirks: str = "generic"
     reasoning: bool = False
+    #: Whether replies carry something opaque the client must send back with the reasoning (a signature,
+    #: encrypted data) in `reasoning_details`.
+    opaque_reasoning: bool = False
 
     def catalog(self, sim_url: str, directives: tuple[str, str] = ("", "")) -> str:
         """Two providers of this wire format (`first`, cheaper, and `second`) serving `contract/model`."""
@@ -50,9 +54,9 @@ class WireCase:
 
 
 CASES = [
-    WireCase("openai_chat", lambda root: f"{root}/v1", "gpt-4o-mini", quirks="openai"),
-    WireCase("anthropic_messages", lambda root: root, "claude-sonnet-4-5", reasoning=True),
-    WireCase("gemini", lambda root: root, "gemini-2.5-flash", reasoning=True),
+    WireCase("openai_chat", lambda root: f"{root}/v1", "gpt-4o-mini", quirks="openai", reasoning=True),
+    WireCase("anthropic_messages", lambda root: root, "claude-sonnet-4-5", reasoning=True, opaque_reasoning=True),
+    WireCase("gemini", lambda root: root, "gemini-2.5-flash", reasoning=True, opaque_reasoning=True),
 ]
 
 KEYS = {"FIRST_KEY": "first-secret", "SECOND_KEY": "second-secret"}
@@ -227,6 +231,29 @@ async def test_error_event_mid_stream_becomes_in_band_error(serve: Callable[...,
     assert caught.value.body is not None
 
 
+@pytest.mark.parametrize("directive", ["drop_after=2;tokens=30", "error_after=2;tokens=30;tps=100"])
+async def test_mid_stream_failure_ends_with_an_error_chunk_then_done(serve: Callable[..., Any],
+                                                                    directive: str) -> None:
+    """On the wire, past the SDK: once streaming, a failure is one last chunk carrying `error` and
+    `finish_reason: "error"`, and the stream still ends with `data: [DONE]`."""
+    body = {**FIRST, "model": "contract/model", "stream": True, "messages": [{"role": "user", "content": "x"}]}
+    async with serve(directive) as gw, aiohttp.ClientSession(headers=gw.auth) as http, \
+            http.post(f"{gw.url}/chat/completions", json=body) as response:
+        assert response.status == 200
+        raw = (await response.read()).decode()
+    payloads = [line[6:] for line in raw.split("\n") if line.startswith("data: ")]
+    assert payloads[-1] == "[DONE]"
+    chunks = [json.loads(payload) for payload in payloads[:-1]]
+    assert "".join(ch["choices"][0]["delta"].get("content") or "" for ch in chunks[:-1])
+    last = chunks[-1]
+    assert last["choices"][0]["finish_reason"] == "error"
+    assert [ch["choices"][0]["finish_reason"] for ch in chunks if ch["choices"][0]["finish_reason"]] == ["error"]
+    error = last["error"]
+    assert error["code"] == 502 if directive.startswith("drop") else 500 <= error["code"] < 600
+    assert isinstance(error["message"], str) and error["message"]
+    assert {ch["id"] for ch in chunks} == {last["id"]} and {ch["provider"] for ch in chunks} == {"First"}
+
+
 TIME_TOOL = {"type": "function", "function": {
     "name": "get_time", "description": "Local time in a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -336,13 +363,14 @@ async def test_reasoning_comes_back_and_goes_back(gw: Gateway, case: WireCase, s
             reply = await c.chat.completions.create(model="contract/model", messages=messages,  # type: ignore[arg-type]
                                                     tools=[TOOL], extra_body=body)  # type: ignore[list-item]
             extra = reply.choices[0].message.model_extra or {}
-            reasoning, details = extra["reasoning"], extra["reasoning_details"]
+            reasoning, details = extra["reasoning"], extra.get("reasoning_details") or []
             call = reply.choices[0].message.tool_calls[0]  # type: ignore[index]
             call_id, name, arguments = call.id, call.function.name, call.function.arguments  # type: ignore[union-attr]
             usage = reply.usage
-        # Something opaque to send back: a signed text block (Anthropic) or an encrypted blob (Gemini).
-        assert reasoning and any(detail.get("signature") or detail.get("type") == "reasoning.encrypted"
-                                 for detail in details)
+        # Something opaque to send back: a signed text block (Anthropic) or an encrypted blob (Gemini); the
+        # OpenAI format's `reasoning_content` is plain text.
+        opaque = [d for d in details if d.get("signature") or d.get("type") == "reasoning.encrypted"]
+        assert reasoning and bool(opaque) == case.opaque_reasoning
         assert usage is not None and usage.completion_tokens_details is not None
         assert 0 < (usage.completion_tokens_details.reasoning_tokens or 0) < usage.completion_tokens
         if stream:  # the client reassembles streamed details by index, as OpenRouter's docs describe

@@ -148,6 +148,9 @@ async def test_an_idle_lease_of_another_process_does_not_refuse_a_request(store:
         await first.reserve(key, 100)  # leases more than it needs
         await first.settle(key, 100, 100)
         await second.reserve(key, 9_900)  # everything left: possible once the first gives its lease back
+        assert await second.remaining(key) == 0
+        with pytest.raises(PaymentRequired):
+            await first.reserve(key, 1)
         await first.close()
 
 

@@ -216,7 +216,11 @@ def test_chunks_that_need_translation_are_decoded() -> None:
     stream = ADAPTER.stream_translator(parse_chat_request({"messages": [{"role": "user", "content": "x"}]}, "a/m"),
                                        endpoint())
     stream.feed(None, b'{"id":"u1","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}')
-    for data in (b'{"id":"u1","choices":[{"index":0,"delta":{"reasoning_content":"r"},"finish_reason":null}]}',
-                 b'{"id":"u1","choices":[{"index":0,"delta":{},"finish_reason":"eos"}]}'):
-        assert all(isinstance(p, dict) for p in stream.feed(None, data))
+    renamed = stream.feed(None, b'{"id":"u1","choices":[{"index":0,"delta":{"reasoning_content":"r"},'
+                                b'"finish_reason":null}]}')
+    assert renamed == [{"choices": [{"index": 0, "delta": {"reasoning": "r"}, "finish_reason": None,
+                                     "native_finish_reason": None}]}]
+    finished = stream.feed(None, b'{"id":"u1","choices":[{"index":0,"delta":{},"finish_reason":"eos"}]}')
+    assert finished == [{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+                                      "native_finish_reason": "eos"}]}]
     assert stream.finish_reason == "stop" and stream.native_finish_reason == "eos"

@@ -11,7 +11,14 @@ from crossroads.catalog.loader import build
 from crossroads.errors import RateLimited
 from crossroads.ledger.keys import Key, Spend
 from crossroads.providers.registry import build_adapters
-from crossroads.ratelimit.base import FREE_PER_DAY_LOW, FREE_PER_MINUTE, Limiter, MemoryLimiter
+from crossroads.ratelimit.base import (
+    FREE_PER_DAY_HIGH,
+    FREE_PER_DAY_LOW,
+    FREE_PER_MINUTE,
+    Limiter,
+    MemoryLimiter,
+    rules_for,
+)
 from crossroads.ratelimit.redis import RedisLimiter
 from crossroads.routing.health import Health
 from crossroads.routing.plan import Planner, Policy
@@ -109,7 +116,7 @@ async def test_free_models_per_minute_and_per_day(kind: str, redis_link: RedisLi
     with pytest.raises(RateLimited, match="free-models-per-min"):
         await every[0].check(k, route, chat)
     refusal: RateLimited | None = None
-    while refusal is None:
+    for _ in range(FREE_PER_DAY_LOW // FREE_PER_MINUTE + 1):  # a minute's worth at a time, until refused
         clock.now += 60
         try:
             for _ in range(FREE_PER_MINUTE):
@@ -117,6 +124,8 @@ async def test_free_models_per_minute_and_per_day(kind: str, redis_link: RedisLi
                 used += 1
         except RateLimited as exc:
             refusal = exc
+            break
+    assert refusal is not None
     assert "free-models-per-day" in refusal.message and "Add 10 credits" in refusal.message
     assert refusal.metadata is not None and refusal.metadata["retryable"] is False
     assert used == FREE_PER_DAY_LOW
@@ -127,17 +136,35 @@ async def test_high_balance_raises_the_daily_free_limit(kind: str, redis_link: R
     every = limiters(kind, clock, redis_link, high=True)
     k = key()
     route, chat = request("a/free:free")
-    for _ in range(3):
-        for _ in range(FREE_PER_MINUTE):
-            await every[0].check(k, route, chat)
-        clock.now += 60  # 60 free requests today: past the low daily cap, fine with credits
+    used = 0
+    refusal: RateLimited | None = None
+    for _ in range(FREE_PER_DAY_HIGH // FREE_PER_MINUTE + 1):  # a minute's worth at a time, until refused
+        try:
+            for _ in range(FREE_PER_MINUTE):
+                await every[used % len(every)].check(k, route, chat)
+                used += 1
+        except RateLimited as exc:
+            refusal = exc
+            break
+        clock.now += 60
+    assert refusal is not None and refusal.metadata is not None
+    assert refusal.metadata["limit_source"] == "free-models-per-day-high-balance"
+    assert "Add 10 credits" not in refusal.message
+    assert used == FREE_PER_DAY_HIGH > FREE_PER_DAY_LOW
 
 
 async def test_paid_models_without_key_limits_cost_nothing(kind: str, redis_link: RedisLink) -> None:
     every = limiters(kind, Clock(), redis_link)
+    k = key()
     route, chat = request("a/paid")
+    assert rules_for(k, route, chat, high_balance=False) == []
     for _ in range(500):
-        await every[0].check(key(), route, chat)
+        await every[0].check(k, route, chat)
+    # Nothing was counted: not even against the free-model limits the same key has on a free model.
+    free = rules_for(k, *request("a/free:free"), high_balance=False)
+    assert [rule.name for rule in free] == ["free-models-per-min", "free-models-per-day"]
+    for rule in free:
+        assert await every[0].used(k, rule) == 0
 
 
 async def test_redis_outage_falls_back_to_this_process() -> None:

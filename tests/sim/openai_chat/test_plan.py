@@ -308,3 +308,21 @@ async def test_reasoning_and_cached_usage(client: openai.AsyncOpenAI) -> None:
     assert capped.usage is not None
     assert capped.usage.completion_tokens == 9
     assert capped.choices[0].finish_reason == "length"
+
+
+async def test_reasoning_effort_returns_reasoning_content(client: openai.AsyncOpenAI) -> None:
+    completion = await client.chat.completions.create(
+        model="gpt-4o#tokens=10;reasoning=7", messages=USER, reasoning_effort="low"
+    )
+    message = completion.choices[0].message
+    thought = (message.model_extra or {})["reasoning_content"]
+    assert count_tokens(thought) == 7
+    assert completion.usage is not None and completion.usage.completion_tokens_details is not None
+    assert completion.usage.completion_tokens_details.reasoning_tokens == 7
+    assert count_tokens(message.content or "") == 10
+
+    default = await client.chat.completions.create(model="gpt-4o", messages=USER, reasoning_effort="high")
+    assert default.usage is not None and default.usage.completion_tokens_details is not None
+    reasoning_tokens = default.usage.completion_tokens_details.reasoning_tokens
+    text = (default.choices[0].message.model_extra or {})["reasoning_content"]
+    assert reasoning_tokens and count_tokens(text) == reasoning_tokens

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import aiohttp
 import jsonschema
 import openai
 import orjson
+import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from crossroads.sim.reply import count_tokens
@@ -119,7 +121,9 @@ async def test_stream_wire_format(http: aiohttp.ClientSession) -> None:
 
     status, _, raw = await post_chat(http, chat(stream=True, stream_options={"include_obfuscation": False}))
     assert status == 200
-    assert all("obfuscation" not in orjson.loads(p) and "usage" not in orjson.loads(p) for p in sse_payloads(raw)[:-1])
+    payloads = sse_payloads(raw)
+    assert payloads[-1] == "[DONE]" and len(payloads) > 3  # role chunk, content, finish chunk, [DONE]
+    assert all("obfuscation" not in orjson.loads(p) and "usage" not in orjson.loads(p) for p in payloads[:-1])
 
 
 async def test_chunk_tokens(client: openai.AsyncOpenAI) -> None:
@@ -130,6 +134,35 @@ async def test_chunk_tokens(client: openai.AsyncOpenAI) -> None:
     )
     contents = [chunk.choices[0].delta.content async for chunk in stream if chunk.choices[0].delta.content]
     assert [count_tokens(text) for text in contents] == [3, 3, 3, 1]
+
+
+async def test_reasoning_content_streams_ahead_of_the_answer(client: openai.AsyncOpenAI) -> None:
+    completion = await client.chat.completions.create(
+        model="gpt-4o#tokens=10;reasoning=7", messages=USER, reasoning_effort="low"
+    )
+    message = completion.choices[0].message
+    thought = (message.model_extra or {})["reasoning_content"]
+    stream = await client.chat.completions.create(
+        model="gpt-4o#tokens=10;reasoning=7", messages=USER, reasoning_effort="low", stream=True
+    )
+    deltas = [chunk.choices[0].delta async for chunk in stream]
+    thoughts = [(delta.model_extra or {}).get("reasoning_content") for delta in deltas]
+    assert deltas[0].role == "assistant"
+    assert [bool(t) for t in thoughts] == [True] * 7 + [False] * (len(thoughts) - 7)  # a token a chunk, first
+    assert "".join(t or "" for t in thoughts) == thought
+    assert "".join(delta.content or "" for delta in deltas[7:]) == message.content
+
+
+@pytest.mark.parametrize("fields", [{}, {"reasoning_effort": "none"}])
+async def test_reasoning_stays_hidden_without_reasoning_effort(
+    http: aiohttp.ClientSession, fields: dict[str, Any]
+) -> None:
+    status, _, raw = await post_chat(http, chat(model="gpt-4o#reasoning=7", **fields))
+    body = orjson.loads(raw)
+    assert status == 200 and body["usage"]["completion_tokens_details"]["reasoning_tokens"] == 7
+    assert "reasoning_content" not in body["choices"][0]["message"]
+    status, _, raw = await post_chat(http, chat(model="gpt-4o#reasoning=7", stream=True, **fields))
+    assert status == 200 and b"reasoning_content" not in raw
 
 
 async def test_tool_call_stream(client: openai.AsyncOpenAI) -> None:

@@ -78,6 +78,7 @@ VALIDATION_CASES: list[tuple[dict[str, Any], str, str | None]] = [
     (chat(tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "nope"}}), "tool_choice", None),
     (chat(tools=[{"type": "function"}]), "tools[0].function", "missing_required_parameter"),
     (chat(response_format={"type": "yaml"}), "response_format.type", "invalid_value"),
+    (chat(reasoning_effort="ultra"), "reasoning_effort", "invalid_value"),
     (
         chat(response_format={"type": "json_schema", "json_schema": {"schema": {}}}),
         "response_format.json_schema.name",

@@ -21,6 +21,12 @@ Choice i of `n` uses its own seed, so choices differ. `max_completion_tokens` / 
 output (reasoning tokens included) and end it with `finish_reason: "length"`; a `stop` sequence found in
 the text cuts it and ends it with "stop".
 
+Reasoning: a request with `reasoning_effort` (other than "none") reasons for `reasoning=` tokens (default
+8-40, from the conversation hash) and gets the reasoning text back the way DeepSeek and vLLM return it,
+OpenAI itself keeping it hidden: `reasoning_content` on the message, and stream deltas of
+`reasoning_content` before the first content or tool-call delta. The `reasoning=` directive alone reports
+reasoning tokens without text, as OpenAI's reasoning models do.
+
 Usage: prompt tokens are the tokenizer count of every message's text (string content and text parts) plus
 3 per message, plus 85 per image part; completion tokens are the output's tokens (tool-call arguments for
 tool calls) plus reasoning tokens, summed over choices.

@@ -1,11 +1,11 @@
 """What a Chat Completions reply says: tool calls, JSON, a quote of tool results or prose, per choice, cut by
-the output limit and the stop sequences; and the prompt tokens the usage reports (see the package's
-docstring for the rules)."""
+the output limit and the stop sequences; the reasoning shown with `reasoning_effort`; and the prompt tokens
+the usage reports (see the package's docstring for the rules)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -102,6 +102,7 @@ class Choice:
     finish_reason: str
     logprobs: list[dict[str, Any]] | None
     tokens: int
+    reasoning: list[str] = field(default_factory=list)  # the reasoning text shown, as pieces
 
     @property
     def content(self) -> str | None:
@@ -164,16 +165,21 @@ def _plan_choice(
 
 
 def plan_choices(params: Params, behaviour: Behaviour, seed: int) -> tuple[list[Choice], int]:
-    """The `n` choices of a reply and the reasoning tokens each spends first (capped by the output limit)."""
+    """The `n` choices of a reply and the reasoning tokens each spends first (capped by the output limit);
+    with `reasoning_effort`, each choice also carries the reasoning text it shows."""
     cap = params.max_tokens
-    reasoning = behaviour.reasoning if cap is None else min(behaviour.reasoning, cap)
+    shown = params.reasoning_effort not in (None, "none")
+    wanted = behaviour.reasoning or (reply.default_token_count(reply.mix(seed, 0x7EA5)) if shown else 0)
+    reasoning = wanted if cap is None else min(wanted, cap)
     budget = None if cap is None else cap - reasoning
     calls = _tools_to_call(params)
     choices = [
         _plan_choice(index=i, seed=seed, params=params, behaviour=behaviour, budget=budget, calls=calls)
         for i in range(params.n)
     ]
-    if behaviour.reasoning > reasoning:
-        for choice in choices:
+    for choice in choices:
+        if wanted > reasoning:
             choice.finish_reason = "length"
+        if shown:
+            choice.reasoning = list(reply.text_pieces(reply.mix(seed, choice.index + 1, 0x7EA5), reasoning))
     return choices, reasoning

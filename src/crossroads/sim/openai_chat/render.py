@@ -1,6 +1,7 @@
 """Chat Completions replies on the wire, field for field like OpenAI: the `chat.completion` body, and the SSE
 stream of `chat.completion.chunk` events (role chunk, content or tool-call deltas, finish chunk, optional usage
-chunk with `"choices": []`, then `data: [DONE]`)."""
+chunk with `"choices": []`, then `data: [DONE]`); reasoning shown with `reasoning_effort` goes in
+`reasoning_content`, on the message and in deltas ahead of the answer, as DeepSeek and vLLM send it."""
 
 from __future__ import annotations
 
@@ -115,6 +116,8 @@ class ChatExchange:
         choices = []
         for choice in self._choices:
             message: dict[str, Any] = {"role": "assistant", "content": choice.content}
+            if choice.reasoning:
+                message["reasoning_content"] = "".join(choice.reasoning)
             if choice.tool_calls:
                 message["tool_calls"] = [
                     {
@@ -169,6 +172,10 @@ class ChatExchange:
 
     def _choice_events(self, choice: Choice) -> Iterator[tuple[dict[str, Any], EventKind, int]]:
         index, step = choice.index, self._chunk_tokens
+        # Reasoning first; the server already waited for its tokens before the first chunk, so none to pace.
+        for at in range(0, len(choice.reasoning), step):
+            thought = {"reasoning_content": "".join(choice.reasoning[at : at + step])}
+            yield _delta(index, {"role": "assistant", **thought} if at == 0 else thought), EventKind.CONTENT, 0
         if choice.tool_calls:
             for j, call in enumerate(choice.tool_calls):
                 head = {

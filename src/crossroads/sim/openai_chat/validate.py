@@ -17,6 +17,7 @@ ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 PART_TYPES = ("text", "image_url", "input_audio", "refusal", "file")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 TOOL_CHOICES = ("none", "auto", "required")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 MAX_STOP_SEQUENCES = 4
 MAX_TOP_LOGPROBS = 20
 
@@ -39,6 +40,7 @@ class Params:
     tool_choice: Any = None
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None
+    reasoning_effort: str | None = None
 
 
 def _check_number(body: Mapping[str, Any], name: str, low: float, high: float) -> None:
@@ -341,6 +343,9 @@ def check_request(body: Any, model: str | None) -> Params:
         include_usage = _check_bool(stream_options, "include_usage", False)
         include_obfuscation = _check_bool(stream_options, "include_obfuscation", True)
     tools = _check_tools(body)
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in REASONING_EFFORTS:
+        raise unsupported("reasoning_effort", effort, REASONING_EFFORTS)
     return Params(
         model=model,
         messages=messages,
@@ -356,4 +361,5 @@ def check_request(body: Any, model: str | None) -> Params:
         tool_choice=_check_tool_choice(body, tools),
         parallel_tool_calls=_check_bool(body, "parallel_tool_calls", True),
         response_format=_check_response_format(body),
+        reasoning_effort=effort,
     )
