@@ -12,7 +12,8 @@ import openai
 import pytest
 
 from crossroads.schema.responses import SEAL, unseal_reasoning
-from tests.conftest import Gateway
+from crossroads.sim import SimServer
+from tests.conftest import Gateway, GatewayFactory, provider_keys, upstream_catalog
 
 MODELS = ["openai/gpt-4o", "anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash"]
 WEATHER = {"type": "function", "name": "get_weather", "description": "Current weather for a city",
@@ -225,3 +226,21 @@ async def test_the_generation_is_recorded(gateway: Gateway) -> None:
         data = (await got.json())["data"]
     assert data["tokens_prompt"] == reply.usage.input_tokens
     assert data["tokens_completion"] == reply.usage.output_tokens
+
+
+async def test_fallback_before_the_first_byte_and_failed_after_it(start_gateway: GatewayFactory,
+                                                                  sim: SimServer) -> None:
+    catalog = upstream_catalog(sim.url, {
+        "test/fallback": [{"provider": "alpha", "upstream_model": "m#status=503"},
+                          {"provider": "beta", "upstream_model": "m", "prompt": "5"}],
+        "test/drop": [{"provider": "alpha", "upstream_model": "m#drop_after=3;tokens=20"}]})
+    async with start_gateway(env=provider_keys("alpha", "beta"), catalog=catalog) as gw, client(gw) as c:
+        reply = await respond(c, True, model="test/fallback", input="x", extra_body={"provider": {"order": ["alpha"]}})
+        assert reply.status == "completed" and reply.output_text
+        async with c.responses.stream(model="test/drop", input="x") as events:
+            seen = [event async for event in events]
+    types = [event.type for event in seen]
+    assert "response.output_text.delta" in types and types[-1] == "response.failed"
+    failed = seen[-1].response  # type: ignore[union-attr]
+    assert failed.status == "failed" and failed.error.code == "server_error" and failed.output == []
+    assert [event.sequence_number for event in seen] == list(range(len(seen)))
