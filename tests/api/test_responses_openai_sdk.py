@@ -244,3 +244,15 @@ async def test_fallback_before_the_first_byte_and_failed_after_it(start_gateway:
     failed = seen[-1].response  # type: ignore[union-attr]
     assert failed.status == "failed" and failed.error.code == "server_error" and failed.output == []
     assert [event.sequence_number for event in seen] == list(range(len(seen)))
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_excluded_reasoning_keeps_only_what_shows_nothing(gateway: Gateway, stream: bool) -> None:
+    async with client(gateway) as c:
+        reply = await respond(c, stream, model="anthropic/claude-sonnet-4.5", input="Use get_weather for Oslo.",
+                              tools=[WEATHER], reasoning={"effort": "high"}, extra_body={"reasoning": {
+                                  "effort": "high", "exclude": True}})
+    reasoning = reply.output[0]
+    assert reasoning.type == "reasoning" and reasoning.summary == []
+    details = unseal_reasoning(reasoning.encrypted_content, "")
+    assert details and all(not d.get("text") for d in details) and details[0]["signature"]

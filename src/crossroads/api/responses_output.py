@@ -127,11 +127,19 @@ def citations(given: Any) -> list[dict[str, Any]]:
     return out
 
 
+def opaque(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`reasoning.exclude`: only the reasoning details that show nothing (encrypted blocks, signatures), which
+    a provider needs back to continue a tool loop."""
+    return [detail for detail in details if not detail.get("text") and not detail.get("summary")]
+
+
 def output_items(message: Mapping[str, Any], generation: Generation, hide_reasoning: bool) -> list[dict[str, Any]]:
     """A whole chat message as output items: reasoning first, then the text, then each tool call."""
     items: list[dict[str, Any]] = []
     text = None if hide_reasoning else message.get("reasoning")
     details = message.get("reasoning_details")
+    if hide_reasoning and details:
+        details = opaque(details)
     if text or details:
         items.append(reasoning_item(generation, len(items), text, details))
     content = message.get("content")
@@ -147,4 +155,4 @@ def output_items(message: Mapping[str, Any], generation: Generation, hide_reason
 
 
 __all__ = ["ERROR_CODES", "call_item", "citations", "error_code", "error_object", "item_id", "message_item",
-           "output_items", "reasoning_item", "response_object", "usage_object"]
+           "opaque", "output_items", "reasoning_item", "response_object", "usage_object"]

@@ -18,6 +18,7 @@ from crossroads.api.responses_output import (
     call_item,
     citations,
     message_item,
+    opaque,
     reasoning_item,
     response_object,
     usage_object,
@@ -32,8 +33,8 @@ from crossroads.schema.responses import ResponsesRequest
 class EventWriter:
     """Writes one response's events; a `StreamWriter` (`api/inference.py`)."""
 
-    __slots__ = ("_annotations", "_call", "_details", "_kind", "_open", "_reasoning", "_text", "finish", "generation",
-                 "hide_reasoning", "model", "output", "request", "seq")
+    __slots__ = ("_annotations", "_call", "_details", "_kind", "_open", "_prefixes", "_reasoning", "_text", "finish",
+                 "generation", "hide_reasoning", "model", "output", "request", "seq")
 
     def __init__(self, request: ResponsesRequest, generation: Generation) -> None:
         self.request = request
@@ -53,11 +54,24 @@ class EventWriter:
         self._annotations: list[dict[str, Any]] = []
         #: The open call's index among the chat deltas' `tool_calls`.
         self._call: int | None = None
+        #: The open item's delta events, up to the delta: event kind → encoded prefix.
+        self._prefixes: dict[str, bytes] = {}
 
     def _event(self, kind: str, data: dict[str, Any]) -> bytes:
         data["sequence_number"] = self.seq
         self.seq += 1
         return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps({"type": kind, **data}) + b"\n\n"
+
+    def _delta_event(self, kind: str, fields: dict[str, Any], delta: str) -> bytes:
+        """A delta of the open item. Deltas are most of a stream's events: all but the text and the sequence
+        number is encoded once per item and kind."""
+        prefix = self._prefixes.get(kind)
+        if prefix is None:
+            head = orjson.dumps({"type": kind, **self._where(), **fields})
+            prefix = self._prefixes[kind] = b"event: " + kind.encode() + b"\ndata: " + head[:-1] + b',"delta":'
+        seq = self.seq
+        self.seq += 1
+        return b"".join((prefix, orjson.dumps(delta), b',"sequence_number":', str(seq).encode(), b"}\n\n"))
 
     def _response(self, status: str, **fields: Any) -> dict[str, Any]:
         return response_object(self.request, self.generation, self.model, status, self.output, **fields)
@@ -85,6 +99,8 @@ class EventWriter:
     def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
         reasoning = None if self.hide_reasoning else delta.get("reasoning")
         details = delta.get("reasoning_details")
+        if details and self.hide_reasoning:
+            details = opaque(details)
         if reasoning or details:
             if self._kind != "reasoning":
                 self._close(out)
@@ -97,8 +113,8 @@ class EventWriter:
                     out.append(self._event("response.reasoning_summary_part.added", {
                         **self._where(), "summary_index": 0, "part": {"type": "summary_text", "text": ""}}))
                 self._reasoning.append(reasoning)
-                out.append(self._event("response.reasoning_summary_text.delta",
-                                       {**self._where(), "summary_index": 0, "delta": reasoning}))
+                out.append(self._delta_event("response.reasoning_summary_text.delta", {"summary_index": 0},
+                                             reasoning))
         content = delta.get("content")
         if content:
             if self._kind != "message":
@@ -109,8 +125,8 @@ class EventWriter:
                     **self._where(), "content_index": 0,
                     "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}))
             self._text.append(content)
-            out.append(self._event("response.output_text.delta",
-                                   {**self._where(), "content_index": 0, "delta": content, "logprobs": []}))
+            out.append(self._delta_event("response.output_text.delta", {"content_index": 0, "logprobs": []},
+                                         content))
         if delta.get("annotations"):
             self._annotations += citations(delta["annotations"])
         for call in delta.get("tool_calls") or ():
@@ -124,8 +140,7 @@ class EventWriter:
             arguments = function.get("arguments")
             if arguments:
                 self._text.append(arguments)
-                out.append(self._event("response.function_call_arguments.delta",
-                                       {**self._where(), "delta": arguments}))
+                out.append(self._delta_event("response.function_call_arguments.delta", {}, arguments))
 
     def _where(self) -> dict[str, Any]:
         return {"item_id": self._open["id"], "output_index": len(self.output)}
@@ -164,6 +179,7 @@ class EventWriter:
         out.append(self._event("response.output_item.done", {"output_index": len(self.output), "item": item}))
         self.output.append(item)
         self._kind, self._open, self._call = None, {}, None
+        self._prefixes.clear()
         self._text, self._reasoning, self._details, self._annotations = [], [], [], []
 
     def end(self, generation: Generation, charge: Charge) -> bytes:
