@@ -129,8 +129,8 @@ async def test_json_schema_output(gateway: Gateway, model: str, stream: bool) ->
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_reasoning_summary_and_its_replay(gateway: Gateway, stream: bool) -> None:
-    model = "anthropic/claude-sonnet-4.5"
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4.5", "google/gemini-2.5-flash"])
+async def test_reasoning_summary_and_its_replay(gateway: Gateway, model: str, stream: bool) -> None:
     history: list[Any] = [{"role": "user", "content": "Use get_weather for Oslo, then advise me."}]
     options: dict[str, Any] = {"model": model, "tools": [WEATHER], "include": ["reasoning.encrypted_content"],
                                "reasoning": {"effort": "high", "summary": "auto"}}
@@ -139,17 +139,24 @@ async def test_reasoning_summary_and_its_replay(gateway: Gateway, stream: bool) 
         reasoning, call = first.output
         assert reasoning.type == "reasoning" and reasoning.summary[0].text
         assert reasoning.encrypted_content.startswith(SEAL)
-        (detail,) = unseal_reasoning(reasoning.encrypted_content, "")
-        assert detail["text"] == reasoning.summary[0].text and detail["signature"]
+        details = unseal_reasoning(reasoning.encrypted_content, "")
+        assert "".join(d.get("text") or "" for d in details) == reasoning.summary[0].text
+        # What the provider needs back: Anthropic's thinking signature, Gemini's thought signature.
+        opaque = [d.get("signature") or d.get("data") for d in details if d.get("signature") or d.get("data")]
+        assert opaque
         usage = first.usage
         assert 0 < usage.output_tokens_details.reasoning_tokens < usage.output_tokens
         history += [reasoning.model_dump(exclude_none=True), call.model_dump(exclude_none=True),
                     {"type": "function_call_output", "call_id": call.call_id, "output": "Snow"}]
         second = await respond(c, stream, input=history, **options)
     assert second.output[-1].content[0].text == "Tool result: Snow"
-    # The signed thinking went back to the provider first in the assistant turn.
-    sent = upstream(gateway)["messages"][1]["content"][0]
-    assert sent == {"type": "thinking", "thinking": detail["text"], "signature": detail["signature"]}
+    # The signed reasoning went back to the provider with the assistant turn, byte for byte.
+    sent = json.dumps(upstream(gateway))
+    assert all(json.dumps(value) in sent for value in opaque)
+    if model.startswith("anthropic/"):
+        (detail,) = details
+        assert upstream(gateway)["messages"][1]["content"][0] == {
+            "type": "thinking", "thinking": detail["text"], "signature": detail["signature"]}
 
 
 @pytest.mark.parametrize("model", MODELS)
