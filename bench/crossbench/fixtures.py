@@ -82,5 +82,15 @@ def request(*, stream: bool, large: bool = False) -> bytes:
     return _dumps(body)
 
 
+def responses_request(*, stream: bool) -> bytes:
+    """The same short conversation as `request` asks, as a Responses API body (`POST /responses`): the
+    system message as `instructions`, the user's words as `input`, the cap as `max_output_tokens`."""
+    body: dict[str, Any] = {"model": MODEL, "instructions": "You are a helpful assistant.", "input": "Say hello.",
+                            "max_output_tokens": 64}
+    if stream:
+        body["stream"] = True
+    return _dumps(body)
+
+
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()

@@ -85,10 +85,13 @@ class Scenario:
     hold: int = 0
     open_loop: bool = False
     in_quick: bool = False
+    #: The inbound API called: `chat` (every target) or `responses` (targets that serve it).
+    api: str = "chat"
 
     @property
     def body_name(self) -> str:
-        return ("stream" if self.stream else "json") + ("-large" if self.large else "")
+        prefix = "responses-" if self.api == "responses" else ""
+        return prefix + ("stream" if self.stream else "json") + ("-large" if self.large else "")
 
 
 SCENARIOS = (
@@ -101,6 +104,10 @@ SCENARIOS = (
              levels=(1, 16, 64)),
     Scenario("streams-2000", "Slow streams held open at once (24 events over 6 s each)", "sse-6s",
              stream=True, levels=(2000,), hold=2000, in_quick=True),
+    Scenario("responses", "Responses API, non-stream, instant upstream (translated to chat)", "json",
+             stream=False, levels=(1, 16), api="responses"),
+    Scenario("responses-stream", "Responses API, stream of 24 events, instant upstream (translated to chat)",
+             "sse", stream=True, levels=(1, 16), api="responses"),
 )
 
 
@@ -175,6 +182,10 @@ class Suite:
                 path = bodies / f"{name}.json"
                 path.write_bytes(fixtures.request(stream=stream, large=large))
                 self.bodies[name] = path
+            name = "responses-" + ("stream" if stream else "json")
+            path = bodies / f"{name}.json"
+            path.write_bytes(fixtures.responses_request(stream=stream))
+            self.bodies[name] = path
         self.source = snapshot(REPO, self.work / "src")
         print(f"bench: measuring Crossroads {self.source['commit'] or '(no git)'}"
               f"{' with uncommitted changes' if self.source['modified'] else ''} (copied to "
@@ -254,6 +265,9 @@ class Suite:
         probe = body.read_bytes()
         running: list[Target] = []
         for target in self.targets:
+            if scenario.api not in target.apis:
+                continue
+            target.api = scenario.api
             try:
                 target.start(self.mock, scenario.profile, probe)
             except RuntimeError as exc:
@@ -299,6 +313,8 @@ class Suite:
         finally:
             for target in running:
                 target.stop()
+            for target in self.targets:
+                target.api = "chat"
 
     def _alive(self, scenario: Scenario, target: Target, probe: bytes, body: Path) -> bool:
         """Restart a target whose process has gone (crashed, or killed from outside) before its next cell."""

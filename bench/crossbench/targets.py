@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from crossbench import fixtures, procstat
@@ -92,6 +93,10 @@ class Target:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     notes: list[str] = field(default_factory=list)
+    #: The inbound API the current scenario calls (see `apis`).
+    api: str = "chat"
+    #: The inbound APIs a target serves: `chat` (Chat Completions), `responses` (the Responses API).
+    apis: ClassVar[tuple[str, ...]] = ("chat",)
 
     # -- what subclasses provide ---------------------------------------------------------------------
 
@@ -106,7 +111,7 @@ class Target:
 
     @property
     def path(self) -> str:
-        return "/api/v1/chat/completions"
+        return "/api/v1/responses" if self.api == "responses" else "/api/v1/chat/completions"
 
     def finish(self) -> None:
         """Clean-up after the last stop."""
@@ -204,6 +209,8 @@ class Passthrough(Target):
 
 class Crossroads(Target):
     """`crossroads serve` from the project's environment, configured only through its environment."""
+
+    apis = ("chat", "responses")
 
     def __init__(self, name: str, workdir: Path, *, postgres: bool, source: Path | None = None) -> None:
         super().__init__(name, workdir)

@@ -24,6 +24,7 @@ from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
+from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
@@ -195,6 +196,7 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
 def _routes(app: web.Application, s: Services) -> None:
     accountant = Accountant(s.budget, s.ledger)
     chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
     keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
@@ -204,6 +206,7 @@ def _routes(app: web.Application, s: Services) -> None:
     add = app.router.add_route
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/chat/completions", chat.handle)
+        add("POST", f"{prefix}/responses", responses.handle)
     add("GET", "/api/v1/models", models.index)
     add("GET", "/api/v1/models/count", models.count)
     add("GET", "/api/v1/models/user", models.index)
