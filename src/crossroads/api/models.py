@@ -41,7 +41,7 @@ class ModelsAPI:
         offset, limit = _page(request.query)
         if limit is not None:
             page = models[offset:offset + limit]
-            following = f"/api/v1/models?offset={offset + limit}&limit={limit}" if offset + limit < total else None
+            following = f"{request.path}?offset={offset + limit}&limit={limit}" if offset + limit < total else None
         else:
             page, following = models[offset:], None
         return json_response({"data": [self._model(m) for m in page], "total_count": total,
