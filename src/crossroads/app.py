@@ -18,6 +18,7 @@ from aiohttp import web
 
 from crossroads.api.activity import ActivityAPI
 from crossroads.api.chat import ChatFace
+from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
 from crossroads.api.embeddings import EmbeddingsAPI
 from crossroads.api.generation import GenerationAPI
@@ -207,6 +208,9 @@ def _routes(app: web.Application, s: Services) -> None:
     add = app.router.add_route
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/chat/completions", chat.handle)
+    completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    for prefix in ("/api/v1", "/v1"):
+        add("POST", f"{prefix}/completions", completions.handle)
     add("GET", "/api/v1/models", models.index)
     embeddings = EmbeddingsAPI(s.settings, s.keys, s.planner,
                                EmbeddingDispatcher(build_embedders(), s.transport, s.health), accountant, s.limiter,
