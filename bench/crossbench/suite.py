@@ -85,10 +85,12 @@ class Scenario:
     hold: int = 0
     open_loop: bool = False
     in_quick: bool = False
+    #: The request body, when it is not a chat completion's (the embeddings scenario's).
+    body: str | None = None
 
     @property
     def body_name(self) -> str:
-        return ("stream" if self.stream else "json") + ("-large" if self.large else "")
+        return self.body or ("stream" if self.stream else "json") + ("-large" if self.large else "")
 
 
 SCENARIOS = (
@@ -101,6 +103,8 @@ SCENARIOS = (
              levels=(1, 16, 64)),
     Scenario("streams-2000", "Slow streams held open at once (24 events over 6 s each)", "sse-6s",
              stream=True, levels=(2000,), hold=2000, in_quick=True),
+    Scenario("embeddings", "Embeddings: 16 inputs × 1,536 dimensions (base64), instant upstream", "embeddings",
+             stream=False, levels=(1, 16, 64), body="embeddings"),
 )
 
 
@@ -175,6 +179,9 @@ class Suite:
                 path = bodies / f"{name}.json"
                 path.write_bytes(fixtures.request(stream=stream, large=large))
                 self.bodies[name] = path
+        path = bodies / "embeddings.json"
+        path.write_bytes(fixtures.embeddings_request())
+        self.bodies["embeddings"] = path
         self.source = snapshot(REPO, self.work / "src")
         print(f"bench: measuring Crossroads {self.source['commit'] or '(no git)'}"
               f"{' with uncommitted changes' if self.source['modified'] else ''} (copied to "

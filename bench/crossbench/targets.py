@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from crossbench import fixtures, procstat
-from crossbench.mock import Mock, free_port
+from crossbench.mock import Mock, api_path, free_port
 
 TARGET_CPU = 0
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -92,6 +92,8 @@ class Target:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     notes: list[str] = field(default_factory=list)
+    #: The mock profile it was last started against (which says the API path: chat or embeddings).
+    profile: str = "json"
 
     # -- what subclasses provide ---------------------------------------------------------------------
 
@@ -106,7 +108,7 @@ class Target:
 
     @property
     def path(self) -> str:
-        return "/api/v1/chat/completions"
+        return "/api/v1" + api_path(self.profile)
 
     def finish(self) -> None:
         """Clean-up after the last stop."""
@@ -129,6 +131,7 @@ class Target:
     def start(self, mock: Mock, profile: str, probe: bytes, timeout: float = 120.0) -> Start:
         """Spawn on CPU 0 against the mock's `profile`; return once a chat completion has succeeded."""
         self.port = free_port()
+        self.profile = profile
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log = self.workdir / f"{self.name}.log"
         command = ["taskset", "-c", str(TARGET_CPU), *self.command(mock.url(profile))]
@@ -176,7 +179,7 @@ class Direct(Target):
     @property
     def url(self) -> str:
         assert self.mock is not None
-        return self.mock.url(self.profile) + "/chat/completions"
+        return self.mock.url(self.profile) + api_path(self.profile)
 
     @property
     def pid(self) -> int:
@@ -239,6 +242,16 @@ context_length = 131072
 provider = "benchmock"
 upstream_model = "{fixtures.UPSTREAM_MODEL}"
 pricing = {{ prompt = "1", completion = "2" }}
+
+[models."{fixtures.EMBED_MODEL}"]
+name = "Benchmark embedding model"
+context_length = 8192
+output_modalities = ["embeddings"]
+
+[[models."{fixtures.EMBED_MODEL}".endpoints]]
+provider = "benchmock"
+upstream_model = "{fixtures.EMBED_UPSTREAM_MODEL}"
+pricing = {{ prompt = "0.02", completion = "0" }}
 """)
         return path
 
@@ -293,7 +306,7 @@ class LiteLLM(Target):
 
     @property
     def path(self) -> str:
-        return "/v1/chat/completions"
+        return "/v1" + api_path(self.profile)
 
     def prepare(self) -> None:
         if not (self.venv / "bin" / "litellm").exists():
