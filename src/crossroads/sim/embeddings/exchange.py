@@ -1,4 +1,4 @@
-"""The reply to an embeddings request: one JSON body, never a stream. The server's timing and failure
+"""The reply to an embeddings (or rerank) request: one JSON body, never a stream. The server's timing and failure
 directives (`latency`, `status`, `fail_first`, `malformed`, `drop_after`, `hang`) apply as to any request;
 the stream-only ones have nothing to act on."""
 
@@ -21,7 +21,7 @@ class EmbeddingsExchange:
     generated_tokens = 0
     reasoning_tokens = 0
 
-    def __init__(self, reply: dict[str, Any]) -> None:
+    def __init__(self, reply: dict[str, Any] | list[Any]) -> None:
         self._reply = reply
 
     def headers(self) -> dict[str, str]:
