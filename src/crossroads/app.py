@@ -26,6 +26,7 @@ from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
+from crossroads.api.rerank import RerankAPI
 from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
@@ -44,6 +45,7 @@ from crossroads.routing.dispatch import Dispatcher
 from crossroads.routing.embedding import EmbeddingDispatcher
 from crossroads.routing.health import Health
 from crossroads.routing.plan import Planner, Policy, simulator_default
+from crossroads.routing.rerank import RerankDispatcher
 from crossroads.settings import Settings
 from crossroads.storage.base import Store
 from crossroads.storage.open import open_store
@@ -218,6 +220,8 @@ def _routes(app: web.Application, s: Services) -> None:
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/embeddings", embeddings.create)
     add("GET", "/api/v1/embeddings/models", embeddings.models)
+    rerank = RerankAPI(s.settings, s.keys, s.planner, RerankDispatcher(s.transport, s.health), accountant, s.limiter)
+    add("POST", "/api/v1/rerank", rerank.create)
     add("GET", "/api/v1/models/count", models.count)
     add("GET", "/api/v1/models/user", models.index)
     add("GET", "/api/v1/endpoints/zdr", models.zdr)
