@@ -8,6 +8,7 @@ Generation endpoints (one per wire format):
     POST /v1beta/models/{model}:streamGenerateContent     Gemini, streamed (`?alt=sse` for SSE; also /v1)
     POST /v1/embeddings                 OpenAI embeddings (deterministic vectors)
     POST /v1beta/models/{model}:batchEmbedContents        Gemini embeddings (also :embedContent; also /v1)
+    POST /v2/embed                      Cohere embeddings (v2)
     POST /v1/rerank, /v2/rerank, /rerank                   rerank: Jina's shape, Cohere's v2, TEI's
     GET  /v1/models                     an OpenAI model list (a fixed few plus every model seen)
 
@@ -49,7 +50,7 @@ from aiohttp import web
 
 from .anthropic_messages import ANTHROPIC_MESSAGES
 from .behaviour import Behaviour, DirectiveError, parse_directives
-from .embeddings import GEMINI_EMBEDDINGS, OPENAI_EMBEDDINGS
+from .embeddings import COHERE_EMBED, GEMINI_EMBEDDINGS, OPENAI_EMBEDDINGS
 from .gemini import GEMINI
 from .openai_chat import OPENAI_CHAT
 from .rerank import COHERE_RERANK, COMMON_RERANK, TEI_RERANK
@@ -484,6 +485,7 @@ GENERATION_ROUTES: tuple[tuple[str, str, WireFormat], ...] = (
     ("POST", "/v1/embeddings", OPENAI_EMBEDDINGS),
     *(("POST", f"/{version}/models/{{model}}:{method}", GEMINI_EMBEDDINGS)
       for version in ("v1beta", "v1") for method in ("batchEmbedContents", "embedContent")),
+    ("POST", "/v2/embed", COHERE_EMBED),
     ("POST", "/v1/rerank", COMMON_RERANK),
     ("POST", "/v2/rerank", COHERE_RERANK),
     ("POST", "/rerank", TEI_RERANK),
