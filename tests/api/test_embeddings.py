@@ -11,6 +11,7 @@ import aiohttp
 import openai
 import pytest
 
+from crossroads.sim.reply import count_tokens
 from tests.conftest import Gateway, GatewayFactory, provider_keys, upstream_catalog
 
 TEXTS = ["The cat sat on the mat.", "A feline rested on the rug.", "Quarterly revenue grew by 4%."]
@@ -139,3 +140,21 @@ async def test_embedding_models_list(gateway: Gateway) -> None:
     assert page["links"]["next"] == "/api/v1/embeddings/models?offset=2&limit=2"
     assert not ids & {m["id"] for m in chat["data"]}
     assert endpoints["endpoints"][0]["pricing"]["prompt"] == "0.00000002"
+
+
+async def test_cohere_native_embed(start_gateway: GatewayFactory, sim: object) -> None:
+    url = sim.url  # type: ignore[attr-defined]
+    catalog = embedding_catalog(url, [{"provider": "alpha", "upstream_model": "embed-v4.0"}], "0.12")
+    catalog = catalog.replace('quirks = "generic"', 'quirks = "cohere"', 1)
+    async with start_gateway(env=provider_keys("alpha"), catalog=catalog) as gw, client(gw) as c:
+        reply = await c.embeddings.create(model="test/embed", input=TEXTS, dimensions=512,
+                                          extra_body={"input_type": "search_query"})
+        floats = await c.embeddings.create(model="test/embed", input=TEXTS[0], dimensions=512,
+                                           encoding_format="float", extra_body={"input_type": "search_query"})
+    assert len(reply.data) == 3 and len(reply.data[0].embedding) == 512
+    assert reply.data[0].embedding == pytest.approx(floats.data[0].embedding, rel=1e-6, abs=1e-7)
+    sent = [r for r in sim.requests if r.path == "/v2/embed"]  # type: ignore[attr-defined]
+    assert sent[0].body["input_type"] == "search_query" and sent[0].body["output_dimension"] == 512
+    tokens = sum(count_tokens(t) for t in TEXTS)  # what the simulator bills, in meta.billed_units
+    assert reply.usage.prompt_tokens == tokens
+    assert (reply.usage.model_extra or {})["cost"] == float(Decimal("0.12") / 1_000_000 * tokens)

@@ -82,13 +82,29 @@ def to_floats(vector: Vector) -> list[float]:
     return floats.tolist()
 
 
-def build_embedders() -> Mapping[str, Embedder]:
-    # Imported here: the wire-format packages import this module for the types above.
+class Embedders:
+    """Which embedder an endpoint speaks: its wire format's, unless its provider's quirk profile names a
+    native embeddings API of its own (Cohere's v2 `/embed`, though its chat goes through the OpenAI format)."""
+
+    def __init__(self, by_format: Mapping[str, Embedder], by_quirks: Mapping[str, Embedder]) -> None:
+        self.by_format = by_format
+        self.by_quirks = by_quirks
+
+    def __contains__(self, wire_format: object) -> bool:
+        return wire_format in self.by_format
+
+    def __getitem__(self, endpoint: Endpoint) -> Embedder:
+        return self.by_quirks.get(endpoint.provider.quirks) or self.by_format[endpoint.provider.wire_format]
+
+
+def build_embedders() -> Embedders:
+    # Imported here: the adapter modules import this module for the types above.
+    from crossroads.providers.cohere_embed import CohereEmbeddings
     from crossroads.providers.gemini.embeddings import GeminiEmbeddings
     from crossroads.providers.openai_chat.embeddings import OpenAIEmbeddings
 
-    embedders: list[Embedder] = [OpenAIEmbeddings(), GeminiEmbeddings()]
-    return {embedder.wire_format: embedder for embedder in embedders}
+    formats: list[Embedder] = [OpenAIEmbeddings(), GeminiEmbeddings()]
+    return Embedders({embedder.wire_format: embedder for embedder in formats}, {"cohere": CohereEmbeddings()})
 
 
 __all__ = ["Embedder", "EmbeddingBatch", "Vector", "batches", "build_embedders", "to_base64", "to_floats"]

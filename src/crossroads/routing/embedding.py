@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import AllProvidersFailed, UpstreamError
 from crossroads.ledger.accounting import Tab
-from crossroads.providers.embedding import Embedder, EmbeddingBatch, Vector, batches
+from crossroads.providers.embedding import Embedder, Embedders, EmbeddingBatch, Vector, batches
 from crossroads.providers.transport import Transport
 from crossroads.routing.dispatch import _attempts, _EndsOnFailure
 from crossroads.routing.health import Health
@@ -51,7 +51,7 @@ class Embedded(Outcome):
 
 
 class EmbeddingDispatcher:
-    def __init__(self, embedders: Mapping[str, Embedder], transport: Transport, health: Health) -> None:
+    def __init__(self, embedders: Embedders, transport: Transport, health: Health) -> None:
         self.embedders = embedders
         self.transport = transport
         self.health = health
@@ -62,7 +62,7 @@ class EmbeddingDispatcher:
         async with _EndsOnFailure(outcome):
             failures: list[UpstreamError] = []
             for model, endpoint in _attempts(route, failures):
-                embedder = self.embedders[endpoint.provider.wire_format]
+                embedder = self.embedders[endpoint]
                 started = time.monotonic()
                 try:
                     parts = batches(request.inputs, embedder.batch_size)
