@@ -136,10 +136,12 @@ async def test_embedding_models_list(gateway: Gateway) -> None:
     ids = {m["id"] for m in listed["data"]}
     assert {"openai/text-embedding-3-small", "google/gemini-embedding-001", "qwen/qwen3-embedding-8b"} <= ids
     assert all(m["architecture"]["output_modalities"] == ["embeddings"] for m in listed["data"])
+    assert all(m["supported_parameters"] == [] for m in listed["data"])
     assert listed["total_count"] == len(listed["data"])
     assert page["links"]["next"] == "/api/v1/embeddings/models?offset=2&limit=2"
     assert not ids & {m["id"] for m in chat["data"]}
     assert endpoints["endpoints"][0]["pricing"]["prompt"] == "0.00000002"
+    assert endpoints["endpoints"][0]["supported_parameters"] == []
 
 
 async def test_cohere_native_embed(start_gateway: GatewayFactory, sim: object) -> None:
