@@ -160,3 +160,34 @@ async def test_cohere_native_embed(start_gateway: GatewayFactory, sim: object) -
     tokens = sum(count_tokens(t) for t in TEXTS)  # what the simulator bills, in meta.billed_units
     assert reply.usage.prompt_tokens == tokens
     assert (reply.usage.model_extra or {})["cost"] == float(Decimal("0.12") / 1_000_000 * tokens)
+
+
+async def test_a_failed_batch_moves_the_whole_request_to_the_next_endpoint(start_gateway: GatewayFactory,
+                                                                          sim: object) -> None:
+    url = sim.url  # type: ignore[attr-defined]
+    lines = []
+    for slug in ("g1", "g2"):
+        lines += [f"[providers.{slug}]", f'name = "{slug.upper()}"', 'wire_format = "gemini"', f'base_url = "{url}"',
+                  f'api_key_env = "{slug.upper()}_KEY"', ""]
+    lines += ['[models."test/gembed"]', 'name = "Test: Gemini embeddings"', "context_length = 2048",
+              'output_modalities = ["embeddings"]', ""]
+    for slug in ("g1", "g2"):
+        lines += ['[[models."test/gembed".endpoints]]', f'provider = "{slug}"',
+                  'upstream_model = "gemini-embedding-001#fail_first=1"',
+                  'pricing = { prompt = "0.15", completion = "0" }', ""]
+    texts = [f"passage {i}" for i in range(150)]  # two batches of Gemini's 100
+    env = {"G1_KEY": "k1", "G2_KEY": "k2"}
+    async with start_gateway(env=env, catalog="\n".join(lines)) as gw, client(gw) as c:
+        reply = await c.embeddings.create(model="test/gembed", input=texts, dimensions=4, encoding_format="float",
+                                          extra_body={"provider": {"order": ["g1", "g2"]}})
+        record = gw.services.ledger.recent((reply.model_extra or {})["id"])
+    # The first request to reach the simulator fails: one of g1's two batches. The attempt fails as a whole
+    # (the other batch's reply, or the batch itself, is dropped) and g2 embeds all 150 inputs.
+    assert (reply.model_extra or {})["provider"] == "G2" and len(reply.data) == 150
+    assert [d.index for d in reply.data] == list(range(150))
+    assert record is not None and record.trace is not None
+    assert [a["provider"] for a in json.loads(record.trace)] == ["G1", "G2"]
+    # Charged once, for every input: Gemini reports no usage, so the whole input's estimate.
+    chars = sum(len(t) for t in texts)
+    assert reply.usage.prompt_tokens == -(-chars // 4)
+    assert (reply.usage.model_extra or {})["cost"] == float(Decimal("0.15") / 1_000_000 * reply.usage.prompt_tokens)
