@@ -2,54 +2,42 @@
 OpenRouter's extras (`id`, `provider`, `usage.cost`, `provider` preferences, `models` fallbacks).
 
 A request takes the path every inference request takes — authenticate → parse → plan → admit → dispatch →
-render → finish — with the same keys, planner, limits, reservations, ledger and generation record; only
-the dispatch differs (`routing/embedding.py`). Only models whose output modality is `embeddings` are
-routed, and only to endpoints whose wire format has an embedder.
+render → finish (`api/oneshot.py`) — with the same keys, planner, limits, reservations, ledger and
+generation record; only the dispatch differs (`routing/embedding.py`). Only models whose output modality
+is `embeddings` are routed, and only to endpoints whose wire format has an embedder.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from crossroads.api.body import read_json
-from crossroads.api.headers import first as first_header
 from crossroads.api.models import ModelsAPI
-from crossroads.api.render import JSON, error_response, generation_id
-from crossroads.errors import CrossroadsError, InvalidParameter
+from crossroads.api.oneshot import OneShotAPI
+from crossroads.api.render import JSON
+from crossroads.errors import InvalidParameter
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.providers.embedding import to_base64, to_floats
 from crossroads.ratelimit.base import Limiter
 from crossroads.routing.embedding import Embedded, EmbeddingDispatcher
-from crossroads.routing.outcome import End
 from crossroads.routing.plan import Planner, Route
 from crossroads.schema.embeddings import EmbeddingsRequest, parse_embeddings_request
+from crossroads.schema.request import ChatRequest
 from crossroads.settings import Settings
 
 #: The output modality that marks an embedding model in the catalog and in `/models`.
 EMBEDDINGS = "embeddings"
 
 
-class EmbeddingsAPI:
+class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: EmbeddingDispatcher,
                  accountant: Accountant, limiter: Limiter, models: ModelsAPI) -> None:
-        self.settings = settings
-        self.keys = keys
-        self.planner = planner
+        super().__init__(settings, keys, planner, accountant, limiter)
         self.dispatcher = dispatcher
-        self.accountant = accountant
-        self.limiter = limiter
         self.models_api = models
-
-    async def create(self, request: web.Request) -> web.Response:
-        try:
-            return await self._create(request)
-        except CrossroadsError as error:
-            return error_response(error)
 
     async def models(self, request: web.Request) -> web.Response:
         """The embedding models, in `/models`' shape (paging included)."""
@@ -57,34 +45,20 @@ class EmbeddingsAPI:
         query["output_modalities"] = EMBEDDINGS
         return await self.models_api.index(request.clone(rel_url=request.rel_url.with_query(query)))
 
-    async def _create(self, request: web.Request) -> web.Response:
-        headers = request.headers
-        key = await self.keys.authenticate(headers.get("Authorization"))
-        body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
-        embed = parse_embeddings_request(body)
-        route = self._route(embed)
-        await self.limiter.check(key, route, embed.route)
-        hold = await self.accountant.admit(key, list(route.endpoints()), embed.route.prompt_tokens_bound(), None)
-        tab = Tab(self.accountant, hold, Generation(
-            id=generation_id(),
-            model=route.groups[0][0].id,
-            streamed=False,
-            started=time.time(),
-            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
-            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
-            user_agent=first_header(headers, "User-Agent"),
-            external_user=embed.user,
-            session_id=embed.route.session_id or first_header(headers, "X-Session-Id"),
-        ))
-        try:
-            served = await self.dispatcher.embed(embed, route, tab)
-            return _reply(embed, served, tab.generation, await served.finish(End.DONE))
-        except CrossroadsError as error:
-            return error_response(error, {"X-Generation-Id": tab.generation.id})
-        finally:
-            await tab.abandon()  # a hold never outlives its request, whatever ended it
+    def parse(self, body: Any) -> EmbeddingsRequest:
+        return parse_embeddings_request(body)
 
-    def _route(self, embed: EmbeddingsRequest) -> Route:
+    def route_view(self, request: EmbeddingsRequest) -> ChatRequest:
+        return request.route
+
+    async def dispatch(self, request: EmbeddingsRequest, route: Route, tab: Tab) -> Embedded:
+        return await self.dispatcher.embed(request, route, tab)
+
+    def reply(self, request: EmbeddingsRequest, served: Embedded, generation: Generation, charge: Charge) \
+            -> web.Response:
+        return _reply(request, served, generation, charge)
+
+    def route(self, embed: EmbeddingsRequest) -> Route:
         """The planner's route, kept to embedding models and to endpoints an embedder can speak to."""
         for slug in embed.models:
             model, _ = self.planner.resolve(slug)
