@@ -11,7 +11,6 @@ the one path every inference API takes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Final
 
 from msgspec import Struct, structs
@@ -51,8 +50,6 @@ class EmbeddingsRequest(Struct, frozen=True):
     #: "float" or "base64" (little-endian float32, as OpenAI encodes it).
     encoding_format: str
     input_type: str | None
-    #: Fields no table knows, for providers that take extra parameters.
-    extra: Mapping[str, Any]
     #: The request as routing, limits and accounting see it (no messages; the input's size as prompt).
     route: ChatRequest
 
@@ -71,14 +68,9 @@ def parse_embeddings_request(body: Any) -> EmbeddingsRequest:
     if not isinstance(body, dict):
         raise InvalidParameter("body", "expected a JSON object")
     fields: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
     for key, value in body.items():
-        if value is None or key == "input":
-            continue
         check = PARAMETERS.get(key)
-        if check is None:
-            extra[key] = value
-        else:
+        if value is not None and check is not None:  # fields no table knows are not sent, as on OpenRouter
             fields[key] = check(value, key)
     if "model" not in fields and not fields.get("models"):
         raise InvalidParameter("model", "is required")
@@ -93,7 +85,6 @@ def parse_embeddings_request(body: Any) -> EmbeddingsRequest:
         dimensions=fields.get("dimensions"),
         encoding_format=fields.get("encoding_format", "float"),
         input_type=fields.get("input_type"),
-        extra=extra,
         route=route,
     )
 

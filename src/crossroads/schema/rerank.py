@@ -48,12 +48,9 @@ def parse_rerank_request(body: Any) -> RerankRequest:
         raise InvalidParameter("body", "expected a JSON object")
     fields: dict[str, Any] = {}
     for key, value in body.items():
-        if value is None or key == "documents":
-            continue
         check = PARAMETERS.get(key)
-        if check is None:
-            raise InvalidParameter(key, "unknown field")
-        fields[key] = check(value, key)
+        if value is not None and check is not None:  # fields no table knows are not sent, as on OpenRouter
+            fields[key] = check(value, key)
     if "model" not in fields and not fields.get("models"):
         raise InvalidParameter("model", "is required")
     if "query" not in fields:
