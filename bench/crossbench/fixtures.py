@@ -6,7 +6,9 @@ with the same bytes, so the only thing that differs between targets is the proce
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from typing import Any
 
 #: The model name clients send; Crossroads and LiteLLM both map it to the mock upstream.
@@ -90,6 +92,35 @@ def responses_request(*, stream: bool) -> bytes:
     if stream:
         body["stream"] = True
     return _dumps(body)
+
+
+#: The embedding model clients send in the embeddings scenario, and its upstream name.
+EMBED_MODEL = "bench/embed"
+EMBED_UPSTREAM_MODEL = "mock-embed"
+#: The embeddings scenario: 16 inputs, 1,536 dimensions (OpenAI's text-embedding-3-small).
+EMBED_INPUTS = 16
+EMBED_DIMENSIONS = 1536
+
+
+def embeddings() -> dict[str, Any]:
+    """An OpenAI embeddings reply: one 1,536-dimension vector per input, as base64 of little-endian float32
+    (what the `openai` SDK asks for by default). Fixed bytes: the vectors are a simple function of the
+    position."""
+    data = []
+    for index in range(EMBED_INPUTS):
+        values = [((index * 31 + i * 17) % 201 - 100) / 1000 for i in range(EMBED_DIMENSIONS)]
+        packed = base64.b64encode(struct.pack(f"<{EMBED_DIMENSIONS}f", *values)).decode("ascii")
+        data.append({"object": "embedding", "index": index, "embedding": packed})
+    return {"object": "list", "data": data, "model": EMBED_UPSTREAM_MODEL,
+            "usage": {"prompt_tokens": 16 * 12, "total_tokens": 16 * 12}}
+
+
+def embeddings_request() -> bytes:
+    """The embeddings request body: 16 short documents, 1,536 dimensions, base64 vectors."""
+    inputs = [f"Document {i}: the quick brown fox jumps over the lazy dog near the river bank." for i in
+              range(EMBED_INPUTS)]
+    return _dumps({"model": EMBED_MODEL, "input": inputs, "dimensions": EMBED_DIMENSIONS,
+                   "encoding_format": "base64"})
 
 
 def _dumps(value: Any) -> bytes:

@@ -10,6 +10,7 @@ request says:
 ``json-50ms``  the `chat.completion` object after 50 ms (`echo_sleep`)
 ``sse-125ms``  the stream paced over 125 ms: 10 ms to the first event, then 5 ms between events
 ``sse-6s``     a slow stream: 250 ms before each event, 6 s in all (for thousands of streams held open)
+``embeddings`` answers `POST /v1/embeddings` instead: 16 base64 vectors of 1,536 dimensions at once (echo)
 
 nginx costs a few microseconds per request, so the mock stays a small, constant share of the load core.
 """
@@ -30,7 +31,16 @@ from crossbench import fixtures
 
 ECHO_MODULE = Path("/usr/lib/nginx/modules/ngx_http_echo_module.so")
 
-PROFILES = ("json", "sse", "json-50ms", "sse-125ms", "sse-6s")
+PROFILES = ("json", "sse", "json-50ms", "sse-125ms", "sse-6s", "embeddings")
+#: The path each profile answers, under `/v1`, when it is not the chat completions one.
+API_PATHS = {"embeddings": "/embeddings"}
+#: nginx refuses a configuration token longer than its 4 KB buffer: long bodies go out in pieces.
+_PIECE = 3000
+
+
+def api_path(profile: str) -> str:
+    """`/chat/completions`, or the path of a profile that serves another API."""
+    return API_PATHS.get(profile, "/chat/completions")
 
 #: Paced streams: profile → (seconds before the first event, seconds between events).
 _PACING = {"sse-125ms": (0.010, 0.005), "sse-6s": (0.250, 0.250)}
@@ -65,11 +75,15 @@ def _location(profile: str) -> str:
             if i:
                 lines.append(f"echo_sleep {gap};")
             lines += [f"echo -n {_quote(event)};", "echo_flush;"]
+    elif profile == "embeddings":
+        reply = json.dumps(fixtures.embeddings(), separators=(",", ":")).encode()
+        lines = ["default_type application/json;"]
+        lines += [f"echo -n {_quote(reply[i:i + _PIECE])};" for i in range(0, len(reply), _PIECE)]
     else:
         raise ValueError(f"unknown mock profile {profile!r}")
     inner = "\n            ".join(lines)
     return f"""
-        location = /v1/chat/completions {{
+        location = /v1{api_path(profile)} {{
             {inner}
         }}"""
 

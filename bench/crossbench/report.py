@@ -136,6 +136,15 @@ def _checks(data: dict[str, Any], cells: dict[Key, dict[str, Any]]) -> list[dict
                 paced["added_ms"]["p99"] <= 20, note)
         add(f"{label}: peak RSS", "≤ 300 MB", f"{paced['peak_rss_mb']:.0f} MB", paced["peak_rss_mb"] <= 300)
 
+    name, bound = "Embeddings, 16 inputs × 1,536 dimensions, c=16: added p50 over passthrough", "≤ 0.3 ms"
+    cr, pt = cells.get(("embeddings", "crossroads", 16)), cells.get(("embeddings", "passthrough", 16))
+    if cr and pt and "p50" in cr["latency_ms"] and "p50" in pt["latency_ms"]:
+        gap = cr["latency_ms"]["p50"] - pt["latency_ms"]["p50"]
+        add(name, bound, f"{gap:+.3f} ms ({cr['latency_ms']['p50']:.3f} vs {pt['latency_ms']['p50']:.3f} ms)",
+            gap <= 0.3)
+    else:
+        add(name, bound)
+
     start = data.get("startup", {}).get("crossroads")
     if start:
         add("Crossroads idle RSS after start", "≤ 80 MB", f"{start['idle_rss_mb']:.1f} MB",

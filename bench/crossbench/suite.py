@@ -87,9 +87,13 @@ class Scenario:
     in_quick: bool = False
     #: The inbound API called: `chat` (every target) or `responses` (targets that serve it).
     api: str = "chat"
+    #: The request body, when it is not a chat completion's or a Responses one (the embeddings scenario's).
+    body: str | None = None
 
     @property
     def body_name(self) -> str:
+        if self.body:
+            return self.body
         prefix = "responses-" if self.api == "responses" else ""
         return prefix + ("stream" if self.stream else "json") + ("-large" if self.large else "")
 
@@ -108,6 +112,8 @@ SCENARIOS = (
              stream=False, levels=(1, 16), api="responses"),
     Scenario("responses-stream", "Responses API, stream of 24 events, instant upstream (translated to chat)",
              "sse", stream=True, levels=(1, 16), api="responses"),
+    Scenario("embeddings", "Embeddings: 16 inputs × 1,536 dimensions (base64), instant upstream", "embeddings",
+             stream=False, levels=(1, 16, 64), body="embeddings"),
 )
 
 
@@ -186,6 +192,9 @@ class Suite:
             path = bodies / f"{name}.json"
             path.write_bytes(fixtures.responses_request(stream=stream))
             self.bodies[name] = path
+        path = bodies / "embeddings.json"
+        path.write_bytes(fixtures.embeddings_request())
+        self.bodies["embeddings"] = path
         self.source = snapshot(REPO, self.work / "src")
         print(f"bench: measuring Crossroads {self.source['commit'] or '(no git)'}"
               f"{' with uncommitted changes' if self.source['modified'] else ''} (copied to "

@@ -26,7 +26,7 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from crossbench import fixtures, procstat
-from crossbench.mock import Mock, free_port
+from crossbench.mock import Mock, api_path, free_port
 
 TARGET_CPU = 0
 BENCH_DIR = Path(__file__).resolve().parent.parent
@@ -97,6 +97,8 @@ class Target:
     api: str = "chat"
     #: The inbound APIs a target serves: `chat` (Chat Completions), `responses` (the Responses API).
     apis: ClassVar[tuple[str, ...]] = ("chat",)
+    #: The mock profile it was last started against (which says the API path: chat or embeddings).
+    profile: str = "json"
 
     # -- what subclasses provide ---------------------------------------------------------------------
 
@@ -111,7 +113,9 @@ class Target:
 
     @property
     def path(self) -> str:
-        return "/api/v1/responses" if self.api == "responses" else "/api/v1/chat/completions"
+        if self.api == "responses":
+            return "/api/v1/responses"
+        return "/api/v1" + api_path(self.profile)
 
     def finish(self) -> None:
         """Clean-up after the last stop."""
@@ -134,6 +138,7 @@ class Target:
     def start(self, mock: Mock, profile: str, probe: bytes, timeout: float = 120.0) -> Start:
         """Spawn on CPU 0 against the mock's `profile`; return once a chat completion has succeeded."""
         self.port = free_port()
+        self.profile = profile
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log = self.workdir / f"{self.name}.log"
         command = ["taskset", "-c", str(TARGET_CPU), *self.command(mock.url(profile))]
@@ -181,7 +186,7 @@ class Direct(Target):
     @property
     def url(self) -> str:
         assert self.mock is not None
-        return self.mock.url(self.profile) + "/chat/completions"
+        return self.mock.url(self.profile) + api_path(self.profile)
 
     @property
     def pid(self) -> int:
@@ -246,6 +251,16 @@ context_length = 131072
 provider = "benchmock"
 upstream_model = "{fixtures.UPSTREAM_MODEL}"
 pricing = {{ prompt = "1", completion = "2" }}
+
+[models."{fixtures.EMBED_MODEL}"]
+name = "Benchmark embedding model"
+context_length = 8192
+output_modalities = ["embeddings"]
+
+[[models."{fixtures.EMBED_MODEL}".endpoints]]
+provider = "benchmock"
+upstream_model = "{fixtures.EMBED_UPSTREAM_MODEL}"
+pricing = {{ prompt = "0.02", completion = "0" }}
 """)
         return path
 
@@ -300,7 +315,7 @@ class LiteLLM(Target):
 
     @property
     def path(self) -> str:
-        return "/v1/chat/completions"
+        return "/v1" + api_path(self.profile)
 
     def prepare(self) -> None:
         if not (self.venv / "bin" / "litellm").exists():

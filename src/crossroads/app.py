@@ -18,12 +18,15 @@ from aiohttp import web
 
 from crossroads.api.activity import ActivityAPI
 from crossroads.api.chat import ChatFace
+from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
+from crossroads.api.embeddings import EmbeddingsAPI
 from crossroads.api.generation import GenerationAPI
 from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
+from crossroads.api.rerank import RerankAPI
 from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
@@ -35,12 +38,15 @@ from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
+from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
 from crossroads.ratelimit.base import Limiter, MemoryLimiter
 from crossroads.routing.dispatch import Dispatcher
+from crossroads.routing.embedding import EmbeddingDispatcher
 from crossroads.routing.health import Health
 from crossroads.routing.plan import Planner, Policy, simulator_default
+from crossroads.routing.rerank import RerankDispatcher
 from crossroads.settings import Settings
 from crossroads.storage.base import Store
 from crossroads.storage.open import open_store
@@ -207,7 +213,18 @@ def _routes(app: web.Application, s: Services) -> None:
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/chat/completions", chat.handle)
         add("POST", f"{prefix}/responses", responses.handle)
+    completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    for prefix in ("/api/v1", "/v1"):
+        add("POST", f"{prefix}/completions", completions.handle)
     add("GET", "/api/v1/models", models.index)
+    embeddings = EmbeddingsAPI(s.settings, s.keys, s.planner,
+                               EmbeddingDispatcher(build_embedders(), s.transport, s.health), accountant, s.limiter,
+                               models)
+    for prefix in ("/api/v1", "/v1"):
+        add("POST", f"{prefix}/embeddings", embeddings.create)
+    add("GET", "/api/v1/embeddings/models", embeddings.models)
+    rerank = RerankAPI(s.settings, s.keys, s.planner, RerankDispatcher(s.transport, s.health), accountant, s.limiter)
+    add("POST", "/api/v1/rerank", rerank.create)
     add("GET", "/api/v1/models/count", models.count)
     add("GET", "/api/v1/models/user", models.index)
     add("GET", "/api/v1/endpoints/zdr", models.zdr)

@@ -41,7 +41,7 @@ class ModelsAPI:
         offset, limit = _page(request.query)
         if limit is not None:
             page = models[offset:offset + limit]
-            following = f"/api/v1/models?offset={offset + limit}&limit={limit}" if offset + limit < total else None
+            following = f"{request.path}?offset={offset + limit}&limit={limit}" if offset + limit < total else None
         else:
             page, following = models[offset:], None
         return json_response({"data": [self._model(m) for m in page], "total_count": total,
@@ -125,6 +125,8 @@ class ModelsAPI:
             endpoint.provider.wire_format in self.adapters
 
     def _supported(self, model: Model) -> list[str]:
+        if "text" not in model.output_modalities:
+            return []  # embedding and rerank models take none of the chat parameters
         names: set[str] = set()
         for endpoint in model.endpoints:
             adapter = self.adapters.get(endpoint.provider.wire_format)
@@ -178,7 +180,8 @@ class ModelsAPI:
 
     def _endpoint(self, model: Model, endpoint: Endpoint) -> dict[str, Any]:
         adapter = self.adapters.get(endpoint.provider.wire_format)
-        supported = sorted(adapter.supported_parameters(endpoint) & PUBLISHED_PARAMETERS) if adapter else []
+        supported = sorted(adapter.supported_parameters(endpoint) & PUBLISHED_PARAMETERS) \
+            if adapter and "text" in model.output_modalities else []
         snapshot = self.health.snapshot(endpoint.key)
         if adapter is None:
             status = STATUS_NO_ADAPTER

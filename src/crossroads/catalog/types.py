@@ -29,7 +29,7 @@ PRICE_KEYS: Final = TOKEN_PRICES + UNIT_PRICES
 Quantization = Literal["int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32",
                        "unknown"]
 InputModality = Literal["text", "image", "file", "audio", "video"]
-OutputModality = Literal["text", "image", "audio", "embeddings"]
+OutputModality = Literal["text", "image", "audio", "embeddings", "rerank"]
 
 SIMULATOR_SLUG: Final = "simulator"
 

@@ -6,6 +6,10 @@ Generation endpoints (one per wire format):
     POST /v1/messages                   Anthropic Messages
     POST /v1beta/models/{model}:generateContent           Gemini (also under /v1)
     POST /v1beta/models/{model}:streamGenerateContent     Gemini, streamed (`?alt=sse` for SSE; also /v1)
+    POST /v1/embeddings                 OpenAI embeddings (deterministic vectors)
+    POST /v1beta/models/{model}:batchEmbedContents        Gemini embeddings (also :embedContent; also /v1)
+    POST /v2/embed                      Cohere embeddings (v2)
+    POST /v1/rerank, /v2/rerank, /rerank                   rerank: Jina's shape, Cohere's v2, TEI's
     GET  /v1/models                     an OpenAI model list (a fixed few plus every model seen)
 
 Control API:
@@ -46,8 +50,10 @@ from aiohttp import web
 
 from .anthropic_messages import ANTHROPIC_MESSAGES
 from .behaviour import Behaviour, DirectiveError, parse_directives
+from .embeddings import COHERE_EMBED, GEMINI_EMBEDDINGS, OPENAI_EMBEDDINGS
 from .gemini import GEMINI
 from .openai_chat import OPENAI_CHAT
+from .rerank import COHERE_RERANK, COMMON_RERANK, TEI_RERANK
 from .wire import EventKind, Exchange, SimError, WireFormat
 
 __all__ = [
@@ -476,6 +482,13 @@ GENERATION_ROUTES: tuple[tuple[str, str, WireFormat], ...] = (
     # Gemini serves the same methods under its stable `v1` (the google-genai SDK's default) and `v1beta`.
     *(("POST", f"/{version}/models/{{model}}:{method}", GEMINI)
       for version in ("v1beta", "v1") for method in ("generateContent", "streamGenerateContent")),
+    ("POST", "/v1/embeddings", OPENAI_EMBEDDINGS),
+    *(("POST", f"/{version}/models/{{model}}:{method}", GEMINI_EMBEDDINGS)
+      for version in ("v1beta", "v1") for method in ("batchEmbedContents", "embedContent")),
+    ("POST", "/v2/embed", COHERE_EMBED),
+    ("POST", "/v1/rerank", COMMON_RERANK),
+    ("POST", "/v2/rerank", COHERE_RERANK),
+    ("POST", "/rerank", TEI_RERANK),
 )
 """(method, path, wire format) for every generation endpoint."""
 

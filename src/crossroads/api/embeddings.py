@@ -1,0 +1,103 @@
+"""`POST /api/v1/embeddings` and `GET /api/v1/embeddings/models`: OpenAI's embeddings format with
+OpenRouter's extras (`id`, `provider`, `usage.cost`, `provider` preferences, `models` fallbacks).
+
+A request takes the path every inference request takes — authenticate → parse → plan → admit → dispatch →
+render → finish (`api/oneshot.py`) — with the same keys, planner, limits, reservations, ledger and
+generation record; only the dispatch differs (`routing/embedding.py`). Only models whose output modality
+is `embeddings` are routed, and only to endpoints whose wire format has an embedder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from crossroads.api.models import ModelsAPI
+from crossroads.api.oneshot import OneShotAPI
+from crossroads.api.render import JSON
+from crossroads.errors import InvalidParameter
+from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
+from crossroads.ledger.keys import KeyRing
+from crossroads.providers.embedding import to_base64, to_floats
+from crossroads.ratelimit.base import Limiter
+from crossroads.routing.embedding import Embedded, EmbeddingDispatcher
+from crossroads.routing.plan import Planner, Route
+from crossroads.schema.embeddings import EmbeddingsRequest, parse_embeddings_request
+from crossroads.schema.request import ChatRequest
+from crossroads.settings import Settings
+
+#: The output modality that marks an embedding model in the catalog and in `/models`.
+EMBEDDINGS = "embeddings"
+
+
+class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
+    def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: EmbeddingDispatcher,
+                 accountant: Accountant, limiter: Limiter, models: ModelsAPI) -> None:
+        super().__init__(settings, keys, planner, accountant, limiter)
+        self.dispatcher = dispatcher
+        self.models_api = models
+
+    async def models(self, request: web.Request) -> web.Response:
+        """The embedding models, in `/models`' shape (paging included)."""
+        query = request.rel_url.query.copy()
+        query["output_modalities"] = EMBEDDINGS
+        return await self.models_api.index(request.clone(rel_url=request.rel_url.with_query(query)))
+
+    def parse(self, body: Any) -> EmbeddingsRequest:
+        return parse_embeddings_request(body)
+
+    def route_view(self, request: EmbeddingsRequest) -> ChatRequest:
+        return request.route
+
+    async def dispatch(self, request: EmbeddingsRequest, route: Route, tab: Tab) -> Embedded:
+        return await self.dispatcher.embed(request, route, tab)
+
+    def reply(self, request: EmbeddingsRequest, served: Embedded, generation: Generation, charge: Charge) \
+            -> web.Response:
+        return _reply(request, served, generation, charge)
+
+    def route(self, embed: EmbeddingsRequest) -> Route:
+        """The planner's route, kept to embedding models and to endpoints an embedder can speak to."""
+        for slug in embed.models:
+            model, _ = self.planner.resolve(slug)
+            if EMBEDDINGS not in model.output_modalities:
+                raise InvalidParameter("model", f"{model.id} is not an embeddings model (see "
+                                                "/api/v1/embeddings/models)")
+        route = self.planner.plan(embed.route)
+        embedders = self.dispatcher.embedders
+        groups = [(model, [e for e in endpoints if e.provider.wire_format in embedders])
+                  for model, endpoints in route.groups]
+        route.groups = [(model, endpoints) for model, endpoints in groups if endpoints]
+        if not route.groups:
+            raise InvalidParameter("model", f"no endpoint of {', '.join(embed.models)} can embed")
+        return route
+
+
+def _reply(embed: EmbeddingsRequest, served: Embedded, generation: Generation, charge: Charge) -> web.Response:
+    usage = generation.usage
+    assert usage is not None
+    assert served.endpoint is not None
+    convert = to_base64 if embed.encoding_format == "base64" else to_floats
+    body: dict[str, Any] = {
+        "id": generation.id,
+        "object": "list",
+        "data": [{"object": "embedding", "index": index, "embedding": convert(vector)}
+                 for index, vector in enumerate(served.vectors)],
+        "model": generation.model,
+        "provider": served.endpoint.provider.name,
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "total_tokens": usage.prompt_tokens,
+            "cost": float(charge.usd),
+            "is_byok": False,
+            "cost_details": {"upstream_inference_cost": None,
+                             "upstream_inference_prompt_cost": float(charge.cost.prompt),
+                             "upstream_inference_completions_cost": 0.0},
+        },
+    }
+    return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
+
+
+__all__ = ["EMBEDDINGS", "EmbeddingsAPI"]

@@ -1,0 +1,96 @@
+"""The inference path of APIs that answer in one JSON body and never stream (embeddings, rerank):
+authenticate → parse → plan → admit → dispatch → render → finish, with the keys, planner, limits,
+reservations, ledger and generation record every inference request has.
+
+A `OneShotAPI` subclass says how its body is parsed, which models and endpoints may serve it, how it is
+dispatched and how the reply is written; the rest is here, once. Routing, limits and accounting read the
+parsed request's `ChatRequest` view (`route_view`), as they read a chat request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+
+from crossroads.api.body import read_json
+from crossroads.api.headers import first as first_header
+from crossroads.api.render import error_response, generation_id
+from crossroads.errors import CrossroadsError
+from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
+from crossroads.ledger.keys import KeyRing
+from crossroads.ratelimit.base import Limiter
+from crossroads.routing.outcome import End, Outcome
+from crossroads.routing.plan import Planner, Route
+from crossroads.schema.request import ChatRequest
+from crossroads.settings import Settings
+
+RequestT = TypeVar("RequestT")
+ServedT = TypeVar("ServedT", bound=Outcome)
+
+
+class OneShotAPI(Generic[RequestT, ServedT]):
+    def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, accountant: Accountant,
+                 limiter: Limiter) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.planner = planner
+        self.accountant = accountant
+        self.limiter = limiter
+
+    # -- what an API provides ----------------------------------------------------------------------------
+
+    def parse(self, body: Any) -> RequestT:
+        raise NotImplementedError
+
+    def route_view(self, request: RequestT) -> ChatRequest:
+        raise NotImplementedError
+
+    def route(self, request: RequestT) -> Route:
+        raise NotImplementedError
+
+    async def dispatch(self, request: RequestT, route: Route, tab: Tab) -> ServedT:
+        raise NotImplementedError
+
+    def reply(self, request: RequestT, served: ServedT, generation: Generation, charge: Charge) -> web.Response:
+        raise NotImplementedError
+
+    # -- the path ------------------------------------------------------------------------------------------
+
+    async def create(self, request: web.Request) -> web.Response:
+        try:
+            return await self._create(request)
+        except CrossroadsError as error:
+            return error_response(error)
+
+    async def _create(self, request: web.Request) -> web.Response:
+        headers = request.headers
+        key = await self.keys.authenticate(headers.get("Authorization"))
+        body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        parsed = self.parse(body)
+        view = self.route_view(parsed)
+        route = self.route(parsed)
+        await self.limiter.check(key, route, view)
+        hold = await self.accountant.admit(key, list(route.endpoints()), view.prompt_tokens_bound(), None)
+        tab = Tab(self.accountant, hold, Generation(
+            id=generation_id(),
+            model=route.groups[0][0].id,
+            streamed=False,
+            started=time.time(),
+            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
+            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
+            user_agent=first_header(headers, "User-Agent"),
+            external_user=view.user,
+            session_id=view.session_id or first_header(headers, "X-Session-Id"),
+        ))
+        try:
+            served = await self.dispatch(parsed, route, tab)
+            return self.reply(parsed, served, tab.generation, await served.finish(End.DONE))
+        except CrossroadsError as error:
+            return error_response(error, {"X-Generation-Id": tab.generation.id})
+        finally:
+            await tab.abandon()  # a hold never outlives its request, whatever ended it
+
+
+__all__ = ["OneShotAPI"]

@@ -1,0 +1,78 @@
+"""`POST /api/v1/rerank`, OpenRouter's shape: `{model, query, documents, top_n, return_documents}` →
+`{id, model, provider, results: [{index, relevance_score, document: {text}}], usage}`, best first.
+
+Authenticated, routed, limited, reserved, charged and recorded as every inference request is
+(`api/oneshot.py`); only models whose output modality is `rerank` are routed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from crossroads.api.oneshot import OneShotAPI
+from crossroads.api.render import JSON
+from crossroads.errors import InvalidParameter
+from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
+from crossroads.ledger.keys import KeyRing
+from crossroads.ratelimit.base import Limiter
+from crossroads.routing.plan import Planner, Route
+from crossroads.routing.rerank import RerankDispatcher, Reranked
+from crossroads.schema.request import ChatRequest
+from crossroads.schema.rerank import RerankRequest, parse_rerank_request
+from crossroads.settings import Settings
+
+RERANK = "rerank"
+
+
+class RerankAPI(OneShotAPI[RerankRequest, Reranked]):
+    def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: RerankDispatcher,
+                 accountant: Accountant, limiter: Limiter) -> None:
+        super().__init__(settings, keys, planner, accountant, limiter)
+        self.dispatcher = dispatcher
+
+    def parse(self, body: Any) -> RerankRequest:
+        return parse_rerank_request(body)
+
+    def route_view(self, request: RerankRequest) -> ChatRequest:
+        return request.route
+
+    async def dispatch(self, request: RerankRequest, route: Route, tab: Tab) -> Reranked:
+        return await self.dispatcher.rerank(request, route, tab)
+
+    def reply(self, request: RerankRequest, served: Reranked, generation: Generation, charge: Charge) \
+            -> web.Response:
+        return _reply(request, served, generation, charge)
+
+    def route(self, rerank: RerankRequest) -> Route:
+        for slug in rerank.models:
+            model, _ = self.planner.resolve(slug)
+            if RERANK not in model.output_modalities:
+                raise InvalidParameter("model", f"{model.id} is not a rerank model")
+        return self.planner.plan(rerank.route)
+
+
+def _reply(rerank: RerankRequest, served: Reranked, generation: Generation, charge: Charge) -> web.Response:
+    usage = generation.usage
+    assert usage is not None
+    assert served.endpoint is not None
+    scores = served.ranking.scores[:rerank.top_n] if rerank.top_n is not None else served.ranking.scores
+    results: list[dict[str, Any]] = []
+    for index, score in scores:
+        result: dict[str, Any] = {"index": index, "relevance_score": score}
+        if rerank.return_documents:
+            result["document"] = {"text": rerank.documents[index]}
+        results.append(result)
+    body = {
+        "id": generation.id,
+        "model": generation.model,
+        "provider": served.endpoint.provider.name,
+        "results": results,
+        "usage": {"total_tokens": usage.prompt_tokens, "search_units": served.ranking.search_units or 1,
+                  "cost": float(charge.usd)},
+    }
+    return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
+
+
+__all__ = ["RERANK", "RerankAPI"]

@@ -1,0 +1,110 @@
+"""What every embeddings adapter is, and the registry from wire format to embedder.
+
+An embedder turns an `EmbeddingsRequest` into upstream requests for one wire format and their replies back
+into vectors. Like a chat adapter it does no I/O. Inputs beyond a format's documented batch limit are split
+into several upstream requests (`batches`), sent by the dispatcher and reassembled in the client's order.
+
+A vector crosses the seam as the provider sent it: a list of floats, or the base64 of little-endian float32
+values when the provider was asked for that (OpenAI-compatible servers): the API converts only when the
+client asked for the other form.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from array import array
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from crossroads.catalog.types import Endpoint
+from crossroads.errors import UpstreamError
+from crossroads.providers.base import UpstreamRequest
+from crossroads.schema.embeddings import EmbeddingsRequest, Item
+
+#: One embedding: floats, or base64 of little-endian float32.
+Vector = list[float] | str
+
+
+@dataclass(slots=True)
+class EmbeddingBatch:
+    """One upstream reply: a vector per input sent, in the order sent; prompt tokens if reported."""
+
+    vectors: list[Vector]
+    prompt_tokens: int | None
+    upstream_id: str | None = None
+
+
+class Embedder(Protocol):
+    @property
+    def wire_format(self) -> str: ...
+
+    @property
+    def batch_size(self) -> int:
+        """The most inputs one upstream request may carry (the provider's documented limit)."""
+        ...
+
+    def build_request(self, request: EmbeddingsRequest, inputs: Sequence[Item], endpoint: Endpoint) \
+            -> UpstreamRequest: ...
+
+    def parse_response(self, body: bytes, count: int, endpoint: Endpoint) -> EmbeddingBatch:
+        """The reply to a request for `count` inputs; a malformed one (or one with another count) raises."""
+        ...
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str], endpoint: Endpoint) \
+            -> UpstreamError: ...
+
+
+def batches(inputs: Sequence[Item], size: int) -> list[Sequence[Item]]:
+    return [inputs[start:start + size] for start in range(0, len(inputs), size)]
+
+
+_LITTLE: bool = sys.byteorder == "little"
+
+
+def to_base64(vector: Vector) -> str:
+    if isinstance(vector, str):
+        return vector
+    floats = array("f", vector)
+    if not _LITTLE:
+        floats.byteswap()
+    return base64.b64encode(floats.tobytes()).decode("ascii")
+
+
+def to_floats(vector: Vector) -> list[float]:
+    if not isinstance(vector, str):
+        return vector
+    floats = array("f")
+    floats.frombytes(base64.b64decode(vector))
+    if not _LITTLE:
+        floats.byteswap()
+    return floats.tolist()
+
+
+class Embedders:
+    """Which embedder an endpoint speaks: its wire format's, unless its provider's quirk profile names a
+    native embeddings API of its own (Cohere's v2 `/embed`, though its chat goes through the OpenAI format)."""
+
+    def __init__(self, by_format: Mapping[str, Embedder], by_quirks: Mapping[str, Embedder]) -> None:
+        self.by_format = by_format
+        self.by_quirks = by_quirks
+
+    def __contains__(self, wire_format: object) -> bool:
+        return wire_format in self.by_format
+
+    def __getitem__(self, endpoint: Endpoint) -> Embedder:
+        return self.by_quirks.get(endpoint.provider.quirks) or self.by_format[endpoint.provider.wire_format]
+
+
+def build_embedders() -> Embedders:
+    # Imported here: the adapter modules import this module for the types above.
+    from crossroads.providers.cohere_embed import CohereEmbeddings
+    from crossroads.providers.gemini.embeddings import GeminiEmbeddings
+    from crossroads.providers.openai_chat.embeddings import OpenAIEmbeddings
+
+    formats: list[Embedder] = [OpenAIEmbeddings(), GeminiEmbeddings()]
+    return Embedders({embedder.wire_format: embedder for embedder in formats}, {"cohere": CohereEmbeddings()})
+
+
+__all__ = ["Embedder", "EmbeddingBatch", "Vector", "batches", "build_embedders", "to_base64", "to_floats"]

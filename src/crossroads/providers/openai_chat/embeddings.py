@@ -1,0 +1,80 @@
+"""OpenAI's embeddings format, `POST {base}/embeddings`, spoken by OpenAI and by every OpenAI-compatible
+server that embeds (Mistral, DeepInfra, Together, Nebius, Ollama, vLLM, Hugging Face TEI, llama.cpp,
+LM Studio...).
+
+The body is OpenAI's: `model`, `input` (strings or token ids), `dimensions`, `encoding_format`, `user`.
+Vectors are asked for as base64 only from servers known to send it (the wire is a quarter the size of
+decimal floats, and an OpenAI SDK client that asked for base64 gets the provider's bytes unchanged); the
+others get no `encoding_format` (some refuse "float") and send floats, the format's default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import orjson
+
+from crossroads.catalog.types import Endpoint
+from crossroads.errors import UpstreamError
+from crossroads.providers.base import UpstreamRequest, malformed
+from crossroads.providers.embedding import EmbeddingBatch, Vector
+from crossroads.providers.openai_chat import errors
+from crossroads.schema.embeddings import EmbeddingsRequest, Item
+
+#: OpenAI's documented limit on inputs per request.
+BATCH_SIZE: Final = 2048
+#: Quirk profiles (`providers.<slug>.quirks`) whose servers answer `encoding_format: "base64"` as OpenAI does.
+BASE64_UPSTREAMS: Final = frozenset({"openai", "simulator"})
+
+
+class OpenAIEmbeddings:
+    wire_format: str = "openai_chat"
+    batch_size: int = BATCH_SIZE
+
+    def build_request(self, request: EmbeddingsRequest, inputs: Sequence[Item], endpoint: Endpoint) \
+            -> UpstreamRequest:
+        provider = endpoint.provider
+        out: dict[str, Any] = {"model": endpoint.upstream_model, "input": inputs}
+        if request.dimensions is not None:
+            out["dimensions"] = request.dimensions
+        if request.encoding_format == "base64" and provider.quirks in BASE64_UPSTREAMS:
+            out["encoding_format"] = "base64"  # otherwise left out: floats are the format's default
+        if request.input_type is not None:
+            out["input_type"] = request.input_type
+        if request.user is not None:
+            out["user"] = request.user
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if provider.api_key:
+            headers["Authorization"] = f"Bearer {provider.api_key}"
+        for name, value in provider.headers:
+            headers[name] = value
+        return UpstreamRequest(url=provider.base_url + "/embeddings", headers=headers, body=orjson.dumps(out))
+
+    def parse_response(self, body: bytes, count: int, endpoint: Endpoint) -> EmbeddingBatch:
+        try:
+            data = orjson.loads(body)
+            items = data["data"]
+            vectors: list[Vector | None] = [None] * count
+            for position, item in enumerate(items):
+                index = item.get("index", position)
+                vector = item["embedding"]
+                if not isinstance(vector, list | str) or vectors[index] is not None:
+                    raise ValueError(index)
+                vectors[index] = vector
+            usage = data.get("usage") or {}
+            tokens = usage.get("prompt_tokens", usage.get("total_tokens"))
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, IndexError, ValueError):
+            raise malformed(endpoint, body) from None
+        if any(v is None for v in vectors) or (tokens is not None and not isinstance(tokens, int)):
+            raise malformed(endpoint, body)
+        upstream_id = data.get("id")
+        return EmbeddingBatch(vectors=vectors, prompt_tokens=tokens,  # type: ignore[arg-type]
+                              upstream_id=upstream_id if isinstance(upstream_id, str) else None)
+
+    def parse_error(self, status: int, body: bytes, headers: Mapping[str, str], endpoint: Endpoint) \
+            -> UpstreamError:
+        return errors.parse_error(status, body, headers, endpoint)
+
+
+__all__ = ["BASE64_UPSTREAMS", "BATCH_SIZE", "OpenAIEmbeddings"]
