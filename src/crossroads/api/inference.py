@@ -23,14 +23,14 @@ from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
 from crossroads.api.render import generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
-from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
+from crossroads.ledger.accounting import Accountant, Charge, Generation, Hold, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.providers.base import Piece
 from crossroads.providers.registry import passthrough_headers
 from crossroads.ratelimit.base import Limiter
 from crossroads.routing.dispatch import Dispatcher
 from crossroads.routing.outcome import End, OpenStream, Served
-from crossroads.routing.plan import Planner
+from crossroads.routing.plan import Planner, Route
 from crossroads.schema.request import ChatRequest
 from crossroads.settings import Settings
 
@@ -109,17 +109,7 @@ class Inference:
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
-        tab = Tab(self.accountant, hold, Generation(
-            id=generation_id(),
-            model=route.groups[0][0].id,
-            streamed=chat.stream,
-            started=time.time(),
-            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
-            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
-            user_agent=first_header(headers, "User-Agent"),
-            external_user=chat.user,
-            session_id=chat.session_id or first_header(headers, "X-Session-Id"),
-        ))
+        tab = open_tab(self.accountant, hold, route, headers, chat)
         try:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
@@ -187,6 +177,23 @@ class Inference:
         return response
 
 
+def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[str, str], chat: ChatRequest) \
+        -> Tab:
+    """The account of an admitted request: its hold, and its generation record as far as it is known before
+    any upstream is tried (attribution from the client's headers, decoded safely)."""
+    return Tab(accountant, hold, Generation(
+        id=generation_id(),
+        model=route.groups[0][0].id,
+        streamed=chat.stream,
+        started=time.time(),
+        http_referer=first_header(headers, "HTTP-Referer", "Referer"),
+        app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
+        user_agent=first_header(headers, "User-Agent"),
+        external_user=chat.user,
+        session_id=chat.session_id or first_header(headers, "X-Session-Id"),
+    ))
+
+
 def _internal(exc: Exception) -> CrossroadsError:
     log.exception("unhandled error while streaming", exc_info=exc)
     return CrossroadsError("internal error")
@@ -229,4 +236,4 @@ class KeepAlive:
             await asyncio.gather(writing, return_exceptions=True)
 
 
-__all__ = ["Face", "Inference", "KeepAlive", "StreamWriter"]
+__all__ = ["Face", "Inference", "KeepAlive", "StreamWriter", "open_tab"]

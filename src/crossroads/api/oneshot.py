@@ -9,14 +9,13 @@ parsed request's `ChatRequest` view (`route_view`), as they read a chat request.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
 from crossroads.api.body import read_json
-from crossroads.api.headers import first as first_header
-from crossroads.api.render import error_response, generation_id
+from crossroads.api.inference import open_tab
+from crossroads.api.render import error_response
 from crossroads.errors import CrossroadsError
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
 from crossroads.ledger.keys import KeyRing
@@ -73,17 +72,7 @@ class OneShotAPI(Generic[RequestT, ServedT]):
         route = self.route(parsed)
         await self.limiter.check(key, route, view)
         hold = await self.accountant.admit(key, list(route.endpoints()), view.prompt_tokens_bound(), None)
-        tab = Tab(self.accountant, hold, Generation(
-            id=generation_id(),
-            model=route.groups[0][0].id,
-            streamed=False,
-            started=time.time(),
-            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
-            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
-            user_agent=first_header(headers, "User-Agent"),
-            external_user=view.user,
-            session_id=view.session_id or first_header(headers, "X-Session-Id"),
-        ))
+        tab = open_tab(self.accountant, hold, route, headers, view)
         try:
             served = await self.dispatch(parsed, route, tab)
             return self.reply(parsed, served, tab.generation, await served.finish(End.DONE))
