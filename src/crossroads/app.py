@@ -22,6 +22,7 @@ from crossroads.api.connections import ConnectionLimits
 from crossroads.api.generation import GenerationAPI
 from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
+from crossroads.api.messages import MessagesFace, TokenCounter
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
 from crossroads.catalog import loader
@@ -199,11 +200,16 @@ def _routes(app: web.Application, s: Services) -> None:
     keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
+    messages_face = MessagesFace(s.catalog)
+    messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    count_tokens = TokenCounter(messages_face, s.settings, s.keys)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
     add = app.router.add_route
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/chat/completions", chat.handle)
+        add("POST", f"{prefix}/messages", messages.handle)
+        add("POST", f"{prefix}/messages/count_tokens", count_tokens.handle)
     add("GET", "/api/v1/models", models.index)
     add("GET", "/api/v1/models/count", models.count)
     add("GET", "/api/v1/models/user", models.index)

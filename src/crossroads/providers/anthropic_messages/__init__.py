@@ -22,15 +22,16 @@ from crossroads.providers.anthropic_messages.stream import AnthropicStream
 from crossroads.providers.base import Completion, Plans, UpstreamRequest, plan
 from crossroads.schema.request import ChatRequest
 
-WIRE_FORMAT: Final = "anthropic_messages"
+WIRE_FORMAT: Final = request.WIRE_FORMAT
 
 __all__ = ["PARAMS", "WIRE_FORMAT", "AnthropicMessages", "AnthropicStream"]
 
 
 class AnthropicMessages:
     wire_format = WIRE_FORMAT
-    #: OpenRouter forwards `x-anthropic-beta` to Anthropic as `anthropic-beta`.
-    passthrough_headers: frozenset[str] = frozenset({"x-anthropic-beta"})
+    #: OpenRouter forwards `x-anthropic-beta` to Anthropic as `anthropic-beta`; a `/messages` client sends
+    #: `anthropic-beta` itself (that API reads it as `x-anthropic-beta`).
+    passthrough_headers: frozenset[str] = frozenset({"x-anthropic-beta", "anthropic-beta"})
 
     def __init__(self) -> None:
         self._plans = Plans(lambda endpoint: plan(PARAMS, endpoint.features))
