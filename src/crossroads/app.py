@@ -22,7 +22,7 @@ from crossroads.api.connections import ConnectionLimits
 from crossroads.api.generation import GenerationAPI
 from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
-from crossroads.api.messages import MessagesFace, TokenCounter
+from crossroads.api.messages import MessagesFace, TokenCounter, app_of_agent
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
 from crossroads.catalog import loader
@@ -201,7 +201,8 @@ def _routes(app: web.Application, s: Services) -> None:
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
     messages_face = MessagesFace(s.catalog)
-    messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
+                         app_of_agent)
     count_tokens = TokenCounter(messages_face, s.settings, s.keys)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.

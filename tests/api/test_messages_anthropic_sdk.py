@@ -9,6 +9,7 @@ import base64
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import anthropic
 import pytest
 
@@ -231,3 +232,27 @@ async def test_failure_after_the_stream_began_is_an_error_event(gw: Gateway, sim
         with pytest.raises(anthropic.APIStatusError) as caught:
             await ask(c, True, model=model, max_tokens=200, messages=[{"role": "user", "content": "Tell a story."}])
     assert caught.value.body["type"] == "error"  # type: ignore[index]
+
+
+async def generation(gw: Gateway, generation_id: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession(headers=gw.auth) as http, \
+            http.get(f"{gw.url}/generation", params={"id": generation_id}) as response:
+        assert response.status == 200
+        data: dict[str, Any] = (await response.json())["data"]
+        return data
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_call_is_one_generation_with_its_app(gw: Gateway, stream: bool) -> None:
+    agent = {"User-Agent": "claude-cli/2.1.332 (external, cli)"}
+    async with client(gw, default_headers=agent) as c:
+        plain = await ask(c, stream, model=GPT, max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+        titled = await ask(c, stream, model=GPT, max_tokens=50, messages=[{"role": "user", "content": "hi"}],
+                           extra_headers={"X-Title": "My Tool", "HTTP-Referer": "https://example.org"})
+    record = await generation(gw, plain.id)
+    assert record["app_title"] == "Claude Code"
+    assert record["user_agent"] == agent["User-Agent"]
+    assert record["model"] == GPT and record["streamed"] is stream
+    assert record["tokens_completion"] == plain.usage.output_tokens
+    record = await generation(gw, titled.id)
+    assert record["app_title"] == "My Tool" and record["http_referer"] == "https://example.org"

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -82,8 +82,12 @@ class Inference:
     """Serves one face's requests with the gateway's shared services."""
 
     def __init__(self, face: Face, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
-                 accountant: Accountant, limiter: Limiter) -> None:
+                 accountant: Accountant, limiter: Limiter,
+                 app_of_agent: Callable[[str | None], str | None] | None = None) -> None:
         self.face = face
+        #: The app a request comes from when it sends no title, read from its User-Agent (a face's clients
+        #: may be known by it, e.g. a coding agent).
+        self.app_of_agent = app_of_agent
         self.settings = settings
         self.keys = keys
         self.planner = planner
@@ -115,7 +119,8 @@ class Inference:
             streamed=chat.stream,
             started=time.time(),
             http_referer=first_header(headers, "HTTP-Referer", "Referer"),
-            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
+            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title")
+            or (self.app_of_agent(first_header(headers, "User-Agent")) if self.app_of_agent else None),
             user_agent=first_header(headers, "User-Agent"),
             external_user=chat.user,
             session_id=chat.session_id or first_header(headers, "X-Session-Id"),

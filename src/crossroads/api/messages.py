@@ -57,6 +57,17 @@ _STREAM_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": 
 PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
+#: User-Agent product names of known Messages API clients → the app name a generation records for them
+#: when they send no `X-Title` (Claude Code sends `claude-cli/<version> (external, cli)`).
+AGENTS: Final[Mapping[str, str]] = {"claude-cli": "Claude Code"}
+
+
+def app_of_agent(user_agent: str | None) -> str | None:
+    if not user_agent:
+        return None
+    return AGENTS.get(user_agent.partition("/")[0])
+
+
 def error_type(status: int) -> str:
     return ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
 
@@ -157,4 +168,4 @@ class TokenCounter:
                             content_type=JSON)
 
 
-__all__ = ["ERROR_TYPES", "MessagesFace", "TokenCounter", "error_body", "stop_reason"]
+__all__ = ["AGENTS", "ERROR_TYPES", "MessagesFace", "TokenCounter", "app_of_agent", "error_body", "stop_reason"]
