@@ -256,3 +256,13 @@ async def test_a_call_is_one_generation_with_its_app(gw: Gateway, stream: bool) 
     assert record["tokens_completion"] == plain.usage.output_tokens
     record = await generation(gw, titled.id)
     assert record["app_title"] == "My Tool" and record["http_referer"] == "https://example.org"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_messages_endpoint_reply_comes_back_as_it_was(gw: Gateway, stream: bool) -> None:
+    """What only the Messages API has a place for (the stop sequence that matched) survives the gateway."""
+    async with client(gw) as c:
+        message = await ask(c, stream, model=CLAUDE, max_tokens=200, stop_sequences=["e"],
+                            messages=[{"role": "user", "content": "Say something."}])
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "e")
+    assert message.model == CLAUDE and message.id.startswith("gen-")

@@ -118,6 +118,14 @@ class MessagesFace:
         return structs.replace(request, provider=structs.replace(request.provider, only=tuple(sorted(only))))
 
     def reply(self, request: ChatRequest, served: Served, generation: Generation, charge: Charge) -> web.Response:
+        native = request.native
+        message = served.completion.extra.get("native")
+        if native is not None and message is not None and served.endpoint is not None \
+                and served.endpoint.provider.wire_format == native.wire_format:
+            # The provider speaks this API: its message as it is (server tool results, citations, the stop
+            # sequence...), named as the gateway names it.
+            return web.Response(body=orjson.dumps({**message, "id": generation.id, "model": generation.model}),
+                                content_type=JSON, headers={"X-Generation-Id": generation.id})
         choice = served.completion.choices[0]
         usage = generation.usage
         assert usage is not None
@@ -134,7 +142,8 @@ class MessagesFace:
         return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
 
     def writer(self, request: ChatRequest, generation: Generation) -> EventWriter:
-        return EventWriter(generation, stop_reason, error_body)
+        return EventWriter(generation, stop_reason, error_body,
+                           request.native.wire_format if request.native is not None else None)
 
     def error(self, error: CrossroadsError, headers: Mapping[str, str]) -> web.Response:
         merged = {**error.headers, **headers}

@@ -86,13 +86,20 @@ _TEXT, _THINKING, _TOOL = "text", "thinking", "tool"
 
 class EventWriter:
     """One stream's events. Content blocks are opened as pieces need them and closed when another kind of
-    content begins; each block's index counts from 0 in the order blocks open."""
+    content begins; each block's index counts from 0 in the order blocks open.
 
-    __slots__ = ("_error_body", "_index", "_open", "_stop", "_stop_reason", "generation")
+    From an endpoint that speaks the Messages API itself (`native_format`), the adapter relays the
+    upstream's events (pieces `{"event": bytes}`, and `{"message_start": payload}` once): they go out as they
+    came, only `message_start` naming the message as the gateway does."""
+
+    __slots__ = ("_error_body", "_index", "_native_format", "_open", "_relay", "_stop", "_stop_reason",
+                 "generation")
 
     def __init__(self, generation: Generation, stop_reason: Callable[[str | None, str | None], str | None],
-                 error_body: Callable[[CrossroadsError], bytes]) -> None:
+                 error_body: Callable[[CrossroadsError], bytes], native_format: str | None = None) -> None:
         self.generation = generation
+        self._native_format = native_format
+        self._relay = False
         self._stop_reason = stop_reason
         self._error_body = error_body
         self._index = -1
@@ -101,6 +108,9 @@ class EventWriter:
         self._stop: str | None = None
 
     def start(self, stream: OpenStream) -> bytes:
+        if stream.endpoint is not None and stream.endpoint.provider.wire_format == self._native_format:
+            self._relay = True
+            return b""  # the upstream's own message_start comes first among the pieces
         usage = stream.translator.usage
         message: dict[str, Any] = {"id": self.generation.id, "type": "message", "role": "assistant",
                    "model": stream.model.id if stream.model else self.generation.model, "content": [],
@@ -109,6 +119,8 @@ class EventWriter:
         return event(b"message_start", {"type": "message_start", "message": message})
 
     def pieces(self, pieces: list[Piece]) -> bytes:
+        if self._relay:
+            return b"".join([piece.get("event") or self._message_start(piece["message_start"]) for piece in pieces])
         out: list[bytes] = []
         for piece in pieces:
             for choice in piece.get("choices") or ():
@@ -120,6 +132,8 @@ class EventWriter:
         return b"".join(out)
 
     def end(self, generation: Generation, charge: Charge) -> bytes:
+        if self._relay:
+            return b""  # the upstream's message_delta and message_stop went out with the pieces
         out: list[bytes] = []
         self._close(out)
         usage = generation.usage
@@ -131,6 +145,10 @@ class EventWriter:
 
     def failed(self, error: CrossroadsError, stream: OpenStream | None) -> bytes:
         return b"event: error\ndata: " + self._error_body(error) + b"\n\n"
+
+    def _message_start(self, payload: dict[str, Any]) -> bytes:
+        message = {**payload.get("message", {}), "id": self.generation.id, "model": self.generation.model}
+        return event(b"message_start", {**payload, "message": message})
 
     # -- blocks ----------------------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Modules, one concern each: `params` (the parameter table), `messages` (chat messages → `system` and
 alternating turns), `request` (the request and the rules tying parameters together), `response` (a reply,
-usage and finish reasons), `stream` (the stream translator), `errors` (error answers).
+usage and finish reasons), `stream` (the stream translator), `relay` (a stream relayed as it came, for a
+client that speaks this API itself), `errors` (error answers).
 
 Where a model can answer in JSON natively ("Structured outputs": `output_config.format`) is a catalog
 feature: endpoints with `features.structured_outputs` get it; every other Claude endpoint gets the same
@@ -18,6 +19,7 @@ from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
 from crossroads.providers.anthropic_messages import errors, request, response
 from crossroads.providers.anthropic_messages.params import PARAMS
+from crossroads.providers.anthropic_messages.relay import AnthropicRelay
 from crossroads.providers.anthropic_messages.stream import AnthropicStream
 from crossroads.providers.base import Completion, Plans, UpstreamRequest, plan
 from crossroads.schema.request import ChatRequest
@@ -50,4 +52,6 @@ class AnthropicMessages:
         return errors.parse_error(status, body, headers, endpoint)
 
     def stream_translator(self, chat: ChatRequest, endpoint: Endpoint) -> AnthropicStream:
+        if chat.native is not None and chat.native.wire_format == WIRE_FORMAT:
+            return AnthropicRelay(endpoint)  # the client speaks this API: its events go back as they came
         return AnthropicStream(endpoint, exclude_reasoning=chat.reasoning.exclude)
