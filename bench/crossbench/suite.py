@@ -85,10 +85,20 @@ class Scenario:
     hold: int = 0
     open_loop: bool = False
     in_quick: bool = False
+    #: The API called, as a path under /api/v1 ("" for chat completions), and the model asked for.
+    api: str = ""
+    model: str = fixtures.MODEL
 
     @property
     def body_name(self) -> str:
+        if self.api:
+            return f"{self.api.strip('/')}-{'stream' if self.stream else 'json'}-{self.model.rsplit('/', 1)[-1]}"
         return ("stream" if self.stream else "json") + ("-large" if self.large else "")
+
+    def body(self) -> bytes:
+        if self.api == "/messages":
+            return fixtures.messages_request(stream=self.stream, model=self.model)
+        return fixtures.request(stream=self.stream, large=self.large)
 
 
 SCENARIOS = (
@@ -101,6 +111,16 @@ SCENARIOS = (
              levels=(1, 16, 64)),
     Scenario("streams-2000", "Slow streams held open at once (24 events over 6 s each)", "sse-6s",
              stream=True, levels=(2000,), hold=2000, in_quick=True),
+    # Anthropic's Messages API in: to a Messages-format upstream (sent as written), and translated to the
+    # OpenAI-format one; compare with `nonstream` / `stream` at the same concurrency.
+    Scenario("messages", "/messages to a Messages-format upstream, non-stream", "json", stream=False,
+             levels=(1, 16), api="/messages", model=fixtures.MESSAGES_MODEL),
+    Scenario("messages-stream", "/messages to a Messages-format upstream, stream of 25 events", "sse",
+             stream=True, levels=(1, 16), api="/messages", model=fixtures.MESSAGES_MODEL),
+    Scenario("messages-translated", "/messages to an OpenAI-format upstream, non-stream", "json", stream=False,
+             levels=(1, 16), api="/messages"),
+    Scenario("messages-translated-stream", "/messages to an OpenAI-format upstream, stream of 24 events", "sse",
+             stream=True, levels=(1, 16), api="/messages"),
 )
 
 
@@ -169,12 +189,10 @@ class Suite:
         self.work.mkdir(parents=True)
         bodies = self.work / "bodies"
         bodies.mkdir()
-        for stream in (False, True):
-            for large in (False, True):
-                name = ("stream" if stream else "json") + ("-large" if large else "")
-                path = bodies / f"{name}.json"
-                path.write_bytes(fixtures.request(stream=stream, large=large))
-                self.bodies[name] = path
+        for scenario in SCENARIOS:
+            path = bodies / f"{scenario.body_name}.json"
+            path.write_bytes(scenario.body())
+            self.bodies[scenario.body_name] = path
         self.source = snapshot(REPO, self.work / "src")
         print(f"bench: measuring Crossroads {self.source['commit'] or '(no git)'}"
               f"{' with uncommitted changes' if self.source['modified'] else ''} (copied to "
@@ -254,6 +272,10 @@ class Suite:
         probe = body.read_bytes()
         running: list[Target] = []
         for target in self.targets:
+            if scenario.api not in target.apis:
+                self.notes.append(f"{scenario.name}: {target.name} does not serve {scenario.api}; not measured")
+                continue
+            target.api = scenario.api
             try:
                 target.start(self.mock, scenario.profile, probe)
             except RuntimeError as exc:
@@ -299,6 +321,8 @@ class Suite:
         finally:
             for target in running:
                 target.stop()
+            for target in self.targets:
+                target.api = ""
 
     def _alive(self, scenario: Scenario, target: Target, probe: bytes, body: Path) -> bool:
         """Restart a target whose process has gone (crashed, or killed from outside) before its next cell."""

@@ -117,9 +117,14 @@ class Target:
 
     # -- running -------------------------------------------------------------------------------------
 
+    #: The API the current scenario calls, as a path under /api/v1 ("" for chat completions); targets that
+    #: do not serve it set `apis` without it.
+    api: str = ""
+    apis: tuple[str, ...] = ("", "/messages")
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.path}"
+        return f"http://127.0.0.1:{self.port}{'/api/v1' + self.api if self.api else self.path}"
 
     @property
     def pid(self) -> int:
@@ -176,7 +181,7 @@ class Direct(Target):
     @property
     def url(self) -> str:
         assert self.mock is not None
-        return self.mock.url(self.profile) + "/chat/completions"
+        return self.mock.url(self.profile) + (self.api or "/chat/completions")
 
     @property
     def pid(self) -> int:
@@ -239,6 +244,22 @@ context_length = 131072
 provider = "benchmock"
 upstream_model = "{fixtures.UPSTREAM_MODEL}"
 pricing = {{ prompt = "1", completion = "2" }}
+
+# The same mock in Anthropic's Messages format (its root URL: that format appends /v1/messages).
+[providers.benchmock-messages]
+name = "BenchMock Messages"
+wire_format = "anthropic_messages"
+base_url = "{upstream.removesuffix("/v1")}"
+api_key_env = "BENCHMOCK_API_KEY"
+
+[models."{fixtures.MESSAGES_MODEL}"]
+name = "Benchmark model (Messages format)"
+context_length = 131072
+
+[[models."{fixtures.MESSAGES_MODEL}".endpoints]]
+provider = "benchmock-messages"
+upstream_model = "{fixtures.UPSTREAM_MODEL}"
+pricing = {{ prompt = "1", completion = "2" }}
 """)
         return path
 
@@ -290,6 +311,7 @@ class LiteLLM(Target):
     def __init__(self, workdir: Path, venv: Path) -> None:
         super().__init__("litellm", workdir, key=LITELLM_MASTER_KEY)
         self.venv = venv
+        self.apis = ("",)  # its Anthropic-format route is not configured for the mock
 
     @property
     def path(self) -> str:
