@@ -203,7 +203,7 @@ def _routes(app: web.Application, s: Services) -> None:
     messages_face = MessagesFace(s.catalog)
     messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
                          app_of_agent)
-    count_tokens = TokenCounter(messages_face, s.settings, s.keys)
+    count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
     add = app.router.add_route

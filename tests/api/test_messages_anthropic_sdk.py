@@ -19,6 +19,7 @@ from tests.conftest import Gateway, GatewayFactory
 CLAUDE, GPT, GEMINI = "anthropic/claude-sonnet-4.5", "openai/gpt-4o", "google/gemini-2.5-flash"
 UPSTREAM = {CLAUDE: "claude-sonnet-4-5-20250929", GPT: "gpt-4o", GEMINI: "gemini-2.5-flash"}
 MODELS = [CLAUDE, GPT, GEMINI]
+CACHE = {"type": "ephemeral"}
 WEATHER = {"name": "get_weather", "description": "Current weather for a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 #: A 1×1 transparent PNG.
@@ -159,11 +160,27 @@ async def test_beta_headers_reach_only_messages_endpoints(gw: Gateway, sim: SimS
                 assert "anthropic-beta" not in headers
 
 
-async def test_count_tokens(gw: Gateway) -> None:
-    async with client(gw) as c:
-        short = await c.messages.count_tokens(model=CLAUDE, messages=[{"role": "user", "content": "hi"}])
+async def test_count_tokens(gw: Gateway, sim: SimServer) -> None:
+    """Exact from an endpoint that can count (the simulator counts as it bills its replies), an estimate
+    elsewhere."""
+    system = [{"type": "text", "text": "Be brief.", "cache_control": CACHE}]
+    messages = [{"role": "user", "content": "hello " * 200}]
+    async with client(gw, default_headers={"anthropic-beta": "token-counting-2024-11-01"}) as c:
+        exact = await c.messages.count_tokens(model=CLAUDE, system=system, tools=[WEATHER],  # type: ignore[arg-type,list-item]
+                                              messages=messages)  # type: ignore[arg-type]
+        sent = sim.requests[-1]
+        assert sent.path == "/v1/messages/count_tokens"
+        assert sent.body == {"model": UPSTREAM[CLAUDE], "system": system, "tools": [WEATHER], "messages": messages}
+        assert sent.headers["anthropic-beta"] == "token-counting-2024-11-01"
+        billed = await c.messages.create(model=CLAUDE, max_tokens=20, system=system,  # type: ignore[arg-type]
+                                         tools=[WEATHER], messages=messages)  # type: ignore[arg-type,list-item]
+        usage = billed.usage
+        assert exact.input_tokens == (usage.input_tokens + (usage.cache_read_input_tokens or 0)
+                                      + (usage.cache_creation_input_tokens or 0))
+        short = await c.messages.count_tokens(model=GPT, messages=[{"role": "user", "content": "hi"}])
         long = await c.messages.count_tokens(model=GPT, system="Be brief.", tools=[WEATHER],  # type: ignore[list-item]
-                                             messages=[{"role": "user", "content": "hello " * 200}])
+                                             messages=messages)  # type: ignore[arg-type]
+        assert sim.requests[-1].path == "/v1/messages"  # the estimate asks no provider
     assert 0 < short.input_tokens < long.input_tokens
 
 
@@ -205,10 +222,9 @@ async def test_management_key_is_refused(gw: Gateway) -> None:
 
 
 async def test_spend_limit_is_a_402_billing_error(gw: Gateway) -> None:
-    """The SDKs have no class of their own for 402: they raise `APIStatusError` with the status and body."""
     key = await gw.new_key(limit_nanos=1)
     async with client(gw, api_key=key) as c:
-        with pytest.raises(anthropic.APIStatusError) as caught:
+        with pytest.raises(anthropic.PaymentRequiredError) as caught:
             await c.messages.create(model=CLAUDE, max_tokens=2000, messages=[{"role": "user", "content": "hi"}])
     assert caught.value.status_code == 402
     assert caught.value.body["error"]["type"] == "billing_error"  # type: ignore[index]

@@ -10,7 +10,7 @@ to their own exception classes. Reference: Anthropic API reference, "Messages", 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -18,28 +18,34 @@ from aiohttp import web
 from msgspec import structs
 
 from crossroads.api.body import read_json
+from crossroads.api.headers import text as header_text
 from crossroads.api.messages_stream import STOP_REASONS, EventWriter, content_blocks, usage_fields
 from crossroads.api.render import JSON
-from crossroads.catalog.types import Catalog
-from crossroads.errors import CrossroadsError, InvalidParameter
+from crossroads.catalog.types import Catalog, Endpoint
+from crossroads.errors import CrossroadsError, InvalidParameter, UpstreamError
 from crossroads.ledger.accounting import Charge, Generation
 from crossroads.ledger.keys import KeyRing
+from crossroads.providers.base import Adapter
+from crossroads.providers.transport import Transport
 from crossroads.routing.outcome import Served
+from crossroads.routing.plan import Planner
 from crossroads.schema.messages import parse_messages_request
 from crossroads.schema.request import ChatRequest
 from crossroads.settings import Settings
 
 #: Gateway status → Anthropic error type ("Errors": HTTP errors). 402 (a credit or spend limit reached)
-#: keeps its status as `billing_error`, a type the SDKs know; they raise their generic `APIStatusError`.
+#: keeps its status as `billing_error`, which the Python SDK raises as `PaymentRequiredError`.
 ERROR_TYPES: Final[Mapping[int, str]] = {
     400: "invalid_request_error",
     401: "authentication_error",
     402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
+    408: "timeout_error",
     413: "request_too_large",
     429: "rate_limit_error",
     503: "overloaded_error",
+    504: "timeout_error",
     529: "overloaded_error",
 }
 
@@ -153,15 +159,20 @@ class MessagesFace:
 class TokenCounter:
     """`POST /messages/count_tokens`: `{"input_tokens": n}` for a Messages request without `max_tokens`.
 
-    An estimate, the same one routing uses for context lengths (about four characters a token over the
-    messages, system prompt and tool definitions, and a fixed allowance per image): no catalog provider's
-    count endpoint is called, so the figure is the same whatever model serves the request.
+    Exact where the request's route has an endpoint whose wire format can count (its adapter has
+    `count_tokens_request`: Anthropic's "Count Message tokens"), tried in the route's order. Otherwise, or
+    when none answers, an estimate, the one routing uses for context lengths: about four characters a
+    token over the messages, system prompt and tool definitions, and a fixed allowance per image.
     """
 
-    def __init__(self, face: MessagesFace, settings: Settings, keys: KeyRing) -> None:
+    def __init__(self, face: MessagesFace, settings: Settings, keys: KeyRing, planner: Planner,
+                 adapters: Mapping[str, Adapter], transport: Transport) -> None:
         self.face = face
         self.settings = settings
         self.keys = keys
+        self.planner = planner
+        self.adapters = adapters
+        self.transport = transport
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -169,12 +180,33 @@ class TokenCounter:
             body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
             if isinstance(body, dict):
                 body = {**body, "max_tokens": 1, "stream": False}
-            chat = self.face.parse(body, self.settings.default_model, {})
+            beta = header_text(request.headers.get("anthropic-beta"))
+            chat = self.face.parse(body, self.settings.default_model, {"anthropic-beta": beta} if beta else {})
+            route = self.planner.plan(chat)
         except CrossroadsError as error:
             return self.face.error(error, {})
-        tools = len(orjson.dumps(chat.tools)) // 4 if chat.tools else 0
-        return web.Response(body=orjson.dumps({"input_tokens": chat.prompt_tokens_estimate() + tools}),
-                            content_type=JSON)
+        tokens = await self._count(chat, route.endpoints())
+        if tokens is None:
+            tokens = chat.prompt_tokens_estimate() + (len(orjson.dumps(chat.tools)) // 4 if chat.tools else 0)
+        return web.Response(body=orjson.dumps({"input_tokens": tokens}), content_type=JSON)
+
+    async def _count(self, chat: ChatRequest, endpoints: Iterable[Endpoint]) -> int | None:
+        for endpoint in endpoints:
+            adapter = self.adapters.get(endpoint.provider.wire_format)
+            # An optional capability of an adapter, not part of the `Adapter` protocol.
+            build = getattr(adapter, "count_tokens_request", None)
+            upstream_request = build(chat, endpoint) if build is not None else None
+            if upstream_request is None:
+                continue
+            try:
+                upstream = await self.transport.post(upstream_request, endpoint.provider.name)
+                reply = await upstream.read()
+                tokens: int | None = adapter.parse_count(reply) if upstream.status == 200 else None  # type: ignore[union-attr]
+            except (UpstreamError, ValueError):
+                tokens = None
+            if tokens is not None:
+                return tokens
+        return None
 
 
 __all__ = ["AGENTS", "ERROR_TYPES", "MessagesFace", "TokenCounter", "app_of_agent", "error_body", "stop_reason"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+import orjson
+
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
 from crossroads.providers.anthropic_messages import errors, request, response
@@ -50,6 +52,16 @@ class AnthropicMessages:
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str], endpoint: Endpoint) \
             -> UpstreamError:
         return errors.parse_error(status, body, headers, endpoint)
+
+    def count_tokens_request(self, chat: ChatRequest, endpoint: Endpoint) -> UpstreamRequest | None:
+        """`POST /v1/messages/count_tokens` ("Count Message tokens") for a `/messages` request."""
+        return request.build_count(chat, endpoint)
+
+    @staticmethod
+    def parse_count(body: bytes) -> int | None:
+        data = orjson.loads(body)
+        tokens = data.get("input_tokens") if isinstance(data, dict) else None
+        return tokens if isinstance(tokens, int) else None
 
     def stream_translator(self, chat: ChatRequest, endpoint: Endpoint) -> AnthropicStream:
         if chat.native is not None and chat.native.wire_format == WIRE_FORMAT:

@@ -96,6 +96,22 @@ def build(request: ChatRequest, endpoint: Endpoint, plan: Plan) -> UpstreamReque
     return _upstream(out, request, endpoint)
 
 
+#: What "Count Message tokens" (`POST /v1/messages/count_tokens`) takes of a Messages request.
+COUNT_FIELDS: Final = frozenset({"messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+                                 "context_management", "output_config", "output_format"})
+
+
+def build_count(request: ChatRequest, endpoint: Endpoint) -> UpstreamRequest | None:
+    """The token count request for a request in this API's own form; None for any other."""
+    native = request.native
+    if native is None or native.wire_format != WIRE_FORMAT:
+        return None
+    body = {key: value for key, value in native.body.items() if key in COUNT_FIELDS}
+    body["model"] = endpoint.upstream_model
+    counted = _upstream(body, request, endpoint)
+    return UpstreamRequest(url=counted.url + "/count_tokens", headers=counted.headers, body=counted.body)
+
+
 def _upstream(out: dict[str, Any], request: ChatRequest, endpoint: Endpoint) -> UpstreamRequest:
     headers = {"content-type": "application/json", "accept": "application/json",
                "anthropic-version": API_VERSION}
