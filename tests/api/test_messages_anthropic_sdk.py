@@ -282,3 +282,20 @@ async def test_a_messages_endpoint_reply_comes_back_as_it_was(gw: Gateway, strea
                             messages=[{"role": "user", "content": "Say something."}])
     assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "e")
     assert message.model == CLAUDE and message.id.startswith("gen-")
+
+
+async def test_ping_while_the_upstream_is_silent(start_gateway: GatewayFactory, sim: SimServer) -> None:
+    """Keep-alives are Anthropic `ping` events, which the SDK skips; the stream that follows is whole."""
+    env = {"OPENAI_API_KEY": "sk-openai", "CROSSROADS_PROVIDER_OPENAI_BASE_URL": sim.url + "/v1",
+           "CROSSROADS_STREAM_KEEPALIVE": "0.2"}
+    sim.set_behaviour(UPSTREAM[GPT], "ttft=700")
+    request = {"model": GPT, "max_tokens": 50, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    async with start_gateway(env=env, simulator="off") as gw:
+        async with aiohttp.ClientSession() as http, \
+                http.post(f"{gw.url}/messages", headers={"x-api-key": gw.key}, json=request) as response:
+            body = (await response.read()).decode()
+        async with client(gw) as c:
+            message = await ask(c, True, **{k: v for k, v in request.items() if k != "stream"})
+    assert body.startswith('event: ping\ndata: {"type":"ping"}\n\nevent: ping\n')
+    assert "event: message_start\n" in body and body.endswith('event: message_stop\ndata: {"type":"message_stop"}\n\n')
+    assert message.content and message.stop_reason == "end_turn"
