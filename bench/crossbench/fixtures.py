@@ -15,6 +15,8 @@ from typing import Any
 MODEL = "bench/model"
 #: The model name the gateways put in the upstream request (the mock ignores it).
 UPSTREAM_MODEL = "mock-model"
+#: A model Crossroads serves from the mock in Anthropic's Messages format (`/messages` scenarios).
+MESSAGES_MODEL = "bench/messages-model"
 
 _WORDS = ("Hello there, this is a fixed reply from the benchmark mock upstream. It has about twenty tokens "
           "so that usage accounting has something to count.")
@@ -66,6 +68,53 @@ def stream_events() -> list[bytes]:
 
 #: Number of SSE events in the stream, `[DONE]` included.
 STREAM_EVENTS = 24
+
+
+def message() -> dict[str, Any]:
+    """A non-streaming Anthropic Messages `message` object, the same text and usage as `completion()`."""
+    return {
+        "id": "msg_bench000000000000000001",
+        "type": "message",
+        "role": "assistant",
+        "model": UPSTREAM_MODEL,
+        "content": [{"type": "text", "text": _WORDS}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 14, "output_tokens": 24},
+    }
+
+
+def message_events() -> list[bytes]:
+    """An Anthropic Messages SSE stream of the same 20 pieces: `message_start`, one text block
+    (`content_block_start`, 20 `text_delta`s, `content_block_stop`), `message_delta`, `message_stop` —
+    25 events."""
+    words = _WORDS.split(" ")
+    pieces = [w + " " for w in words[:19]] + [" ".join(words[19:])]
+    start = {**message(), "id": "msg_bench000000000000000002", "content": [], "stop_reason": None,
+             "usage": {"input_tokens": 14, "output_tokens": 1}}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "text", "text": ""}}),
+    ]
+    events += [("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                        "delta": {"type": "text_delta", "text": p}}) for p in pieces]
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "usage": {"output_tokens": 24}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return [b"event: " + name.encode() + b"\ndata: " + _dumps(data) + b"\n\n" for name, data in events]
+
+
+def messages_request(*, stream: bool, model: str) -> bytes:
+    """The `/messages` body a client sends (Anthropic's Messages API): the same conversation as `request`."""
+    body: dict[str, Any] = {"model": model, "system": "You are a helpful assistant.", "max_tokens": 64,
+                            "messages": [{"role": "user", "content": "Say hello."}]}
+    if stream:
+        body["stream"] = True
+    return _dumps(body)
 
 
 def request(*, stream: bool, large: bool = False) -> bytes:

@@ -3,7 +3,8 @@
 One nginx process (no master, one worker), with its own configuration, logs and temporary files under the
 suite's work directory — the system's nginx configuration is never read or touched. Each reply profile
 listens on its own loopback port and answers `POST /v1/chat/completions` with the same bytes whatever the
-request says:
+request says (`json` and `sse` also answer `POST /v1/messages` with the same reply in Anthropic's Messages
+format, for the `/messages` scenarios):
 
 ``json``       the `chat.completion` object at once (`return 200`, with a Content-Length)
 ``sse``        the 24-event stream at once, one write per event (echo module: `echo` + `echo_flush`)
@@ -84,6 +85,24 @@ def _location(profile: str) -> str:
     inner = "\n            ".join(lines)
     return f"""
         location = /v1{api_path(profile)} {{
+            {inner}
+        }}""" + _messages_location(profile)
+
+
+def _messages_location(profile: str) -> str:
+    """`POST /v1/messages` in Anthropic's format, for the instant profiles."""
+    if profile == "json":
+        body = json.dumps(fixtures.message(), separators=(",", ":")).encode()
+        lines = ["default_type application/json;", f"return 200 {_quote(body)};"]
+    elif profile == "sse":
+        lines = ["default_type text/event-stream;"]
+        for event in fixtures.message_events():
+            lines += [f"echo -n {_quote(event)};", "echo_flush;"]
+    else:
+        return ""
+    inner = "\n            ".join(lines)
+    return f"""
+        location = /v1/messages {{
             {inner}
         }}"""
 

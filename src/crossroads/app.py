@@ -24,6 +24,7 @@ from crossroads.api.embeddings import EmbeddingsAPI
 from crossroads.api.generation import GenerationAPI
 from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
+from crossroads.api.messages import MessagesFace, TokenCounter, app_of_agent
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
 from crossroads.api.rerank import RerankAPI
@@ -207,11 +208,17 @@ def _routes(app: web.Application, s: Services) -> None:
     keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
+    messages_face = MessagesFace(s.catalog)
+    messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
+                         app_of_agent)
+    count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
     add = app.router.add_route
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/chat/completions", chat.handle)
+        add("POST", f"{prefix}/messages", messages.handle)
+        add("POST", f"{prefix}/messages/count_tokens", count_tokens.handle)
         add("POST", f"{prefix}/responses", responses.handle)
     completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     for prefix in ("/api/v1", "/v1"):

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -82,8 +82,12 @@ class Inference:
     """Serves one face's requests with the gateway's shared services."""
 
     def __init__(self, face: Face, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
-                 accountant: Accountant, limiter: Limiter) -> None:
+                 accountant: Accountant, limiter: Limiter,
+                 app_of_agent: Callable[[str | None], str | None] | None = None) -> None:
         self.face = face
+        #: The app a request comes from when it sends no title, read from its User-Agent (a face's clients
+        #: may be known by it, e.g. a coding agent).
+        self.app_of_agent = app_of_agent
         self.settings = settings
         self.keys = keys
         self.planner = planner
@@ -109,7 +113,7 @@ class Inference:
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
-        tab = open_tab(self.accountant, hold, route, headers, chat)
+        tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent)
         try:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
@@ -177,18 +181,21 @@ class Inference:
         return response
 
 
-def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[str, str], chat: ChatRequest) \
-        -> Tab:
+def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[str, str], chat: ChatRequest,
+             app_of_agent: Callable[[str | None], str | None] | None = None) -> Tab:
     """The account of an admitted request: its hold, and its generation record as far as it is known before
-    any upstream is tried (attribution from the client's headers, decoded safely)."""
+    any upstream is tried (attribution from the client's headers, decoded safely; `app_of_agent` names the
+    app from the `User-Agent` when no title is sent)."""
+    user_agent = first_header(headers, "User-Agent")
     return Tab(accountant, hold, Generation(
         id=generation_id(),
         model=route.groups[0][0].id,
         streamed=chat.stream,
         started=time.time(),
         http_referer=first_header(headers, "HTTP-Referer", "Referer"),
-        app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
-        user_agent=first_header(headers, "User-Agent"),
+        app_title=first_header(headers, "X-OpenRouter-Title", "X-Title")
+        or (app_of_agent(user_agent) if app_of_agent else None),
+        user_agent=user_agent,
         external_user=chat.user,
         session_id=chat.session_id or first_header(headers, "X-Session-Id"),
     ))

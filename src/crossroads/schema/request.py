@@ -79,6 +79,19 @@ class Plugin(Struct, frozen=True):
     enabled: bool = True
 
 
+class Native(Struct, frozen=True):
+    """A request as its inbound API's client wrote it, for an upstream of the same wire format to receive
+    without a translation round trip (e.g. a `/messages` body for an Anthropic Messages endpoint).
+
+    `needs` names what only that wire format can serve (server tools, ...): another endpoint refuses the
+    request rather than serving it without them.
+    """
+
+    wire_format: str
+    body: Mapping[str, Any]
+    needs: tuple[str, ...] = ()
+
+
 class ChatRequest(Struct, frozen=True):
     """A checked chat request."""
 
@@ -110,6 +123,8 @@ class ChatRequest(Struct, frozen=True):
     has_audio: bool
     #: Client headers an adapter forwards (see `providers.registry.passthrough_headers`), lower-case names.
     headers: Mapping[str, str]
+    #: The client's own body, when its API is an upstream wire format too (see `Native`).
+    native: Native | None = None
 
     @property
     def model(self) -> str:

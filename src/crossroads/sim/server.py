@@ -4,6 +4,7 @@ Generation endpoints (one per wire format):
 
     POST /v1/chat/completions           OpenAI Chat Completions
     POST /v1/messages                   Anthropic Messages
+    POST /v1/messages/count_tokens      Anthropic's token count for a Messages request
     POST /v1beta/models/{model}:generateContent           Gemini (also under /v1)
     POST /v1beta/models/{model}:streamGenerateContent     Gemini, streamed (`?alt=sse` for SSE; also /v1)
     POST /v1/embeddings                 OpenAI embeddings (deterministic vectors)
@@ -48,7 +49,7 @@ from typing import Any, Self
 import orjson
 from aiohttp import web
 
-from .anthropic_messages import ANTHROPIC_MESSAGES
+from .anthropic_messages import ANTHROPIC_MESSAGES, count_messages_tokens
 from .behaviour import Behaviour, DirectiveError, parse_directives
 from .embeddings import COHERE_EMBED, GEMINI_EMBEDDINGS, OPENAI_EMBEDDINGS
 from .gemini import GEMINI
@@ -415,6 +416,22 @@ async def _list_models(request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps({"object": "list", "data": data}), headers=_JSON_HEADERS)
 
 
+async def _count_tokens(request: web.Request) -> web.Response:
+    """`POST /v1/messages/count_tokens` (Anthropic's "Count Message tokens"): the input tokens a Messages
+    request would be billed, as the simulator counts them for its replies."""
+    try:
+        ANTHROPIC_MESSAGES.authenticate(request)
+        try:
+            body = orjson.loads(await request.read())
+        except orjson.JSONDecodeError:
+            raise ANTHROPIC_MESSAGES.invalid_json() from None
+        request.app[STATE].record(request, body)
+        tokens = count_messages_tokens(request, body)
+    except SimError as error:
+        return _error_response(error)
+    return _json({"input_tokens": tokens})
+
+
 async def _unknown_url(request: web.Request) -> web.Response:
     error = OPENAI_CHAT.error(404, f"Invalid URL ({request.method} {request.path})")
     return _error_response(error)
@@ -504,6 +521,7 @@ def create_app(state: SimState | None = None) -> web.Application:
     router = app.router
     for method, path, fmt in GENERATION_ROUTES:
         router.add_route(method, path, _generation_handler(fmt))
+    router.add_post("/v1/messages/count_tokens", _count_tokens)
     router.add_get("/v1/models", _list_models)
     router.add_put("/_sim/behaviours/{model:.+}", _put_behaviour)
     router.add_delete("/_sim/behaviours/{model:.+}", _delete_behaviour)

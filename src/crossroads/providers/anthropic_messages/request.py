@@ -42,13 +42,25 @@ from crossroads.providers.base import (
 from crossroads.schema.request import ChatRequest, Reasoning
 
 API_VERSION: Final = "2023-06-01"
+WIRE_FORMAT: Final = "anthropic_messages"
 #: Output cap when neither the request nor the catalog gives one.
 DEFAULT_MAX_TOKENS: Final = 4096
 #: OpenRouter's share of `max_tokens` given to thinking, per effort.
 _SAMPLING: Final = ("temperature", "top_p", "top_k")
 
 
+#: Fields of a `/messages` body that steer the gateway (OpenRouter's extras) and never reach the provider.
+_GATEWAY_FIELDS: Final = frozenset({"model", "models", "provider", "session_id"})
+
+
 def build(request: ChatRequest, endpoint: Endpoint, plan: Plan) -> UpstreamRequest:
+    native = request.native
+    if native is not None and native.wire_format == WIRE_FORMAT:
+        # The client spoke this API: its body goes as written (thinking signatures, `cache_control` on any
+        # block, server tools, betas), only the model named as this endpoint knows it.
+        body = {key: value for key, value in native.body.items() if key not in _GATEWAY_FIELDS}
+        body["model"] = endpoint.upstream_model
+        return _upstream(body, request, endpoint)
     try:
         conversation = translate(request.messages)
     except UnsupportedContent as exc:
@@ -81,6 +93,26 @@ def build(request: ChatRequest, endpoint: Endpoint, plan: Plan) -> UpstreamReque
     out["max_tokens"] = max_tokens
     if request.stream:
         out["stream"] = True
+    return _upstream(out, request, endpoint)
+
+
+#: What "Count Message tokens" (`POST /v1/messages/count_tokens`) takes of a Messages request.
+COUNT_FIELDS: Final = frozenset({"messages", "system", "tools", "tool_choice", "thinking", "mcp_servers",
+                                 "context_management", "output_config", "output_format"})
+
+
+def build_count(request: ChatRequest, endpoint: Endpoint) -> UpstreamRequest | None:
+    """The token count request for a request in this API's own form; None for any other."""
+    native = request.native
+    if native is None or native.wire_format != WIRE_FORMAT:
+        return None
+    body = {key: value for key, value in native.body.items() if key in COUNT_FIELDS}
+    body["model"] = endpoint.upstream_model
+    counted = _upstream(body, request, endpoint)
+    return UpstreamRequest(url=counted.url + "/count_tokens", headers=counted.headers, body=counted.body)
+
+
+def _upstream(out: dict[str, Any], request: ChatRequest, endpoint: Endpoint) -> UpstreamRequest:
     headers = {"content-type": "application/json", "accept": "application/json",
                "anthropic-version": API_VERSION}
     if endpoint.provider.api_key:

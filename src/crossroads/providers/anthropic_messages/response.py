@@ -129,4 +129,6 @@ def parse(body: bytes, endpoint: Endpoint) -> Completion:
     choice = {"index": 0, "message": message, "logprobs": None,
               "finish_reason": finish_reason(native, json_answer is not None and not calls),
               "native_finish_reason": native}
-    return Completion(choices=[choice], usage=usage_from(data.get("usage")), upstream_id=data.get("id"))
+    # The message itself goes along (`extra["native"]`) for a client that speaks this API (`/messages`).
+    return Completion(choices=[choice], usage=usage_from(data.get("usage")), upstream_id=data.get("id"),
+                      extra={"native": data})

@@ -58,7 +58,8 @@ from .render import MessagesExchange
 from .thinking import sign_thinking
 from .validate import check_request
 
-__all__ = ["ANTHROPIC_MESSAGES", "AnthropicMessages", "MessagesExchange", "count_prompt_tokens", "sign_thinking"]
+__all__ = ["ANTHROPIC_MESSAGES", "AnthropicMessages", "MessagesExchange", "count_messages_tokens",
+           "count_prompt_tokens", "sign_thinking"]
 
 
 class AnthropicMessages:
@@ -92,6 +93,17 @@ class AnthropicMessages:
         params = check_request(request, body, model)
         self._serial += 1
         return MessagesExchange(params, behaviour, self._serial)
+
+
+def count_messages_tokens(request: web.Request, body: Any) -> int:
+    """The input tokens of a `count_tokens` body (a Messages request without `max_tokens`), once checked as a
+    Messages request would be."""
+    if isinstance(body, dict):
+        # Checked as a request with room for any thinking budget; the count itself takes no output cap.
+        check_request(request, {**body, "max_tokens": 1 << 20}, model_in_body(body))
+        return count_prompt_tokens(body)
+    check_request(request, body, None)  # raises: the body is not an object
+    return 0
 
 
 ANTHROPIC_MESSAGES = AnthropicMessages()

@@ -1,0 +1,213 @@
+"""Replies in the Messages API's shape: an OpenAI-shaped message (what every adapter returns) → Anthropic
+content blocks, usage → Anthropic's usage object, and a stream of OpenAI-shaped pieces → Anthropic's events.
+
+Reference: Anthropic API reference, "Streaming Messages": `message_start`, then per content block
+`content_block_start` / `content_block_delta` (`text_delta`, `input_json_delta`, `thinking_delta`,
+`signature_delta`) / `content_block_stop`, then `message_delta` (`stop_reason`, usage) and `message_stop`;
+a failure after the stream began is an `error` event. Reasoning that came from a Messages API endpoint
+arrives as `reasoning_details` carrying each block's signature, and goes back out as the same thinking
+blocks; reasoning from other formats (plain `reasoning` text) becomes thinking blocks with an empty
+signature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import orjson
+
+from crossroads.errors import CrossroadsError
+from crossroads.ledger.accounting import Charge, Generation
+from crossroads.providers.base import Piece
+from crossroads.routing.outcome import OpenStream
+from crossroads.schema.usage import Usage
+
+#: The Messages API's own stop reasons; an endpoint speaking it reports them as `native_finish_reason`.
+STOP_REASONS: Final = frozenset({"end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal",
+                                 "model_context_window_exceeded"})
+
+
+def usage_fields(usage: Usage) -> dict[str, Any]:
+    """Anthropic's usage: `input_tokens` excludes cache reads and writes, which are reported apart."""
+    read = usage.cached_tokens or 0
+    written = (usage.cache_write_tokens or 0) + (usage.cache_write_1h_tokens or 0)
+    return {"input_tokens": max(usage.prompt_tokens - read - written, 0),
+            "cache_creation_input_tokens": written, "cache_read_input_tokens": read,
+            "output_tokens": usage.completion_tokens}
+
+
+def content_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A whole reply's message → thinking, text and tool_use blocks, in that order."""
+    blocks = _thinking(message)
+    content = message.get("content")
+    if isinstance(content, str) and content:
+        blocks.append({"type": "text", "text": content})
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") or {}
+        blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
+                       "input": _arguments(function.get("arguments"))})
+    return blocks
+
+
+def _thinking(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    details = message.get("reasoning_details")
+    if not details:
+        text = message.get("reasoning")
+        return [{"type": "thinking", "thinking": text, "signature": ""}] if text else []
+    blocks: list[dict[str, Any]] = []
+    for detail in details:
+        kind = detail.get("type")
+        if kind == "reasoning.text":
+            blocks.append({"type": "thinking", "thinking": detail.get("text") or "",
+                           "signature": detail.get("signature") or ""})
+        elif kind == "reasoning.summary":
+            blocks.append({"type": "thinking", "thinking": detail.get("summary") or "", "signature": ""})
+        elif kind == "reasoning.encrypted" and detail.get("data"):
+            blocks.append({"type": "redacted_thinking", "data": detail["data"]})
+    return blocks
+
+
+def _arguments(arguments: Any) -> Any:
+    if not arguments:
+        return {}
+    try:
+        return orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        return {}  # a model's broken JSON has no `input` form; the call still reaches the client by name
+
+
+def event(name: bytes, data: Mapping[str, Any]) -> bytes:
+    return b"event: " + name + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+_TEXT, _THINKING, _TOOL = "text", "thinking", "tool"
+
+
+class EventWriter:
+    """One stream's events. Content blocks are opened as pieces need them and closed when another kind of
+    content begins; each block's index counts from 0 in the order blocks open.
+
+    From an endpoint that speaks the Messages API itself (`native_format`), the adapter relays the
+    upstream's events (pieces `{"event": bytes}`, and `{"message_start": payload}` once): they go out as they
+    came, only `message_start` naming the message as the gateway does."""
+
+    __slots__ = ("_error_body", "_index", "_native_format", "_open", "_relay", "_stop", "_stop_reason",
+                 "generation")
+
+    def __init__(self, generation: Generation, stop_reason: Callable[[str | None, str | None], str | None],
+                 error_body: Callable[[CrossroadsError], bytes], native_format: str | None = None) -> None:
+        self.generation = generation
+        self._native_format = native_format
+        self._relay = False
+        self._stop_reason = stop_reason
+        self._error_body = error_body
+        self._index = -1
+        #: The open block: (kind, key), the key being a tool call's or a reasoning detail's index.
+        self._open: tuple[str, Any] | None = None
+        self._stop: str | None = None
+
+    def start(self, stream: OpenStream) -> bytes:
+        if stream.endpoint is not None and stream.endpoint.provider.wire_format == self._native_format:
+            self._relay = True
+            return b""  # the upstream's own message_start comes first among the pieces
+        usage = stream.translator.usage
+        message: dict[str, Any] = {"id": self.generation.id, "type": "message", "role": "assistant",
+                   "model": stream.model.id if stream.model else self.generation.model, "content": [],
+                   "stop_reason": None, "stop_sequence": None,
+                   "usage": usage_fields(usage) if usage else {"input_tokens": 0, "output_tokens": 0}}
+        return event(b"message_start", {"type": "message_start", "message": message})
+
+    def pieces(self, pieces: list[Piece]) -> bytes:
+        if self._relay:
+            return b"".join([piece.get("event") or self._message_start(piece["message_start"]) for piece in pieces])
+        out: list[bytes] = []
+        for piece in pieces:
+            for choice in piece.get("choices") or ():
+                delta = choice.get("delta")
+                if delta:
+                    self._delta(delta, out)
+                if choice.get("finish_reason"):
+                    self._stop = self._stop_reason(choice.get("native_finish_reason"), choice["finish_reason"])
+        return b"".join(out)
+
+    def end(self, generation: Generation, charge: Charge) -> bytes:
+        if self._relay:
+            return b""  # the upstream's message_delta and message_stop went out with the pieces
+        out: list[bytes] = []
+        self._close(out)
+        usage = generation.usage
+        out.append(event(b"message_delta", {
+            "type": "message_delta", "delta": {"stop_reason": self._stop or "end_turn", "stop_sequence": None},
+            "usage": usage_fields(usage) if usage else {"output_tokens": 0}}))
+        out.append(b'event: message_stop\ndata: {"type":"message_stop"}\n\n')
+        return b"".join(out)
+
+    def failed(self, error: CrossroadsError, stream: OpenStream | None) -> bytes:
+        return b"event: error\ndata: " + self._error_body(error) + b"\n\n"
+
+    def _message_start(self, payload: dict[str, Any]) -> bytes:
+        message = {**payload.get("message", {}), "id": self.generation.id, "model": self.generation.model}
+        return event(b"message_start", {**payload, "message": message})
+
+    # -- blocks ----------------------------------------------------------------------------------------------
+
+    def _delta(self, delta: Mapping[str, Any], out: list[bytes]) -> None:
+        details = delta.get("reasoning_details")
+        if details:
+            for detail in details:
+                self._reasoning(detail, out)
+        elif delta.get("reasoning"):
+            self._thinking_text(None, delta["reasoning"], out)
+        content = delta.get("content")
+        if content:
+            if self._open is None or self._open[0] != _TEXT:
+                self._begin(_TEXT, None, {"type": "text", "text": ""}, out)
+            out.append(self._block_delta({"type": "text_delta", "text": content}))
+        for call in delta.get("tool_calls") or ():
+            key = call.get("index", 0)
+            function = call.get("function") or {}
+            if self._open != (_TOOL, key):
+                self._begin(_TOOL, key, {"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
+                                         "input": {}}, out)
+            if function.get("arguments"):
+                out.append(self._block_delta({"type": "input_json_delta", "partial_json": function["arguments"]}))
+
+    def _reasoning(self, detail: Mapping[str, Any], out: list[bytes]) -> None:
+        kind = detail.get("type")
+        key = detail.get("index")
+        if kind == "reasoning.encrypted":
+            if detail.get("data"):
+                self._begin(None, None, {"type": "redacted_thinking", "data": detail["data"]}, out)
+                self._close(out)
+            return
+        text = detail.get("text") if kind == "reasoning.text" else detail.get("summary")
+        if text:
+            self._thinking_text(key, text, out)
+        if detail.get("signature"):
+            if self._open != (_THINKING, key):
+                self._begin(_THINKING, key, {"type": "thinking", "thinking": "", "signature": ""}, out)
+            out.append(self._block_delta({"type": "signature_delta", "signature": detail["signature"]}))
+
+    def _thinking_text(self, key: Any, text: str, out: list[bytes]) -> None:
+        if self._open != (_THINKING, key):
+            self._begin(_THINKING, key, {"type": "thinking", "thinking": "", "signature": ""}, out)
+        out.append(self._block_delta({"type": "thinking_delta", "thinking": text}))
+
+    def _begin(self, kind: str | None, key: Any, block: dict[str, Any], out: list[bytes]) -> None:
+        self._close(out)
+        self._index += 1
+        self._open = (kind or "", key)
+        out.append(event(b"content_block_start",
+                         {"type": "content_block_start", "index": self._index, "content_block": block}))
+
+    def _close(self, out: list[bytes]) -> None:
+        if self._open is not None:
+            self._open = None
+            out.append(event(b"content_block_stop", {"type": "content_block_stop", "index": self._index}))
+
+    def _block_delta(self, delta: dict[str, Any]) -> bytes:
+        return event(b"content_block_delta", {"type": "content_block_delta", "index": self._index, "delta": delta})
+
+
+__all__ = ["STOP_REASONS", "EventWriter", "content_blocks", "event", "usage_fields"]
