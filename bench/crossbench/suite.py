@@ -85,17 +85,22 @@ class Scenario:
     hold: int = 0
     open_loop: bool = False
     in_quick: bool = False
-    #: The inbound API called: `chat` (every target) or `responses` (targets that serve it).
+    #: The inbound API called: `chat` (every target), `responses` or `messages` (targets that serve them).
     api: str = "chat"
-    #: The request body, when it is not a chat completion's or a Responses one (the embeddings scenario's).
+    #: The request body, when it is not one of an inbound API's (the embeddings scenario's).
     body: str | None = None
+    #: The model asked for (the `messages` scenarios also ask for the one served in Anthropic's format).
+    model: str = fixtures.MODEL
 
     @property
     def body_name(self) -> str:
         if self.body:
             return self.body
+        kind = ("stream" if self.stream else "json")
+        if self.api == "messages":
+            return f"messages-{kind}-{self.model.rsplit('/', 1)[-1]}"
         prefix = "responses-" if self.api == "responses" else ""
-        return prefix + ("stream" if self.stream else "json") + ("-large" if self.large else "")
+        return prefix + kind + ("-large" if self.large else "")
 
 
 SCENARIOS = (
@@ -114,6 +119,16 @@ SCENARIOS = (
              "sse", stream=True, levels=(1, 16), api="responses"),
     Scenario("embeddings", "Embeddings: 16 inputs × 1,536 dimensions (base64), instant upstream", "embeddings",
              stream=False, levels=(1, 16, 64), body="embeddings"),
+    # Anthropic's Messages API in: to a Messages-format upstream (sent as written), and translated to the
+    # OpenAI-format one; compare with `nonstream` / `stream` at the same concurrency.
+    Scenario("messages", "/messages to a Messages-format upstream, non-stream", "json", stream=False,
+             levels=(1, 16), api="messages", model=fixtures.MESSAGES_MODEL),
+    Scenario("messages-stream", "/messages to a Messages-format upstream, stream of 25 events", "sse",
+             stream=True, levels=(1, 16), api="messages", model=fixtures.MESSAGES_MODEL),
+    Scenario("messages-translated", "/messages to an OpenAI-format upstream, non-stream", "json", stream=False,
+             levels=(1, 16), api="messages"),
+    Scenario("messages-translated-stream", "/messages to an OpenAI-format upstream, stream of 24 events", "sse",
+             stream=True, levels=(1, 16), api="messages"),
 )
 
 
@@ -195,6 +210,11 @@ class Suite:
         path = bodies / "embeddings.json"
         path.write_bytes(fixtures.embeddings_request())
         self.bodies["embeddings"] = path
+        for scenario in SCENARIOS:
+            if scenario.api == "messages":
+                path = bodies / f"{scenario.body_name}.json"
+                path.write_bytes(fixtures.messages_request(stream=scenario.stream, model=scenario.model))
+                self.bodies[scenario.body_name] = path
         self.source = snapshot(REPO, self.work / "src")
         print(f"bench: measuring Crossroads {self.source['commit'] or '(no git)'}"
               f"{' with uncommitted changes' if self.source['modified'] else ''} (copied to "

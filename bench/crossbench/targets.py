@@ -113,8 +113,8 @@ class Target:
 
     @property
     def path(self) -> str:
-        if self.api == "responses":
-            return "/api/v1/responses"
+        if self.api in ("responses", "messages"):
+            return f"/api/v1/{self.api}"
         return "/api/v1" + api_path(self.profile)
 
     def finish(self) -> None:
@@ -215,7 +215,7 @@ class Passthrough(Target):
 class Crossroads(Target):
     """`crossroads serve` from the project's environment, configured only through its environment."""
 
-    apis = ("chat", "responses")
+    apis = ("chat", "responses", "messages")
 
     def __init__(self, name: str, workdir: Path, *, postgres: bool, source: Path | None = None) -> None:
         super().__init__(name, workdir)
@@ -249,6 +249,22 @@ context_length = 131072
 
 [[models."{fixtures.MODEL}".endpoints]]
 provider = "benchmock"
+upstream_model = "{fixtures.UPSTREAM_MODEL}"
+pricing = {{ prompt = "1", completion = "2" }}
+
+# The same mock in Anthropic's Messages format (its root URL: that format appends /v1/messages).
+[providers.benchmock-messages]
+name = "BenchMock Messages"
+wire_format = "anthropic_messages"
+base_url = "{upstream.removesuffix("/v1")}"
+api_key_env = "BENCHMOCK_API_KEY"
+
+[models."{fixtures.MESSAGES_MODEL}"]
+name = "Benchmark model (Messages format)"
+context_length = 131072
+
+[[models."{fixtures.MESSAGES_MODEL}".endpoints]]
+provider = "benchmock-messages"
 upstream_model = "{fixtures.UPSTREAM_MODEL}"
 pricing = {{ prompt = "1", completion = "2" }}
 
