@@ -65,6 +65,8 @@ class ChunkWriter:
     """`chat.completion.chunk` events: every chunk of a stream shares its head (`id`, `provider`, `model`,
     `object`, `created`, ...), encoded once."""
 
+    __slots__ = ("generation", "head", "hide_reasoning", "prefix")
+
     def __init__(self, generation: Generation, hide_reasoning: bool) -> None:
         self.generation = generation
         # `reasoning.exclude`: the model may reason, the client does not see it. Adapters that can ask the

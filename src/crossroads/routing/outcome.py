@@ -61,6 +61,8 @@ class Outcome:
     """The attempts for one request and how it ended. `finish` is the only place a generation's record is
     filled in and settled; it runs once (later calls return the first charge)."""
 
+    __slots__ = ("endpoint", "first_byte", "health", "model", "request", "started", "tab", "trace")
+
     def __init__(self, request: ChatRequest, tab: Tab, health: Health) -> None:
         self.request = request
         self.tab = tab
@@ -150,6 +152,7 @@ class Outcome:
 class Served(Outcome):
     """A whole reply from one endpoint."""
 
+    __slots__ = ("completion",)
     completion: Completion
 
     def serve(self, model: Model, endpoint: Endpoint, completion: Completion, started: float,
@@ -168,12 +171,17 @@ class Served(Outcome):
 class OpenStream(Outcome):
     """An upstream stream whose first content has arrived; `pieces` are the chunks translated so far."""
 
+    __slots__ = ("decoder", "finished", "pieces", "translator", "upstream")
     upstream: Upstream
     translator: StreamTranslator
     decoder: SSEDecoder
     pieces: list[Piece]
     #: The upstream stream ended properly (until `open`, there is none to end).
-    finished: bool = True
+    finished: bool
+
+    def __init__(self, request: ChatRequest, tab: Tab, health: Health) -> None:
+        super().__init__(request, tab, health)
+        self.finished = True
 
     def open(self, model: Model, endpoint: Endpoint, upstream: Upstream, translator: StreamTranslator,
              decoder: SSEDecoder, pieces: list[Piece], started: float) -> OpenStream:
