@@ -17,10 +17,9 @@ from aiohttp import web
 from .behaviour import Behaviour
 from .checks import is_integer, model_in_body
 from .embeddings.exchange import EmbeddingsExchange
-from .openai_chat import OPENAI_CHAT
 from .openai_chat.errors import invalid
+from .openai_style import OpenAIStyle
 from .reply import count_tokens
-from .wire import SimError
 
 _WORD = re.compile(r"\w+")
 
@@ -33,27 +32,15 @@ def relevance(query: str, document: str) -> float:
     return round(0.9 * share + 0.1 * int.from_bytes(jitter, "little") / 65535, 6)
 
 
-class RerankFormat:
+class RerankFormat(OpenAIStyle):
     """`WireFormat` for one rerank shape (`shape`: "common", "cohere" or "tei")."""
 
     def __init__(self, shape: str) -> None:
         self.name = f"{shape}-rerank"
         self.shape = shape
 
-    def authenticate(self, request: web.Request) -> None:
-        OPENAI_CHAT.authenticate(request)
-
     def model_of(self, request: web.Request, body: Any) -> str | None:
         return model_in_body(body) if self.shape != "tei" else "tei"
-
-    def error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> SimError:
-        return OPENAI_CHAT.error(status, message, param=param, code=code)
-
-    def invalid_json(self) -> SimError:
-        return OPENAI_CHAT.invalid_json()
-
-    def status_error(self, status: int, model: str, retry_after: float | None) -> SimError:
-        return OPENAI_CHAT.status_error(status, model, retry_after)
 
     def prepare(self, request: web.Request, body: Any, model: str | None, behaviour: Behaviour) \
             -> EmbeddingsExchange:

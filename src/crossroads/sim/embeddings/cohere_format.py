@@ -10,11 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from ..behaviour import Behaviour
-from ..checks import is_integer, model_in_body
-from ..openai_chat import OPENAI_CHAT
+from ..checks import is_integer
 from ..openai_chat.errors import invalid
+from ..openai_style import OpenAIStyle
 from ..reply import count_tokens
-from ..wire import SimError
 from .exchange import EmbeddingsExchange
 from .vectors import native_dimensions, vector
 
@@ -22,23 +21,8 @@ MAX_TEXTS = 96
 INPUT_TYPES = ("search_document", "search_query", "classification", "clustering", "image")
 
 
-class CohereEmbedFormat:
+class CohereEmbedFormat(OpenAIStyle):
     name = "cohere-embed"
-
-    def authenticate(self, request: web.Request) -> None:
-        OPENAI_CHAT.authenticate(request)
-
-    def model_of(self, request: web.Request, body: Any) -> str | None:
-        return model_in_body(body)
-
-    def error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> SimError:
-        return OPENAI_CHAT.error(status, message, param=param, code=code)
-
-    def invalid_json(self) -> SimError:
-        return OPENAI_CHAT.invalid_json()
-
-    def status_error(self, status: int, model: str, retry_after: float | None) -> SimError:
-        return OPENAI_CHAT.status_error(status, model, retry_after)
 
     def prepare(self, request: web.Request, body: Any, model: str | None, behaviour: Behaviour) \
             -> EmbeddingsExchange:
