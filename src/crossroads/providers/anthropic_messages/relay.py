@@ -17,7 +17,6 @@ from typing import Any
 import orjson
 
 from crossroads.catalog.types import Endpoint
-from crossroads.errors import UpstreamError
 from crossroads.providers.anthropic_messages.errors import error_from_payload
 from crossroads.providers.anthropic_messages.response import finish_reason
 from crossroads.providers.anthropic_messages.stream import AnthropicStream
@@ -35,16 +34,10 @@ class AnthropicRelay(AnthropicStream):
         self._held: dict[str, Any] | None = None
 
     def feed(self, event: str | None, data: bytes) -> list[Piece]:
-        if event == "ping":
+        parsed = self.event(event, data)
+        if parsed is None:
             return []
-        try:
-            payload = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(502, "Provider sent a malformed stream event", provider=self.endpoint.provider.name,
-                                raw=data[:500].decode("utf-8", "replace"), error_type="provider_unavailable") from exc
-        if not isinstance(payload, dict):
-            raise malformed(self.endpoint, data)
-        kind = payload.get("type") or event
+        kind, payload = parsed
         if kind == "content_block_delta":
             delta = payload.get("delta") or {}
             text = delta.get(_DELTA_TEXT.get(str(delta.get("type")), ""))

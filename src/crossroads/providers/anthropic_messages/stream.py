@@ -56,9 +56,11 @@ class AnthropicStream(StreamTranslator):
         #: Usage fields as last reported (message_start, then cumulative message_delta updates).
         self._usage: dict[str, Any] = {}
 
-    def feed(self, event: str | None, data: bytes) -> list[Piece]:
+    def event(self, event: str | None, data: bytes) -> tuple[str | None, dict[str, Any]] | None:
+        """An upstream SSE event as (its type, its payload); None for a `ping`. Raises `UpstreamError` for one
+        that is not a JSON object."""
         if event == "ping":
-            return []
+            return None
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -66,7 +68,13 @@ class AnthropicStream(StreamTranslator):
                                 raw=data[:500].decode("utf-8", "replace"), error_type="provider_unavailable") from exc
         if not isinstance(payload, dict):
             raise malformed(self.endpoint, data)
-        kind = payload.get("type") or event
+        return payload.get("type") or event, payload
+
+    def feed(self, event: str | None, data: bytes) -> list[Piece]:
+        parsed = self.event(event, data)
+        if parsed is None:
+            return []
+        kind, payload = parsed
         if kind == "content_block_delta":
             return self._delta(payload.get("index"), payload.get("delta") or {})
         if kind == "content_block_start":
