@@ -5,7 +5,7 @@ The request is read by `schema/messages.py`; an endpoint that speaks the Message
 as written (`ChatRequest.native`), any other the translation. Replies come back as Anthropic `Message`s and
 streams as its events (`api/messages_stream.py`); errors in Anthropic's envelope, with statuses the SDKs map
 to their own exception classes. Reference: Anthropic API reference, "Messages", "Count Message tokens",
-"Errors"; /work/shared/reference/inbound-apis.md.
+"Errors" (https://docs.anthropic.com/en/api/messages).
 """
 
 from __future__ import annotations

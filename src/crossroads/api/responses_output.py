@@ -1,7 +1,7 @@
 """The parts of a Responses API `response` object, built from the gateway's normalised (chat-shaped) reply:
 output items, usage, status and the error codes — shared by the whole reply (`api/responses.py`) and the
-event stream (`api/responses_stream.py`) so both say the same thing (shared/reference/inbound-apis.md §2.4,
-§3.2)."""
+event stream (`api/responses_stream.py`) so both say the same thing (OpenAI API reference, "The response object":
+https://platform.openai.com/docs/api-reference/responses/object)."""
 
 from __future__ import annotations
 

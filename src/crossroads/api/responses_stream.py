@@ -2,10 +2,11 @@
 
 One `EventWriter` per stream keeps the state the events need — which output item is open, its text or
 arguments so far, the next `sequence_number` — and writes the sequence OpenAI documents
-(shared/reference/inbound-apis.md §2.5): `response.created`, `response.in_progress`, then per item
-`output_item.added` → its deltas → its `.done` events → `output_item.done`, and finally
-`response.completed` (or `response.incomplete`) with the whole response. Items never interleave: an item is
-done before the next one is added. A failure after the stream began ends it with `response.failed`.
+(https://platform.openai.com/docs/api-reference/responses-streaming): `response.created`,
+`response.in_progress`, then per item `output_item.added` → its deltas → its `.done` events →
+`output_item.done`, and finally `response.completed` (or `response.incomplete`) with the whole response.
+Items never interleave: an item is done before the next one is added. A failure after the stream began ends
+it with `response.failed`.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 of fields, the input items, and `parse_responses_request`, which reads a decoded body into the typed
 `ResponsesRequest` — a `ChatRequest` that also keeps what a Responses reply echoes.
 
-The items are turned into chat messages once, here (shared/reference/inbound-apis.md §3.2): `instructions`
-become a leading system message, consecutive `function_call` items one assistant message with
-`tool_calls`, each `function_call_output` a `tool` message, and `reasoning` items the `reasoning_details`
+The items are turned into chat messages once, here (OpenAI API reference, "Responses":
+https://platform.openai.com/docs/api-reference/responses): `instructions` become a leading system message,
+consecutive `function_call` items one assistant message with `tool_calls`, each `function_call_output` a
+`tool` message, and `reasoning` items the `reasoning_details`
 of the assistant turn they precede. The chat checks of `schema.chat` then run on the result, so every
 routing field (`models`, `provider`, ...) means what it means for chat completions.
 
