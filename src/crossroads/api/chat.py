@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from crossroads.api.inference import BearerCredentials
 from crossroads.api.render import DONE, JSON, KEEPALIVE, error_response, sse
 from crossroads.errors import CrossroadsError
 from crossroads.ledger.accounting import Charge, Generation
@@ -17,16 +18,9 @@ from crossroads.routing.outcome import OpenStream, Served
 from crossroads.schema.chat import parse_chat_request
 from crossroads.schema.request import ChatRequest
 
-_STREAM_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                          "X-Accel-Buffering": "no"}
 
-
-class ChatFace:
+class ChatFace(BearerCredentials):
     keepalive: bytes = KEEPALIVE
-    stream_headers: Mapping[str, str] = _STREAM_HEADERS
-
-    def credentials(self, request: web.Request) -> str | None:
-        return request.headers.get("Authorization")
 
     def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ChatRequest:
         return parse_chat_request(body, default_model, forwarded)

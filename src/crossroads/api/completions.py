@@ -16,6 +16,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
+from crossroads.api.inference import BearerCredentials
 from crossroads.api.render import DONE, JSON, KEEPALIVE, error_response, sse
 from crossroads.errors import CrossroadsError, InvalidParameter
 from crossroads.ledger.accounting import Charge, Generation
@@ -24,17 +25,11 @@ from crossroads.routing.outcome import OpenStream, Served
 from crossroads.schema.chat import parse_chat_request
 from crossroads.schema.request import ChatRequest
 
-_STREAM_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                          "X-Accel-Buffering": "no"}
 _OBJECT: Final = "text_completion"
 
 
-class CompletionsFace:
+class CompletionsFace(BearerCredentials):
     keepalive: bytes = KEEPALIVE
-    stream_headers: Mapping[str, str] = _STREAM_HEADERS
-
-    def credentials(self, request: web.Request) -> str | None:
-        return request.headers.get("Authorization")
 
     def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ChatRequest:
         if not isinstance(body, dict):

@@ -21,7 +21,7 @@ from aiohttp import web
 from crossroads.api.body import read_json
 from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
-from crossroads.api.render import generation_id
+from crossroads.api.render import SSE_HEADERS, generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Hold, Tab
 from crossroads.ledger.keys import KeyRing
@@ -61,8 +61,6 @@ class Face(Protocol):
 
     #: Sent while the upstream is silent before a stream's first content (commits the response).
     keepalive: bytes
-    #: SSE response headers of this face (content type and the like).
-    stream_headers: Mapping[str, str]
 
     def credentials(self, request: web.Request) -> str | None:
         """The `Authorization`-style credential (`Bearer <key>`) the request carries."""
@@ -76,6 +74,13 @@ class Face(Protocol):
     def writer(self, request: ChatRequest, generation: Generation) -> StreamWriter: ...
 
     def error(self, error: CrossroadsError, headers: Mapping[str, str]) -> web.Response: ...
+
+
+class BearerCredentials:
+    """The credential of APIs that take the key as `Authorization: Bearer <key>` (OpenAI's and OpenRouter's)."""
+
+    def credentials(self, request: web.Request) -> str | None:
+        return request.headers.get("Authorization")
 
 
 class Inference:
@@ -130,7 +135,7 @@ class Inference:
         generation = tab.generation
         face = self.face
         writer = face.writer(chat, generation)
-        response = web.StreamResponse(headers={**face.stream_headers, "X-Generation-Id": generation.id})
+        response = web.StreamResponse(headers={**SSE_HEADERS, "X-Generation-Id": generation.id})
         keepalive = KeepAlive(request, response, self.settings.keepalive_seconds, face.keepalive)
         try:
             stream = await self.dispatcher.open_stream(chat, route, tab)
@@ -243,4 +248,4 @@ class KeepAlive:
             await asyncio.gather(writing, return_exceptions=True)
 
 
-__all__ = ["Face", "Inference", "KeepAlive", "StreamWriter", "open_tab"]
+__all__ = ["BearerCredentials", "Face", "Inference", "KeepAlive", "StreamWriter", "open_tab"]

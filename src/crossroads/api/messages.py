@@ -57,8 +57,6 @@ _STOP_REASONS: Final[Mapping[str, str]] = {
     "content_filter": "refusal",
 }
 
-_STREAM_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                          "X-Accel-Buffering": "no"}
 #: "Streaming Messages": `ping` events may come at any time; the SDKs skip them.
 PING: Final = b'event: ping\ndata: {"type":"ping"}\n\n'
 
@@ -94,7 +92,6 @@ def stop_reason(native: str | None, finish: str | None) -> str | None:
 
 class MessagesFace:
     keepalive: bytes = PING
-    stream_headers: Mapping[str, str] = _STREAM_HEADERS
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog

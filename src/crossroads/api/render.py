@@ -15,6 +15,8 @@ from crossroads.errors import CrossroadsError
 JSON: Final = "application/json"
 DONE: Final = b"data: [DONE]\n\n"
 KEEPALIVE: Final = b": OPENROUTER PROCESSING\n\n"
+#: The headers of every streamed response, whatever its API.
+SSE_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 #: Generation ids need to be unique, not secret: a fast generator seeded from the OS is enough (and saves

@@ -6,11 +6,12 @@ the event stream (`api/responses_stream.py`) and errors are written in the Respo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from aiohttp import web
 
+from crossroads.api.inference import BearerCredentials
 from crossroads.api.render import JSON, KEEPALIVE
 from crossroads.api.responses_output import error_object, output_items, response_object, usage_object
 from crossroads.api.responses_stream import EventWriter
@@ -20,16 +21,9 @@ from crossroads.routing.outcome import Served
 from crossroads.schema.request import ChatRequest
 from crossroads.schema.responses import ResponsesRequest, parse_responses_request
 
-_STREAM_HEADERS: Final = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                          "X-Accel-Buffering": "no"}
 
-
-class ResponsesFace:
+class ResponsesFace(BearerCredentials):
     keepalive: bytes = KEEPALIVE
-    stream_headers: Mapping[str, str] = _STREAM_HEADERS
-
-    def credentials(self, request: web.Request) -> str | None:
-        return request.headers.get("Authorization")
 
     def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ResponsesRequest:
         return parse_responses_request(body, default_model, forwarded)
