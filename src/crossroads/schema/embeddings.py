@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from msgspec import Struct, structs
+from msgspec import Struct
 
 from crossroads.errors import InvalidParameter
-from crossroads.schema.chat import PROVIDER_PREFERENCES, parse_chat_request
+from crossroads.schema.chat import PROVIDER_PREFERENCES
 from crossroads.schema.fields import INT32_MAX, Check, Enum, Integer, ListOf, String, string
 from crossroads.schema.request import ChatRequest
+from crossroads.schema.routed import checked_fields, routing_view
 
 #: One input: text, or token ids.
 Item = str | list[int]
@@ -39,7 +40,6 @@ PARAMETERS: Final[dict[str, Check]] = {
     "session_id": String(max_length=256),
 }
 #: The fields routing reads, passed on to the chat parser that resolves them.
-_ROUTING_FIELDS: Final = ("model", "models", "provider", "user", "session_id")
 
 
 class EmbeddingsRequest(Struct, frozen=True):
@@ -65,21 +65,11 @@ class EmbeddingsRequest(Struct, frozen=True):
 def parse_embeddings_request(body: Any) -> EmbeddingsRequest:
     """Check a decoded body and type it. `null` fields count as absent. There is no default model: an
     embedding only compares with embeddings of the same model, so the client names it."""
-    if not isinstance(body, dict):
-        raise InvalidParameter("body", "expected a JSON object")
-    fields: dict[str, Any] = {}
-    for key, value in body.items():
-        check = PARAMETERS.get(key)
-        if value is not None and check is not None:  # fields no table knows are not sent, as on OpenRouter
-            fields[key] = check(value, key)
-    if "model" not in fields and not fields.get("models"):
-        raise InvalidParameter("model", "is required")
+    fields = checked_fields(body, PARAMETERS)
     if body.get("input") is None:
         raise InvalidParameter("input", "is required")
     inputs, chars = _inputs(body["input"])
-    route = parse_chat_request({**{k: fields[k] for k in _ROUTING_FIELDS if k in fields}, "prompt": ""},
-                               "")
-    route = structs.replace(route, messages=[], prompt_chars=chars)
+    route = routing_view(fields, chars)
     return EmbeddingsRequest(
         inputs=inputs,
         dimensions=fields.get("dimensions"),

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from msgspec import Struct, structs
+from msgspec import Struct
 
 from crossroads.errors import InvalidParameter
-from crossroads.schema.chat import PROVIDER_PREFERENCES, parse_chat_request
+from crossroads.schema.chat import PROVIDER_PREFERENCES
 from crossroads.schema.fields import INT32_MAX, Check, Integer, ListOf, String, boolean
 from crossroads.schema.request import ChatRequest
+from crossroads.schema.routed import checked_fields, routing_view
 
 #: The most documents one request may rank (Cohere's recommended limit per call).
 MAX_DOCUMENTS: Final = 1000
@@ -27,7 +28,6 @@ PARAMETERS: Final[dict[str, Check]] = {
     "user": String(max_length=256),
     "session_id": String(max_length=256),
 }
-_ROUTING_FIELDS: Final = ("model", "models", "provider", "user", "session_id")
 
 
 class RerankRequest(Struct, frozen=True):
@@ -44,23 +44,13 @@ class RerankRequest(Struct, frozen=True):
 
 
 def parse_rerank_request(body: Any) -> RerankRequest:
-    if not isinstance(body, dict):
-        raise InvalidParameter("body", "expected a JSON object")
-    fields: dict[str, Any] = {}
-    for key, value in body.items():
-        check = PARAMETERS.get(key)
-        if value is not None and check is not None:  # fields no table knows are not sent, as on OpenRouter
-            fields[key] = check(value, key)
-    if "model" not in fields and not fields.get("models"):
-        raise InvalidParameter("model", "is required")
+    fields = checked_fields(body, PARAMETERS)
     if "query" not in fields:
         raise InvalidParameter("query", "is required")
     documents = _documents(body.get("documents"))
     chars = len(fields["query"]) * len(documents) + sum(map(len, documents))
-    route = parse_chat_request({**{k: fields[k] for k in _ROUTING_FIELDS if k in fields}, "prompt": ""}, "")
     return RerankRequest(query=fields["query"], documents=documents, top_n=fields.get("top_n"),
-                         return_documents=fields.get("return_documents", True),
-                         route=structs.replace(route, messages=[], prompt_chars=chars))
+                         return_documents=fields.get("return_documents", True), route=routing_view(fields, chars))
 
 
 def _documents(value: Any) -> tuple[str, ...]:
