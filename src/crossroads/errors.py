@@ -212,8 +212,7 @@ class AllProvidersFailed(CrossroadsError):
     """Every endpoint tried failed. 429 when all were rate limits, 503 when all were transient, else the
     last failure's status; `previous_errors` lists each attempt."""
 
-    def __init__(self, attempts: list[UpstreamError], requested_models: list[str],
-                 trace: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, attempts: list[UpstreamError], requested_models: list[str]) -> None:
         last = attempts[-1]
         statuses = [a.upstream_status for a in attempts]
         hints = [a.retry_after for a in attempts if a.retry_after is not None]
@@ -241,8 +240,6 @@ class AllProvidersFailed(CrossroadsError):
         message = last.message if len(attempts) == 1 else f"All providers failed; last error: {last.message}"
         super().__init__(message, metadata=metadata, headers=headers, code=status, kind=error_type)
         self.attempts = attempts
-        #: The routing trace of the attempts, for the generation record.
-        self.trace = trace or []
         self.__cause__ = last
 
 

@@ -18,13 +18,13 @@ import time
 from collections.abc import Iterator, Mapping
 
 from crossroads.catalog.types import Endpoint, Model
-from crossroads.errors import AllProvidersFailed, CrossroadsError, UpstreamError
+from crossroads.errors import AllProvidersFailed, UpstreamError
 from crossroads.ledger.accounting import Tab
 from crossroads.providers.base import Adapter
 from crossroads.providers.sse import SSEDecoder
 from crossroads.providers.transport import Transport
 from crossroads.routing.health import Health
-from crossroads.routing.outcome import End, OpenStream, Outcome, Served, pieces_of
+from crossroads.routing.outcome import EndsOnFailure, OpenStream, Served, pieces_of
 from crossroads.routing.plan import Route
 from crossroads.schema.request import ChatRequest
 
@@ -40,9 +40,9 @@ class Dispatcher:
     async def complete(self, request: ChatRequest, route: Route, tab: Tab) -> Served:
         """The first whole reply; the caller ends the returned outcome (`finish`) once it is rendered."""
         outcome = Served(request, tab, self.health)
-        async with _EndsOnFailure(outcome):
+        async with EndsOnFailure(outcome):
             failures: list[UpstreamError] = []
-            for model, endpoint in _attempts(route, failures):
+            for model, endpoint in attempts(route, failures):
                 adapter = self.adapters[endpoint.provider.wire_format]
                 started = time.monotonic()
                 try:
@@ -59,15 +59,15 @@ class Dispatcher:
                     failures.append(error)
                     continue
                 return outcome.serve(model, endpoint, completion, started, first_byte)
-            raise AllProvidersFailed(failures, list(request.models), trace=outcome.public_trace())
+            raise AllProvidersFailed(failures, list(request.models))
 
     async def open_stream(self, request: ChatRequest, route: Route, tab: Tab) -> OpenStream:
         """Open the first endpoint whose stream starts: its first content must arrive within
         `first_byte_timeout`. The caller ends the returned outcome when the stream ends."""
         outcome = OpenStream(request, tab, self.health)
-        async with _EndsOnFailure(outcome):
+        async with EndsOnFailure(outcome):
             failures: list[UpstreamError] = []
-            for model, endpoint in _attempts(route, failures):
+            for model, endpoint in attempts(route, failures):
                 started = time.monotonic()
                 try:
                     async with asyncio.timeout(self.first_byte_timeout):
@@ -80,7 +80,7 @@ class Dispatcher:
                 except UpstreamError as error:
                     outcome.attempt_failed(model, endpoint, error, started)
                     failures.append(error)
-            raise AllProvidersFailed(failures, list(request.models), trace=outcome.public_trace())
+            raise AllProvidersFailed(failures, list(request.models))
 
     async def _open(self, outcome: OpenStream, model: Model, endpoint: Endpoint, started: float) -> OpenStream:
         adapter = self.adapters[endpoint.provider.wire_format]
@@ -103,26 +103,7 @@ class Dispatcher:
             raise
 
 
-class _EndsOnFailure:
-    """Ends the outcome when no endpoint served: failed with the error raised (an unexpected exception as
-    an internal error), or client gone."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> None:
-        if error is None:
-            return
-        if isinstance(error, asyncio.CancelledError | ConnectionResetError):
-            await self.outcome.finish(End.CLIENT_GONE)
-        else:
-            await self.outcome.finish(End.FAILED, error if isinstance(error, CrossroadsError) else None)
-
-
-def _attempts(route: Route, failures: list[UpstreamError]) -> Iterator[tuple[Model, Endpoint]]:
+def attempts(route: Route, failures: list[UpstreamError]) -> Iterator[tuple[Model, Endpoint]]:
     """The (model, endpoint) pairs to try. After an error no other provider could avoid (a 400, say), the
     rest of that model's endpoints are skipped and the next model is tried."""
     for model, endpoints in route.groups:

@@ -19,9 +19,9 @@ from crossroads.errors import AllProvidersFailed, UpstreamError
 from crossroads.ledger.accounting import Tab
 from crossroads.providers.embedding import Embedder, Embedders, EmbeddingBatch, Vector, batches
 from crossroads.providers.transport import Transport
-from crossroads.routing.dispatch import _attempts, _EndsOnFailure
+from crossroads.routing.dispatch import attempts
 from crossroads.routing.health import Health
-from crossroads.routing.outcome import Outcome
+from crossroads.routing.outcome import EndsOnFailure, Outcome
 from crossroads.routing.plan import Route
 from crossroads.schema.embeddings import EmbeddingsRequest, Item
 from crossroads.schema.usage import Usage
@@ -59,9 +59,9 @@ class EmbeddingDispatcher:
     async def embed(self, request: EmbeddingsRequest, route: Route, tab: Tab) -> Embedded:
         """The first endpoint that embeds every input; the caller ends the outcome once it is rendered."""
         outcome = Embedded(request.route, tab, self.health)
-        async with _EndsOnFailure(outcome):
+        async with EndsOnFailure(outcome):
             failures: list[UpstreamError] = []
-            for model, endpoint in _attempts(route, failures):
+            for model, endpoint in attempts(route, failures):
                 embedder = self.embedders[endpoint]
                 started = time.monotonic()
                 try:
@@ -75,7 +75,7 @@ class EmbeddingDispatcher:
                     failures.append(error)
                     continue
                 return outcome.serve(model, endpoint, replies, started, time.monotonic())
-            raise AllProvidersFailed(failures, list(request.models), trace=outcome.public_trace())
+            raise AllProvidersFailed(failures, list(request.models))
 
     async def _send(self, embedder: Embedder, request: EmbeddingsRequest, inputs: Sequence[Item],
                     endpoint: Endpoint) -> EmbeddingBatch:

@@ -15,6 +15,7 @@ an endpoint can give; both know how to report usage, estimating it when the prov
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from dataclasses import dataclass
@@ -224,6 +225,25 @@ class OpenStream(Outcome):
         return t.usage, t.completion_chars, t.upstream_id, t.finish_reason, t.native_finish_reason
 
 
+class EndsOnFailure:
+    """Ends the outcome when no endpoint served: failed with the error raised (an unexpected exception as
+    an internal error), or client gone."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, _: object) -> None:
+        if error is None:
+            return
+        if isinstance(error, asyncio.CancelledError | ConnectionResetError):
+            await self.outcome.finish(End.CLIENT_GONE)
+        else:
+            await self.outcome.finish(End.FAILED, error if isinstance(error, CrossroadsError) else None)
+
+
 def pieces_of(events: list[Event], translator: StreamTranslator) -> list[Piece]:
     """The chunks a batch of upstream SSE events translates to (possibly none)."""
     pieces: list[Piece] = []
@@ -244,4 +264,4 @@ def _completion_chars(choices: list[dict[str, Any]]) -> int:
     return total
 
 
-__all__ = ["Attempt", "End", "OpenStream", "Outcome", "Served"]
+__all__ = ["Attempt", "End", "EndsOnFailure", "OpenStream", "Outcome", "Served"]

@@ -10,9 +10,9 @@ from crossroads.errors import AllProvidersFailed, UpstreamError
 from crossroads.ledger.accounting import Tab
 from crossroads.providers.rerank import Ranking, parse_error, reranker_for
 from crossroads.providers.transport import Transport
-from crossroads.routing.dispatch import _attempts, _EndsOnFailure
+from crossroads.routing.dispatch import attempts
 from crossroads.routing.health import Health
-from crossroads.routing.outcome import Outcome
+from crossroads.routing.outcome import EndsOnFailure, Outcome
 from crossroads.routing.plan import Route
 from crossroads.schema.rerank import RerankRequest
 from crossroads.schema.usage import Usage
@@ -40,9 +40,9 @@ class RerankDispatcher:
 
     async def rerank(self, request: RerankRequest, route: Route, tab: Tab) -> Reranked:
         outcome = Reranked(request.route, tab, self.health)
-        async with _EndsOnFailure(outcome):
+        async with EndsOnFailure(outcome):
             failures: list[UpstreamError] = []
-            for model, endpoint in _attempts(route, failures):
+            for model, endpoint in attempts(route, failures):
                 reranker = reranker_for(endpoint)
                 started = time.monotonic()
                 try:
@@ -57,7 +57,7 @@ class RerankDispatcher:
                     failures.append(error)
                     continue
                 return outcome.serve(model, endpoint, ranking, started, time.monotonic())
-            raise AllProvidersFailed(failures, list(request.models), trace=outcome.public_trace())
+            raise AllProvidersFailed(failures, list(request.models))
 
 
 __all__ = ["RerankDispatcher", "Reranked"]
