@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Final
 
 from aiohttp import web
@@ -221,7 +222,7 @@ def _reason(exc: BaseException | None, message: str | None) -> str:
 def _raw_response(error: CrossroadsError) -> bytes:
     """A whole HTTP/1.1 response for a connection that has no request object to answer through."""
     body = error.body()
-    return (f"HTTP/1.1 {error.code} Request Timeout\r\nContent-Type: application/json\r\n"
+    return (f"HTTP/1.1 {error.code} {HTTPStatus(error.code).phrase}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
 
