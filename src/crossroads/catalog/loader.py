@@ -50,6 +50,9 @@ Every table is checked strictly as its file is read (`document.py`): an unknown 
 or out of range, or an endpoint naming a provider no file defines, stops the gateway with a message naming
 the file, the table and the key.
 
+The built-in catalog is `data/catalog.toml` with every other `data/*.toml` merged over it in name order, so a
+group of entries (a cloud's endpoints, say) can live in a file of its own.
+
 Extra files (`CROSSROADS_CATALOG`, separated by the OS path separator) are merged in order: provider and
 model tables merge key by key (a provider's `data_policy` too); an endpoint with the same `tag` (by default
 its provider's slug) merges into the earlier one key by key; `disabled = true` removes a model or an endpoint.
@@ -94,7 +97,9 @@ from crossroads.catalog.types import (
 from crossroads.catalog.wire_formats import DEFAULT, SPECS, WIRE_FORMATS
 from crossroads.errors import ConfigError
 
-BUILTIN: Final = "crossroads/catalog/data/catalog.toml"
+BUILTIN: Final = "crossroads/catalog/data"
+#: The built-in file every other built-in file is merged over; the rest follow in name order.
+_BASE_FILE: Final = "catalog.toml"
 _MILLION = Decimal(1_000_000)
 
 T = TypeVar("T", bound=Table)
@@ -105,9 +110,16 @@ def env_name(slug: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in slug).upper()
 
 
-def read_builtin() -> CatalogDocument:
-    text = resources.files("crossroads.catalog").joinpath("data/catalog.toml").read_text("utf-8")
-    return parse(tomllib.loads(text), BUILTIN)
+def read_builtin() -> list[tuple[str, CatalogDocument]]:
+    """The built-in catalog files with their names: `data/catalog.toml` first, then every other
+    `data/*.toml` in name order (each merged over the ones before, like `CROSSROADS_CATALOG` files)."""
+    data = resources.files("crossroads.catalog").joinpath("data")
+    names = sorted(e.name for e in data.iterdir() if e.name.endswith(".toml") and e.name != _BASE_FILE)
+    documents = []
+    for name in [_BASE_FILE, *names]:
+        source = f"{BUILTIN}/{name}"
+        documents.append((source, parse(tomllib.loads(data.joinpath(name).read_text("utf-8")), source)))
+    return documents
 
 
 def read_file(path: Path) -> CatalogDocument:
@@ -169,12 +181,11 @@ def simulator_base_url(environ: Mapping[str, str]) -> str | None:
 def load(
     extra_paths: Iterable[Path], environ: Mapping[str, str], *, simulator_url: str | None = None
 ) -> Catalog:
-    paths = list(extra_paths)
-    documents = [read_builtin(), *(read_file(path) for path in paths)]
-    document = functools.reduce(merge, documents)
+    sourced = [*read_builtin(), *((str(path), read_file(path)) for path in extra_paths)]
+    document = functools.reduce(merge, [each for _, each in sourced])
     # Checked once all files are merged: a file may use a provider that a later one defines.
     known = set(document.providers) | ({SIMULATOR_SLUG} if simulator_url is not None else set())
-    for source, each in zip([BUILTIN, *map(str, paths)], documents, strict=True):
+    for source, each in sourced:
         check_providers(each, known, source)
     return _catalog(document, environ, simulator_url)
 
