@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,13 +100,16 @@ async def sim() -> AsyncIterator[SimServer]:
 
 
 def upstream_catalog(sim_url: str, endpoints: dict[str, list[dict[str, Any]]],
-                     providers: tuple[str, ...] = ("alpha", "beta", "gamma")) -> str:
-    """Catalog TOML: providers `alpha`, `beta`, ... all speaking OpenAI's format at `sim_url`, and test models
-    whose endpoints are given as `{model_id: [{provider, upstream_model, prompt, completion, ...}]}`."""
+                     providers: tuple[str, ...] = ("alpha", "beta", "gamma"),
+                     quirks: Mapping[str, str] | None = None) -> str:
+    """Catalog TOML: providers `alpha`, `beta`, ... all speaking OpenAI's format at `sim_url` (with the `generic`
+    quirks unless `quirks` names others), and test models whose endpoints are given as
+    `{model_id: [{provider, upstream_model, prompt, completion, ...}]}`."""
     lines = []
     for slug in providers:
+        flavour = (quirks or {}).get(slug, "generic")
         lines += [f"[providers.{slug}]", f'name = "{slug.capitalize()}"', 'wire_format = "openai_chat"',
-                  f'base_url = "{sim_url}/v1"', f'api_key_env = "{slug.upper()}_KEY"', 'quirks = "generic"',
+                  f'base_url = "{sim_url}/v1"', f'api_key_env = "{slug.upper()}_KEY"', f'quirks = "{flavour}"',
                   "data_policy = { training = false, retains_prompts = false }", ""]
     for model_id, entries in endpoints.items():
         lines += [f'[models."{model_id}"]', f'name = "Test: {model_id}"', "context_length = 32768",

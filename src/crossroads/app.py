@@ -220,7 +220,8 @@ def _routes(app: web.Application, s: Services) -> None:
         add("POST", f"{prefix}/messages", messages.handle)
         add("POST", f"{prefix}/messages/count_tokens", count_tokens.handle)
         add("POST", f"{prefix}/responses", responses.handle)
-    completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    completions = Inference(CompletionsFace(s.catalog), s.settings, s.keys, s.planner, s.dispatcher, accountant,
+                            s.limiter)
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/completions", completions.handle)
     add("GET", "/api/v1/models", models.index)

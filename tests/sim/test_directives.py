@@ -255,13 +255,15 @@ async def test_tps(client: openai.AsyncOpenAI) -> None:
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 20
 
+    started = time.monotonic()
     stream = await client.chat.completions.create(model="gpt-4o#tokens=21;tps=100", messages=USER, stream=True)
     arrivals = []
     async for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
             arrivals.append(time.monotonic())
     assert len(arrivals) == 21
-    assert 0.18 <= arrivals[-1] - arrivals[0] < 5
+    # Measured from the request, not between chunks: a busy client may read a late first chunk with the next.
+    assert 0.18 <= arrivals[-1] - started < 5
 
 
 async def test_reasoning_delays_first_chunk(client: openai.AsyncOpenAI) -> None:

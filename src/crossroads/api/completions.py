@@ -1,11 +1,12 @@
 """`POST /api/v1/completions`: OpenAI's legacy Completions format (`prompt` in, `text` out), as a `Face` of
 the shared inference path (`api/inference.py`).
 
-The prompt becomes one user message and the request takes the chat path — routing, fallbacks, limits,
-cost, ledger — to any model; the reply's message content comes back as each choice's `text`, in a
-`text_completion` object or stream. The legacy `logprobs: <n>` is asked for as `logprobs` with
-`top_logprobs: n`. What a chat model cannot do with a bare prompt is refused rather than ignored:
-`echo: true`, a `suffix`, `best_of` above `n`, and a prompt of several strings or of token ids.
+The request takes the chat path — routing, fallbacks, limits, cost, ledger — to any model
+(`schema/completions.py`): an endpoint whose provider serves the Completions API itself gets the prompt as
+written, any other gets it as one user message (the legacy `logprobs: <n>` asked for as `logprobs` with
+`top_logprobs: n`). Either way the reply comes back as each choice's `text`, in a `text_completion` object
+or stream. What only the Completions API does — `echo`, a `suffix`, `best_of` above `n`, several prompts,
+token ids — goes only to endpoints that serve it natively, and is refused for a model that has none.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ from typing import Any, Final
 
 import orjson
 from aiohttp import web
+from msgspec import structs
 
 from crossroads.api.inference import BearerCredentials
 from crossroads.api.render import DONE, JSON, KEEPALIVE, error_response, sse
+from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, InvalidParameter
 from crossroads.ledger.accounting import Charge, Generation
 from crossroads.providers.base import Piece
+from crossroads.providers.openai_chat import serves_completions
 from crossroads.routing.outcome import OpenStream, Served
-from crossroads.schema.chat import parse_chat_request
+from crossroads.schema.completions import parse_completions_request
 from crossroads.schema.request import ChatRequest
 
 _OBJECT: Final = "text_completion"
@@ -31,26 +35,27 @@ _OBJECT: Final = "text_completion"
 class CompletionsFace(BearerCredentials):
     keepalive: bytes = KEEPALIVE
 
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
     def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ChatRequest:
-        if not isinstance(body, dict):
-            raise InvalidParameter("body", "expected a JSON object")
-        body = dict(body)
-        if "messages" in body:
-            raise InvalidParameter("messages", "is not a field of /completions; send `prompt` (or use "
-                                               "/chat/completions)")
-        body["prompt"] = _prompt(body.get("prompt"))
-        if body.pop("echo", None):
-            raise InvalidParameter("echo", "echoing the prompt is not supported")
-        if body.pop("suffix", None):
-            raise InvalidParameter("suffix", "a suffix (insertion) is not supported")
-        best_of = body.pop("best_of", None)
-        if best_of is not None and best_of != body.get("n", 1):
-            raise InvalidParameter("best_of", "must equal n: choices are not ranked on the server")
-        logprobs = body.get("logprobs")
-        if isinstance(logprobs, int) and not isinstance(logprobs, bool):
-            body["logprobs"] = True
-            body["top_logprobs"] = logprobs
-        return parse_chat_request(body, default_model, forwarded)
+        request = parse_completions_request(body, default_model, forwarded)
+        native = request.native
+        if native is not None and native.needs:
+            request = self._native_only(request, native.needs)
+        return request
+
+    def _native_only(self, request: ChatRequest, needs: tuple[str, ...]) -> ChatRequest:
+        """A request using what only the legacy API does goes only to endpoints that serve it natively."""
+        serving = {e.provider.slug for name in request.models
+                   for e in getattr(self.catalog.models.get(name.split(":")[0]), "endpoints", ())
+                   if serves_completions(e)}
+        only = serving & set(request.provider.only) if request.provider.only else serving
+        if not only:
+            raise InvalidParameter(needs[0], f"{', '.join(needs)} need a model whose provider serves the "
+                                             f"Completions API itself; {request.model} has none (a chat model "
+                                             "gets one prompt as a user message)")
+        return structs.replace(request, provider=structs.replace(request.provider, only=tuple(sorted(only))))
 
     def reply(self, request: ChatRequest, served: Served, generation: Generation, charge: Charge) -> web.Response:
         usage = generation.usage
@@ -118,17 +123,6 @@ class TextWriter:
                              "created": int(self.generation.started)}
         return sse({**head, "error": {"code": error.code, "message": payload["message"]},
                     "choices": [{"index": 0, "text": "", "finish_reason": "error", "logprobs": None}]}) + DONE
-
-
-def _prompt(value: Any) -> str:
-    """The legacy `prompt`: a string, or an array holding one string."""
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
-        value = value[0]
-    if value is None:
-        raise InvalidParameter("prompt", "is required")
-    if not isinstance(value, str):
-        raise InvalidParameter("prompt", "expected a string (several prompts or token ids are not supported)")
-    return value
 
 
 __all__ = ["CompletionsFace", "TextWriter"]

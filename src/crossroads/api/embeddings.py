@@ -60,12 +60,7 @@ class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
 
     def route(self, embed: EmbeddingsRequest) -> Route:
         """The planner's route, kept to embedding models and to endpoints an embedder can speak to."""
-        for slug in embed.models:
-            model, _ = self.planner.resolve(slug)
-            if EMBEDDINGS not in model.output_modalities:
-                raise InvalidParameter("model", f"{model.id} is not an embeddings model (see "
-                                                "/api/v1/embeddings/models)")
-        route = self.planner.plan(embed.route)
+        route = self.planner.plan(embed.route, output=EMBEDDINGS)
         embedders = self.dispatcher.embedders
         groups = [(model, [e for e in endpoints if e.provider.wire_format in embedders])
                   for model, endpoints in route.groups]

@@ -13,7 +13,6 @@ from aiohttp import web
 
 from crossroads.api.oneshot import OneShotAPI
 from crossroads.api.render import JSON
-from crossroads.errors import InvalidParameter
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.ratelimit.base import Limiter
@@ -46,11 +45,7 @@ class RerankAPI(OneShotAPI[RerankRequest, Reranked]):
         return _reply(request, served, generation, charge)
 
     def route(self, rerank: RerankRequest) -> Route:
-        for slug in rerank.models:
-            model, _ = self.planner.resolve(slug)
-            if RERANK not in model.output_modalities:
-                raise InvalidParameter("model", f"{model.id} is not a rerank model")
-        return self.planner.plan(rerank.route)
+        return self.planner.plan(rerank.route, output=RERANK)
 
 
 def _reply(rerank: RerankRequest, served: Reranked, generation: Generation, charge: Charge) -> web.Response:

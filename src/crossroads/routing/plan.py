@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from crossroads.catalog.types import SIMULATOR_SLUG, Catalog, Endpoint, Model
-from crossroads.errors import NoEndpoints, UnknownModel
+from crossroads.errors import InvalidParameter, NoEndpoints, UnknownModel
 from crossroads.providers.base import Adapter
 from crossroads.routing.health import Health
 from crossroads.schema.request import ChatRequest, ProviderPreferences
@@ -81,11 +81,16 @@ class Planner:
 
     # -- planning ------------------------------------------------------------------------------------------
 
-    def plan(self, request: ChatRequest) -> Route:
+    def plan(self, request: ChatRequest, output: str = "text") -> Route:
+        """The route for a request whose API answers with `output` (chat: "text"; see `_SERVED_BY` for the
+        rest): a model that does not produce it is a 400 naming the API that serves it."""
         prefs = request.provider
         route = Route(allow_fallbacks=prefs.allow_fallbacks)
         reasons: dict[str, set[str]] = {}
         resolved = [self.resolve(slug) for slug in request.models]  # unknown models fail before anything runs
+        for model, _ in resolved:
+            if output not in model.output_modalities:
+                raise _wrong_api(model, output)
         for model, variant_sort in resolved:
             endpoints = self._candidates(model, request, prefs, reasons)
             if endpoints:
@@ -300,6 +305,20 @@ _REASON_TEXT: Final = {
     "modality": "no endpoint accepts the request's input types (images, files or audio)",
     "require_parameters": "no endpoint supports every parameter of the request (require_parameters)",
 }
+
+
+#: The API that serves each output modality a chat model lacks.
+_SERVED_BY: Final[Mapping[str, str]] = {"embeddings": "/api/v1/embeddings", "rerank": "/api/v1/rerank"}
+
+
+def _wrong_api(model: Model, output: str) -> InvalidParameter:
+    kinds = [kind for kind in model.output_modalities if kind in _SERVED_BY]
+    if output == "text" and kinds:
+        return InvalidParameter("model", f"{model.id} is {'an' if kinds[0][0] in 'aeiou' else 'a'} {kinds[0]} "
+                                         f"model: send it to {_SERVED_BY[kinds[0]]}")
+    listed = " (see /api/v1/embeddings/models)" if output == "embeddings" else ""
+    return InvalidParameter("model", f"{model.id} is not {'an' if output[0] in 'aeiou' else 'a'} {output} "
+                                     f"model{listed}")
 
 
 def _no_endpoints(request: ChatRequest, reasons: Mapping[str, set[str]]) -> NoEndpoints:

@@ -54,6 +54,7 @@ from .behaviour import Behaviour, DirectiveError, parse_directives
 from .embeddings import COHERE_EMBED, GEMINI_EMBEDDINGS, OPENAI_EMBEDDINGS
 from .gemini import GEMINI
 from .openai_chat import OPENAI_CHAT
+from .openai_chat.completions import OPENAI_COMPLETIONS
 from .rerank import COHERE_RERANK, COMMON_RERANK, TEI_RERANK
 from .wire import EventKind, Exchange, SimError, WireFormat
 
@@ -494,6 +495,7 @@ async def _health(request: web.Request) -> web.Response:
 
 GENERATION_ROUTES: tuple[tuple[str, str, WireFormat], ...] = (
     ("POST", "/v1/chat/completions", OPENAI_CHAT),
+    ("POST", "/v1/completions", OPENAI_COMPLETIONS),
     ("POST", "/v1/messages", ANTHROPIC_MESSAGES),
     # The model is the path segment before the method; `GeminiFormat.model_of` reads it from `match_info`.
     # Gemini serves the same methods under its stable `v1` (the google-genai SDK's default) and `v1beta`.

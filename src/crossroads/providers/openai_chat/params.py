@@ -73,6 +73,8 @@ class Quirks:
     reasoning: str = "effort"
     #: Sampling parameters the provider refuses on reasoning models.
     reasoning_drops: frozenset[str] = frozenset()
+    #: The provider serves OpenAI's legacy `/completions` (a raw prompt, no chat template) for every model.
+    legacy_completions: bool = False
 
 
 QUIRKS: Final[Mapping[str, Quirks]] = {
@@ -94,12 +96,14 @@ QUIRKS: Final[Mapping[str, Quirks]] = {
         params={"top_a": Unsupported()},
         extras=frozenset({"safety_model", "context_length_exceeded_behavior"}),
         strict_messages=False,
+        legacy_completions=True,
     ),
-    "deepinfra": Quirks(params={"top_a": Unsupported()}, strict_messages=False),
+    "deepinfra": Quirks(params={"top_a": Unsupported()}, strict_messages=False, legacy_completions=True),
     "fireworks": Quirks(
         params={"top_a": Unsupported()},
         extras=frozenset({"mirostat_target", "mirostat_lr", "context_length_exceeded_behavior"}),
         strict_messages=False,
+        legacy_completions=True,
     ),
     "mistral": Quirks(
         params={**_NO_SAMPLERS, "logit_bias": Unsupported(), "logprobs": Unsupported(),
@@ -140,12 +144,14 @@ QUIRKS: Final[Mapping[str, Quirks]] = {
         reasoning="none",
     ),
     "ollama": Quirks(params={"top_a": Unsupported(), "logit_bias": Unsupported()}, accepts_unknown=True,
-                     strict_messages=False),
-    "vllm": Quirks(params={"top_a": Unsupported()}, accepts_unknown=True, strict_messages=False),
-    "llamacpp": Quirks(params={"top_a": Unsupported()}, accepts_unknown=True, strict_messages=False),
+                     strict_messages=False, legacy_completions=True),
+    "vllm": Quirks(params={"top_a": Unsupported()}, accepts_unknown=True, strict_messages=False,
+                   legacy_completions=True),
+    "llamacpp": Quirks(params={"top_a": Unsupported()}, accepts_unknown=True, strict_messages=False,
+                       legacy_completions=True),
     "lmstudio": Quirks(params={"top_a": Unsupported(), "logit_bias": Unsupported()}, accepts_unknown=True,
-                       strict_messages=False),
-    "simulator": Quirks(accepts_unknown=True, strict_messages=False),
+                       strict_messages=False, legacy_completions=True),
+    "simulator": Quirks(accepts_unknown=True, strict_messages=False, legacy_completions=True),
 }
 
 _REASONING_PARAMS: Final = frozenset({"reasoning", "reasoning_effort", "include_reasoning"})

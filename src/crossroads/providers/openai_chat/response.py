@@ -13,6 +13,9 @@ from crossroads.providers.base import Completion, malformed, normalise_finish
 from crossroads.providers.openai_chat.errors import error_from_payload
 from crossroads.schema.usage import Usage
 
+#: `object` of a reply of OpenAI's legacy Completions API (`providers/openai_chat/completions.py`).
+LEGACY_OBJECT = "text_completion"
+
 
 def parse_response(body: bytes, endpoint: Endpoint) -> Completion:
     try:
@@ -25,6 +28,8 @@ def parse_response(body: bytes, endpoint: Endpoint) -> Completion:
         raise malformed(endpoint, body)
     if "error" in data and not data.get("choices"):
         raise error_from_payload(data["error"], 502, endpoint)
+    if data.get("object") == LEGACY_OBJECT:
+        _as_chat_choices(data)
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices:
         raise malformed(endpoint, body)
@@ -81,3 +86,11 @@ def _normalise_message(message: dict[str, Any]) -> None:
             function = call.get("function") or {}
             if function.get("arguments") == "":
                 function["arguments"] = "{}"  # no-argument tools: clients parse this as JSON
+
+
+def _as_chat_choices(data: dict[str, Any]) -> None:
+    """A legacy reply's choices in chat's shape, in place: `text` becomes the message's content."""
+    for choice in data.get("choices") or ():
+        if isinstance(choice, dict) and "message" not in choice:
+            text = choice.pop("text", None)
+            choice["message"] = {"role": "assistant", "content": text if isinstance(text, str) else ""}
