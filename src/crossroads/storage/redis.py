@@ -8,7 +8,8 @@ gone, so a process killed mid-request cannot leave money reserved forever.
 
 It implements `Link` (`storage/link.py`). Redis errors are translated here into `SharedStateError`; every
 user of this link has an in-process fallback, so a Redis outage degrades limits to per-process ones with a
-logged warning and never takes the gateway down. The scripts assume a standalone Redis (or a primary), not a Redis Cluster.
+logged warning and never takes the gateway down. The scripts assume a standalone Redis (or a primary), not a
+Redis Cluster.
 """
 
 from __future__ import annotations
