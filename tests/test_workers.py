@@ -158,6 +158,19 @@ async def test_a_key_limit_holds_across_workers_without_redis(gateway: Gateway) 
     assert charged <= limit * 1e9  # never past the limit: each worker alone would have let it through twice
 
 
+async def test_a_rate_limit_holds_across_workers_without_redis(gateway: Gateway) -> None:
+    async with fresh_connections() as http:
+        async with http.post(f"{gateway.url}/keys", json={"name": "rated", "rate_limit_requests": 10,
+                                                          "rate_limit_interval": 600},
+                             headers={"Authorization": f"Bearer {ADMIN}"}) as resp:
+            key = (await resp.json())["key"]
+        await asyncio.sleep(1.2)  # every worker knows the key
+        results = await asyncio.gather(*(chat(http, gateway, key) for _ in range(30)))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses.count(200) == 10 and statuses.count(429) == 20
+    assert len({worker for _, _, worker in results}) == 2
+
+
 async def _ledger_total(db: Path, key_hash: str, rows: int) -> int:
     """The key's charged total once the ledger holds `rows` generations (the shippers write in batches)."""
     deadline = time.monotonic() + 10
@@ -235,6 +248,10 @@ async def test_sigterm_lets_every_stream_in_flight_finish(gateway: Gateway) -> N
         streams = [asyncio.create_task(stream(http)) for _ in range(12)]
         await asyncio.wait_for(started.wait(), 30)
         gateway.popen.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        with pytest.raises(aiohttp.ClientConnectionError):  # no longer accepting, while the streams go on
+            await chat(http, gateway, gateway.key)
+        assert not any(task.done() for task in streams)
         results = await asyncio.gather(*streams)
     assert len({worker for worker, _ in results}) == 2  # both workers were draining streams
     for _, body in results:
