@@ -7,6 +7,9 @@ one piece and anything else (server-sent events) chunk by chunk as the upstream 
 authentication, no accounting.
 
     python bench/passthrough.py --port 8100 --upstream http://127.0.0.1:8081/v1 --prefix /api/v1
+
+With `--processes N` it runs N such processes on the port (`SO_REUSEPORT`), the reference for
+`crossroads serve --workers N`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import argparse
 import asyncio
 import signal
 import socket
+import subprocess
+import sys
 
 import aiohttp
 import uvloop
@@ -70,10 +75,10 @@ def _nodelay_socket(addr_info: tuple[int, int, int, str, tuple[str, int]]) -> so
     return sock
 
 
-async def serve(host: str, port: int, upstream: str, prefix: str) -> None:
+async def serve(host: str, port: int, upstream: str, prefix: str, reuse_port: bool) -> None:
     runner = web.AppRunner(make_app(upstream, prefix), access_log=None, handler_cancellation=True)
     await runner.setup()
-    await web.TCPSite(runner, host, port, backlog=4096, reuse_address=True).start()
+    await web.TCPSite(runner, host, port, backlog=4096, reuse_address=True, reuse_port=reuse_port or None).start()
     print(f"passthrough listening on http://{host}:{port}{prefix} -> {upstream}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -91,8 +96,21 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--upstream", required=True, help="upstream base URL, e.g. http://127.0.0.1:8081/v1")
     parser.add_argument("--prefix", default="/api/v1", help="path prefix replaced by the upstream base URL")
+    parser.add_argument("--processes", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    uvloop.run(serve(args.host, args.port, args.upstream, args.prefix))
+    others: list[subprocess.Popen[bytes]] = []
+    if args.processes > 1:  # the others run this same command with one process each
+        command = [sys.executable, __file__, "--host", args.host, "--port", str(args.port), "--upstream",
+                   args.upstream, "--prefix", args.prefix, "--processes", "1", "--reuse-port"]
+        others = [subprocess.Popen(command) for _ in range(args.processes - 1)]
+    try:
+        uvloop.run(serve(args.host, args.port, args.upstream, args.prefix, args.processes > 1 or args.reuse_port))
+    finally:
+        for other in others:
+            other.terminate()
+        for other in others:
+            other.wait()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ def test_defaults() -> None:
     ("CROSSROADS_CATALOG", "/no/such/file.toml"),
     ("CROSSROADS_HEADER_TIMEOUT", "0"),
     ("CROSSROADS_MAX_PENDING_PER_CLIENT", "-1"),
+    ("CROSSROADS_WORKERS", "0"),
+    ("CROSSROADS_WORKERS", "many"),
+    ("CROSSROADS_DRAIN_TIMEOUT", "-5"),
+    ("CROSSROADS_DEBUG_HEADERS", "yes"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -53,3 +57,13 @@ def test_secrets_are_the_management_key_and_keys_in_the_environment() -> None:
     settings = from_environ({"CROSSROADS_ADMIN_KEY": "a" * 20, "OPENAI_API_KEY": "sk-x", "PATH": "/bin",
                              "CROSSROADS_PROVIDER_GROQ_API_KEY": "gsk", "HF_TOKEN": "hf"})
     assert sorted(settings.secrets()) == sorted(["a" * 20, "sk-x", "gsk", "hf"])
+
+
+def test_workers_are_a_count_or_the_cpus_this_process_may_use() -> None:
+    import os
+
+    assert from_environ({}).workers == 1 and from_environ({}).drain_timeout == 30.0
+    assert from_environ({"CROSSROADS_WORKERS": "3"}).workers == 3
+    assert from_environ({"CROSSROADS_WORKERS": "auto"}).workers == len(os.sched_getaffinity(0))
+    settings = from_environ({"CROSSROADS_DRAIN_TIMEOUT": "2.5", "CROSSROADS_DEBUG_HEADERS": "on"})
+    assert settings.drain_timeout == 2.5 and settings.debug_headers

@@ -10,7 +10,7 @@ from crossbench.fixtures import STREAM_EVENTS
 DOCS_BEGIN = "<!-- bench:results:begin -->"
 DOCS_END = "<!-- bench:results:end -->"
 
-_ORDER = ("direct", "passthrough", "crossroads", "crossroads-pg", "litellm")
+_ORDER = ("direct", "passthrough", "crossroads", "crossroads-pg", "litellm", "passthrough-2", "crossroads-2w")
 
 Key = tuple[str, str, int]
 
@@ -41,7 +41,10 @@ def derive(data: dict[str, Any]) -> None:
         for name, (a, b) in {"crossroads/passthrough": ("crossroads", "passthrough"),
                              "crossroads/litellm": ("crossroads", "litellm"),
                              "crossroads-pg/passthrough": ("crossroads-pg", "passthrough"),
-                             "crossroads-pg/crossroads": ("crossroads-pg", "crossroads")}.items():
+                             "crossroads-pg/crossroads": ("crossroads-pg", "crossroads"),
+                             # 1 → 2 workers, and the same for the passthrough started the same way.
+                             "crossroads-2w/crossroads": ("crossroads-2w", "crossroads"),
+                             "passthrough-2/passthrough": ("passthrough-2", "passthrough")}.items():
             ca, cb = cells.get((scenario, a, level)), cells.get((scenario, b, level))
             if ca and cb and cb["rps"]:
                 row[name] = round(ca["rps"] / cb["rps"], 3)
@@ -233,6 +236,12 @@ def summary_table(data: dict[str, Any]) -> list[str]:
         lines.append(f"| {scenario['title']} | {level:,} | {values} "
                      f"| {_fmt(ratio.get('crossroads/passthrough'), '.0%')} "
                      f"| {_fmt(ratio.get('crossroads/litellm'), '.1f')}{times} |")
+    scaling = [f"{r['scenario']} c={r['concurrency']}: Crossroads ×{r['crossroads-2w/crossroads']:.2f}"
+               + (f", passthrough ×{r['passthrough-2/passthrough']:.2f}" if "passthrough-2/passthrough" in r else "")
+               for r in data["ratios"] if "crossroads-2w/crossroads" in r]
+    if scaling:
+        lines += ["", "Throughput from one worker (process) on CPU 0 to two on both CPUs, which they share with the "
+                  "load generator and the mock: " + "; ".join(scaling) + "."]
     return lines
 
 

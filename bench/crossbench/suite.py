@@ -58,7 +58,11 @@ WORK = BENCH_DIR / ".work"
 RESULTS = BENCH_DIR / "results"
 DOCS = REPO / "docs" / "benchmarks.md"
 
-TARGETS = ("direct", "passthrough", "crossroads", "crossroads-pg", "litellm")
+TARGETS = ("direct", "passthrough", "crossroads", "crossroads-pg", "litellm", "passthrough-2", "crossroads-2w")
+#: What a run without --targets measures. The two-process targets span both CPUs (shared with the load
+#: generator and the mock), so they are asked for by name: `--targets passthrough,passthrough-2,crossroads,
+#: crossroads-2w` gives the 1 → 2 worker scaling of Crossroads next to that of the passthrough.
+DEFAULT_TARGETS = TARGETS[:5]
 
 #: Open loop: the latency bound whose highest sustainable rate is searched for.
 OPEN_LOOP_P99_MS = 10.0
@@ -243,6 +247,10 @@ class Suite:
             return Crossroads(name, workdir, postgres=False, source=self.work / "src")
         if name == "crossroads-pg":
             return Crossroads(name, workdir, postgres=True, source=self.work / "src")
+        if name == "passthrough-2":
+            return Passthrough(workdir, processes=2)
+        if name == "crossroads-2w":
+            return Crossroads(name, workdir, postgres=False, source=self.work / "src", workers=2)
         if name == "litellm":
             if not (self.litellm_venv / "bin" / "litellm").exists():
                 ensure_litellm(self.litellm_venv)
@@ -626,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report is not None:
         return _rerender(args.report, args.publish)
 
-    names = _subset(args.targets, TARGETS, "target")
+    names = _subset(args.targets, TARGETS, "target") if args.targets else list(DEFAULT_TARGETS)
     if "direct" not in names:
         names.insert(0, "direct")  # every comparison is against it
     scenario_names = _subset(args.scenarios, tuple(s.name for s in SCENARIOS), "scenario")

@@ -5,6 +5,10 @@
 ``crossroads``    `crossroads serve` on its embedded defaults (SQLite in a temporary directory)
 ``crossroads-pg`` the same with PostgreSQL (a scratch database) and Redis
 ``litellm``       LiteLLM's proxy, one worker, no database, from its own virtual environment
+``passthrough-2`` the passthrough as two processes on one port (`--processes 2`), on both CPUs
+``crossroads-2w`` `crossroads serve --workers 2` on its embedded defaults, on both CPUs: its scaling from
+                  one worker is read against the passthrough's from one process to two, since the load
+                  generator and the mock share the two CPUs with them
 
 Nothing is switched off for the benchmark: Crossroads authenticates a real API key (created with
 `crossroads keys create`, with a spend limit so that every request is reserved and settled against it),
@@ -29,6 +33,8 @@ from crossbench import fixtures, procstat
 from crossbench.mock import Mock, api_path, free_port
 
 TARGET_CPU = 0
+#: Where the multi-process targets run: both CPUs, shared with the load generator and the mock.
+ALL_CPUS = "0,1"
 BENCH_DIR = Path(__file__).resolve().parent.parent
 REPO = BENCH_DIR.parent
 
@@ -99,6 +105,8 @@ class Target:
     apis: ClassVar[tuple[str, ...]] = ("chat",)
     #: The mock profile it was last started against (which says the API path: chat or embeddings).
     profile: str = "json"
+    #: The CPUs it runs on (`taskset -c`): CPU 0, or both for the multi-process targets.
+    cpus: str = str(TARGET_CPU)
 
     # -- what subclasses provide ---------------------------------------------------------------------
 
@@ -136,12 +144,12 @@ class Target:
         return self.process.pid
 
     def start(self, mock: Mock, profile: str, probe: bytes, timeout: float = 120.0) -> Start:
-        """Spawn on CPU 0 against the mock's `profile`; return once a chat completion has succeeded."""
+        """Spawn on its CPUs against the mock's `profile`; return once a chat completion has succeeded."""
         self.port = free_port()
         self.profile = profile
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log = self.workdir / f"{self.name}.log"
-        command = ["taskset", "-c", str(TARGET_CPU), *self.command(mock.url(profile))]
+        command = ["taskset", "-c", self.cpus, *self.command(mock.url(profile))]
         with open(self.log, "ab") as log:
             log.write(f"\n==== {time.strftime('%H:%M:%S')} {' '.join(command)}\n".encode())
             log.flush()
@@ -204,12 +212,15 @@ class Direct(Target):
 
 
 class Passthrough(Target):
-    def __init__(self, workdir: Path) -> None:
-        super().__init__("passthrough", workdir)
+    def __init__(self, workdir: Path, processes: int = 1) -> None:
+        super().__init__("passthrough" if processes == 1 else f"passthrough-{processes}", workdir)
+        self.processes = processes
+        if processes > 1:
+            self.cpus = ALL_CPUS
 
     def command(self, upstream: str) -> list[str]:
         return [sys.executable, str(BENCH_DIR / "passthrough.py"), "--port", str(self.port),
-                "--upstream", upstream, "--prefix", "/api/v1"]
+                "--upstream", upstream, "--prefix", "/api/v1", "--processes", str(self.processes)]
 
 
 class Crossroads(Target):
@@ -217,9 +228,13 @@ class Crossroads(Target):
 
     apis = ("chat", "responses", "messages")
 
-    def __init__(self, name: str, workdir: Path, *, postgres: bool, source: Path | None = None) -> None:
+    def __init__(self, name: str, workdir: Path, *, postgres: bool, source: Path | None = None,
+                 workers: int = 1) -> None:
         super().__init__(name, workdir)
         self.postgres = postgres
+        self.workers = workers
+        if workers > 1:
+            self.cpus = ALL_CPUS
         self.upstream = ""
         #: A copy of src/ taken when the run began: every start runs the same code even if the working
         #: tree changes meanwhile. None: whatever `import crossroads` finds.
@@ -290,6 +305,7 @@ pricing = {{ prompt = "0.02", completion = "0" }}
             "CROSSROADS_CATALOG": str(self.catalog(self.upstream or "http://127.0.0.1:9/v1")),
             "CROSSROADS_SPOOL_DIR": str(self.workdir / "spool"),
             "BENCHMOCK_API_KEY": UPSTREAM_KEY,
+            "CROSSROADS_WORKERS": str(self.workers),
         })
         if self.source is not None:
             env["PYTHONPATH"] = str(self.source)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -54,7 +55,7 @@ from crossroads.storage.open import open_store
 
 if TYPE_CHECKING:
     from crossroads.sim import SimServer
-    from crossroads.storage.redis import RedisLink
+    from crossroads.storage.link import Link
 
 log = logging.getLogger("crossroads")
 
@@ -77,11 +78,20 @@ class Services:
     transport: Transport
     limiter: Limiter
     budget: Budget
-    #: Redis, when CROSSROADS_REDIS_URL is set: state shared with other gateway processes.
-    link: RedisLink | None
+    #: State shared with other gateway processes: Redis when CROSSROADS_REDIS_URL is set, else the
+    #: supervisor's broker for a worker of `serve --workers N`.
+    link: Link | None
     #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off" and no
     #: CROSSROADS_PROVIDER_SIMULATOR_BASE_URL names a simulator elsewhere).
     simulator: SimServer | None
+    #: Where the built-in simulator (or the one named by the environment) listens, for catalog reloads.
+    simulator_url: str | None = None
+    #: The objects that read the catalog; `reload_catalog` hands each the new one.
+    readers: tuple[CatalogReader, ...] = ()
+
+
+class CatalogReader(Protocol):
+    catalog: Catalog
 
 
 SERVICES = web.AppKey("services", Services)
@@ -119,7 +129,31 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=settings.max_body_bytes + 1024)
     app.cleanup_ctx.append(_lifespan(settings))
+    if settings.debug_headers:
+        app.on_response_prepare.append(_worker_header)
     return app
+
+
+async def _worker_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Crossroads-Worker"] = str(os.getpid())
+
+
+def reload_catalog(app: web.Application) -> bool:
+    """Read the catalog files again and route by them from the next request on (SIGHUP). Requests in flight
+    keep the endpoints they were planned with. A catalog that does not load is logged and the old one kept."""
+    services = app[SERVICES]
+    settings = services.settings
+    try:
+        catalog = loader.load(settings.catalog_paths, settings.environ, simulator_url=services.simulator_url)
+    except Exception as exc:
+        log.error("catalog not reloaded, the current one stays: %s", exc)
+        return False
+    services.catalog = catalog
+    services.planner.policy = _policy(catalog, settings)
+    for reader in services.readers:
+        reader.catalog = catalog
+    log.info("catalog reloaded: %d models, %d providers", len(catalog.models), len(catalog.providers))
+    return True
 
 
 def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -161,20 +195,15 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     credits = Credits(store)
     await credits.load()
     health = Health()
-    link = None
+    link = await _open_link(settings, stack)
     budget: Budget
     limiter: Limiter
-    if settings.redis_url:
-        # Imported only when used: a single-process deployment never loads the Redis client.
+    if link is not None:
         from crossroads.ledger.key_events import KeyEvents
         from crossroads.ledger.shared_budget import RedisBudget
         from crossroads.ratelimit.redis import RedisLimiter
         from crossroads.routing.health_sync import HealthSync
-        from crossroads.storage.redis import RedisLink
 
-        link = RedisLink(settings.redis_url, settings.redis_namespace)
-        await link.open()
-        stack.push_async_callback(link.close)
         shared_budget = RedisBudget(link, store)
         shared_budget.start()
         stack.push_async_callback(shared_budget.close)
@@ -186,9 +215,7 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         budget = MemoryBudget()
         limiter = MemoryLimiter(credits.high_balance)
     adapters = build_adapters()
-    policy = Policy(allow=catalog.routing_allow, deny=catalog.routing_deny, sort=catalog.routing_sort,
-                    simulator_default=simulator_default(catalog, settings.simulator))
-    planner = Planner(catalog, adapters, health, policy)
+    planner = Planner(catalog, adapters, health, _policy(catalog, settings))
     transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
                           first_byte_timeout=settings.first_byte_timeout)
     await transport.start()
@@ -197,7 +224,36 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
     stack.callback(refresher.cancel)
     return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,
-                    limiter, budget, link, simulator)
+                    limiter, budget, link, simulator, simulator_url)
+
+
+async def _open_link(settings: Settings, stack: contextlib.AsyncExitStack) -> Link | None:
+    """Redis when configured (shared across machines); else the supervisor's broker for a worker of
+    `serve --workers N` (shared between the workers of this machine); else nothing to share."""
+    link: Link
+    if settings.redis_url:
+        # Imported only when used: a single-process deployment never loads the Redis client.
+        from crossroads.storage.redis import RedisLink
+
+        redis = RedisLink(settings.redis_url, settings.redis_namespace)
+        await redis.open()
+        stack.push_async_callback(redis.close)
+        link = redis
+    elif settings.shared_socket is not None:
+        from crossroads.storage.local import LocalLink
+
+        local = LocalLink(settings.shared_socket, settings.redis_namespace)
+        await local.open()
+        stack.push_async_callback(local.close)
+        link = local
+    else:
+        return None
+    return link
+
+
+def _policy(catalog: Catalog, settings: Settings) -> Policy:
+    return Policy(allow=catalog.routing_allow, deny=catalog.routing_deny, sort=catalog.routing_sort,
+                  simulator_default=simulator_default(catalog, settings.simulator))
 
 
 def _routes(app: web.Application, s: Services) -> None:
@@ -209,6 +265,7 @@ def _routes(app: web.Application, s: Services) -> None:
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
     messages_face = MessagesFace(s.catalog)
+    s.readers = (s.planner, models, messages_face)
     messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
                          app_of_agent)
     count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)

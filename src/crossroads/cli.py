@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the API at http://HOST:PORT/api/v1")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1, or CROSSROADS_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8000, or CROSSROADS_PORT)")
+    serve.add_argument("--workers", help="worker processes on the port: a number, or auto for one per CPU "
+                                         "(default 1, or CROSSROADS_WORKERS)")
     serve.set_defaults(run=_serve)
 
     sim = commands.add_parser("sim", help="run the upstream simulator (OpenAI, Anthropic and Gemini wire formats)")
@@ -79,19 +81,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = settings_module.from_environ().with_flags(host=args.host, port=args.port)
+    settings = settings_module.from_environ()
+    workers = settings_module.workers(args.workers) if args.workers is not None else None
+    settings = settings.with_flags(host=args.host, port=args.port, workers=workers)
     logs.configure(settings.log_level, settings.log_json, settings.secrets())
-    _run(_serve_async(settings))
+    if settings.workers > 1:
+        from crossroads.supervisor import Announce, supervise
+
+        _run(supervise(settings, Announce(settings)))
+    else:
+        _run(_serve_async(settings))
     return 0
 
 
 async def _serve_async(settings: settings_module.Settings) -> None:
     from aiohttp import web
 
+    from crossroads import supervisor
     from crossroads.api.connections import GatewayRunner
-    from crossroads.app import SERVICES, connection_limits, create_app
+    from crossroads.app import SERVICES, connection_limits, create_app, reload_catalog
 
     started = time.monotonic()
+    handover = supervisor.Handover.inherited()  # a worker of `serve --workers N`
     # From the first instant: a stop asked for while starting waits for the start to finish, then shuts down
     # in order (the ledger shipper stores what was spooled), instead of killing the process half-way.
     stop = asyncio.Event()
@@ -100,32 +111,36 @@ async def _serve_async(settings: settings_module.Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
+    # Stopping drains: the listening socket closes, and requests in flight (streams included) get up to the
+    # drain timeout to finish before they are cancelled.
     runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True, access_log=None,
-                           shutdown_timeout=10)
+                           shutdown_timeout=settings.drain_timeout)
     await runner.setup()
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, reload_catalog, app)
     services = app[SERVICES]
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
+    site: web.BaseSite
+    if handover is not None:
+        site = web.SockSite(runner, handover.listener, backlog=4096)
+    else:
+        site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
-    base = f"http://{settings.host}:{settings.port}/api/v1"
-    print(f"Crossroads listening on {base}  (ready in {time.monotonic() - started:.2f}s)", flush=True)
-    configured = [p.name for p in services.catalog.providers.values() if p.configured and p.slug != "simulator"]
-    if services.planner.policy.simulator_default:
-        print(f"No provider keys set: the built-in Simulator serves all {len(services.catalog.models)} models.",
-              flush=True)
+    if handover is not None:
+        handover.ready()
+        watcher = asyncio.create_task(supervisor.watch_supervisor(stop))
     else:
-        print(f"Providers: {', '.join(sorted(configured))}", flush=True)
-    if len(services.keys) == 0:
-        secret, _ = await services.keys.create("default")
-        print("First start: created an API key. Use it as your OpenRouter key:", flush=True)
-        print(f"\n    {secret}\n", flush=True)
-        print(f"    curl {base}/chat/completions -H 'Authorization: Bearer {secret}' "
-              "-H 'Content-Type: application/json' \\\n"
-              "      -d '{\"model\": \"openai/gpt-4o\", \"messages\": [{\"role\": \"user\", "
-              "\"content\": \"What is the meaning of life?\"}]}'\n", flush=True)
+        first_key = None
+        if len(services.keys) == 0:
+            first_key, _ = await services.keys.create("default")
+        configured = [p.name for p in services.catalog.providers.values()
+                      if p.configured and p.slug != "simulator"]
+        banner(settings.host, settings.port, time.monotonic() - started, workers=1,
+               models=len(services.catalog.models), simulator_default=services.planner.policy.simulator_default,
+               providers=sorted(configured), first_key=first_key)
     # Everything built at start (catalog, modules, tables) lives as long as the process: keep it out of the
     # garbage collector's way, so its full collections stay short and do not stall requests.
     gc.collect()
@@ -138,8 +153,30 @@ async def _serve_async(settings: settings_module.Settings) -> None:
     try:
         await stop.wait()
     finally:
-        print("Crossroads: shutting down", flush=True)
+        if handover is None:
+            print("Crossroads: shutting down", flush=True)
+        else:
+            watcher.cancel()
         await runner.cleanup()
+
+
+def banner(host: str, port: int, seconds: float, *, workers: int, models: int, simulator_default: bool,
+           providers: list[str], first_key: str | None) -> None:
+    """What `serve` prints once it accepts requests."""
+    base = f"http://{host}:{port}/api/v1"
+    processes = f", {workers} workers" if workers > 1 else ""
+    print(f"Crossroads listening on {base}  (ready in {seconds:.2f}s{processes})", flush=True)
+    if simulator_default:
+        print(f"No provider keys set: the built-in Simulator serves all {models} models.", flush=True)
+    else:
+        print(f"Providers: {', '.join(providers)}", flush=True)
+    if first_key is not None:
+        print("First start: created an API key. Use it as your OpenRouter key:", flush=True)
+        print(f"\n    {first_key}\n", flush=True)
+        print(f"    curl {base}/chat/completions -H 'Authorization: Bearer {first_key}' "
+              "-H 'Content-Type: application/json' \\\n"
+              "      -d '{\"model\": \"openai/gpt-4o\", \"messages\": [{\"role\": \"user\", "
+              "\"content\": \"What is the meaning of life?\"}]}'\n", flush=True)
 
 
 # -- sim -----------------------------------------------------------------------------------------------------

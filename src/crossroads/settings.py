@@ -17,6 +17,8 @@ from crossroads.errors import ConfigError
 SimulatorMode = Literal["auto", "on", "off"]
 
 DEFAULT_DATABASE: Final = "sqlite:///crossroads.db"
+#: Where a supervisor tells its workers its broker listens (`supervisor.py`).
+SHARED_SOCKET_ENV: Final = "CROSSROADS_SHARED_SOCKET"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,15 @@ class Settings:
     log_json: bool = False
     #: Where usage records are spooled before they reach the database (see `ledger/spool.py`).
     spool_dir: Path = Path("crossroads-spool")
+    #: Worker processes `crossroads serve` runs on one port (see `supervisor.py`).
+    workers: int = 1
+    #: Seconds a stopping gateway gives requests in flight to finish (after it stops accepting new ones).
+    drain_timeout: float = 30.0
+    #: Debug response headers: `X-Crossroads-Worker` names the worker process (its pid) that answered.
+    debug_headers: bool = False
+    #: The broker of the supervisor this worker belongs to (set by the supervisor, not by operators): state
+    #: shared with the other workers when there is no Redis.
+    shared_socket: Path | None = None
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -93,6 +104,10 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     admin_key = get("CROSSROADS_ADMIN_KEY")
     if admin_key is not None and len(admin_key) < 16:
         raise ConfigError("CROSSROADS_ADMIN_KEY must be at least 16 characters long")
+    debug_headers = get("CROSSROADS_DEBUG_HEADERS") or "off"
+    if debug_headers not in ("on", "off"):
+        raise ConfigError(f"CROSSROADS_DEBUG_HEADERS must be on or off, not {debug_headers!r}")
+    shared_socket = get(SHARED_SOCKET_ENV)
     log_level = (get("CROSSROADS_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"CROSSROADS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
@@ -123,8 +138,22 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_json=(get("CROSSROADS_LOG_FORMAT") or "text") == "json",
         spool_dir=Path(get("CROSSROADS_SPOOL_DIR") or defaults.spool_dir),
+        workers=workers(get("CROSSROADS_WORKERS")),
+        drain_timeout=_float(get("CROSSROADS_DRAIN_TIMEOUT"), "CROSSROADS_DRAIN_TIMEOUT", defaults.drain_timeout),
+        debug_headers=debug_headers == "on",
+        shared_socket=Path(shared_socket) if shared_socket else None,
         environ=env,
     )
+
+
+def workers(raw: str | None) -> int:
+    """`CROSSROADS_WORKERS` (or `serve --workers`): a count, or `auto` for the CPUs this process may use."""
+    if raw == "auto":
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # no affinity on this platform
+            return os.cpu_count() or 1
+    return _int(raw, "CROSSROADS_WORKERS", 1, 1, 1024)
 
 
 def _namespace(value: str) -> str:

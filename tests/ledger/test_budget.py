@@ -16,7 +16,7 @@ from crossroads.ledger.shared_budget import RedisBudget
 from crossroads.storage.base import GenerationRecord
 from crossroads.storage.redis import RedisLink
 from crossroads.storage.sqlite import SQLiteStore
-from tests.redis_support import link, namespace, wipe
+from tests.redis_support import Connect, link, namespace, shared_links, wipe
 
 
 @pytest.fixture
@@ -34,14 +34,21 @@ async def ns() -> AsyncIterator[str]:
     await wipe(value)
 
 
+@pytest.fixture(params=["redis", "broker"])
+async def connect(request: pytest.FixtureRequest) -> AsyncIterator[Connect]:
+    async with shared_links(request.param) as value:
+        yield value
+
+
 async def limited_key(store: SQLiteStore, limit: int, **fields: object) -> Key:
     _, key = await KeyRing(store, None).create("limited", limit_nanos=limit, **fields)
     return key
 
 
-async def test_concurrent_requests_on_two_processes_never_pass_the_limit(store: SQLiteStore, ns: str) -> None:
+async def test_concurrent_requests_on_two_processes_never_pass_the_limit(store: SQLiteStore,
+                                                                        connect: Connect) -> None:
     key = await limited_key(store, 10_000)
-    async with link(ns) as one, link(ns) as two:
+    async with connect() as one, connect() as two:
         budgets = [RedisBudget(one, store), RedisBudget(two, store)]
         admitted = 0
 
@@ -69,11 +76,11 @@ async def test_concurrent_requests_on_two_processes_never_pass_the_limit(store: 
         assert admitted == 20 and await budgets[1].remaining(key) == 0
 
 
-async def test_counters_are_seeded_from_the_ledger(store: SQLiteStore, ns: str) -> None:
+async def test_counters_are_seeded_from_the_ledger(store: SQLiteStore, connect: Connect) -> None:
     key = await limited_key(store, 1000)
     await store.write_generations([GenerationRecord(id="gen-x", key_hash=key.hash, created_at=time.time(),
                                                     model="a/b", streamed=False, status=200, cost_nanos=900)])
-    async with link(ns) as shared:
+    async with connect() as shared:
         budget = RedisBudget(shared, store)
         assert await budget.remaining(key) == 100
         with pytest.raises(PaymentRequired):
@@ -81,11 +88,11 @@ async def test_counters_are_seeded_from_the_ledger(store: SQLiteStore, ns: str) 
         await budget.reserve(key, 100)
 
 
-async def test_holds_of_a_dead_process_are_released(store: SQLiteStore, ns: str) -> None:
+async def test_holds_of_a_dead_process_are_released(store: SQLiteStore, connect: Connect) -> None:
     key = await limited_key(store, 1000)
-    async with link(ns) as alive:
+    async with connect() as alive:
         survivor = RedisBudget(alive, store)
-        async with link(ns) as doomed:
+        async with connect() as doomed:
             await RedisBudget(doomed, store).reserve(key, 800)
             with pytest.raises(PaymentRequired):
                 await survivor.reserve(key, 300)
@@ -140,9 +147,10 @@ async def test_a_busy_key_costs_a_few_round_trips_not_two_per_request(store: SQL
         assert await budget.remaining(key) == 1_000_000_000 - 1000 * 7_000
 
 
-async def test_an_idle_lease_of_another_process_does_not_refuse_a_request(store: SQLiteStore, ns: str) -> None:
+async def test_an_idle_lease_of_another_process_does_not_refuse_a_request(store: SQLiteStore,
+                                                                          connect: Connect) -> None:
     key = await limited_key(store, 10_000)
-    async with link(ns) as one, link(ns) as two:
+    async with connect() as one, connect() as two:
         first, second = RedisBudget(one, store), RedisBudget(two, store)
         first.start()  # its unused lease goes back within a flush interval
         await first.reserve(key, 100)  # leases more than it needs

@@ -24,8 +24,9 @@ from crossroads.routing.health import Health
 from crossroads.routing.plan import Planner, Policy
 from crossroads.schema.chat import parse_chat_request
 from crossroads.storage.base import KeyRecord
+from crossroads.storage.link import Link
 from crossroads.storage.redis import RedisLink
-from tests.redis_support import link, namespace, wipe
+from tests.redis_support import namespace, shared_links
 
 DOCUMENT: dict[str, Any] = {
     "providers": {"p": {"name": "P", "base_url": "https://p.test/v1", "api_key_env": "P_KEY"}},
@@ -56,28 +57,30 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(params=["memory", "redis", "broker"])
+def kind(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
 @pytest.fixture
-async def redis_link() -> AsyncIterator[RedisLink]:
-    ns = namespace()
-    async with link(ns) as value:
+async def redis_link(kind: str) -> AsyncIterator[Link | None]:
+    """The link the shared limiters count through (None for the in-memory limiter)."""
+    if kind == "memory":
+        yield None
+        return
+    async with shared_links(kind) as connect, connect() as value:
         yield value
-    await wipe(ns)
 
 
-def limiters(kind: str, clock: Clock, shared: RedisLink | None, high: bool = False) -> list[Limiter]:
+def limiters(kind: str, clock: Clock, shared: Link | None, high: bool = False) -> list[Limiter]:
     if kind == "memory":
         return [MemoryLimiter(lambda: high, clock)]
     assert shared is not None
     return [RedisLimiter(shared, lambda: high, clock), RedisLimiter(shared, lambda: high, clock)]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def kind(request: pytest.FixtureRequest) -> str:
-    value: str = request.param
-    return value
-
-
-async def test_key_request_limit(kind: str, redis_link: RedisLink) -> None:
+async def test_key_request_limit(kind: str, redis_link: Link | None) -> None:
     clock = Clock()
     every = limiters(kind, clock, redis_link)
     k = key(rate_limit_requests=3, rate_limit_interval=60)
@@ -94,7 +97,7 @@ async def test_key_request_limit(kind: str, redis_link: RedisLink) -> None:
     await every[0].check(k, route, chat)
 
 
-async def test_tokens_per_minute(kind: str, redis_link: RedisLink) -> None:
+async def test_tokens_per_minute(kind: str, redis_link: Link | None) -> None:
     every = limiters(kind, Clock(), redis_link)
     k = key(tokens_per_minute=1000)
     route, chat = request("a/paid", max_tokens=400)
@@ -104,7 +107,7 @@ async def test_tokens_per_minute(kind: str, redis_link: RedisLink) -> None:
         await every[0].check(k, route, chat)
 
 
-async def test_free_models_per_minute_and_per_day(kind: str, redis_link: RedisLink) -> None:
+async def test_free_models_per_minute_and_per_day(kind: str, redis_link: Link | None) -> None:
     clock = Clock()
     every = limiters(kind, clock, redis_link)
     k = key()
@@ -131,7 +134,7 @@ async def test_free_models_per_minute_and_per_day(kind: str, redis_link: RedisLi
     assert used == FREE_PER_DAY_LOW
 
 
-async def test_high_balance_raises_the_daily_free_limit(kind: str, redis_link: RedisLink) -> None:
+async def test_high_balance_raises_the_daily_free_limit(kind: str, redis_link: Link | None) -> None:
     clock = Clock()
     every = limiters(kind, clock, redis_link, high=True)
     k = key()
@@ -153,7 +156,7 @@ async def test_high_balance_raises_the_daily_free_limit(kind: str, redis_link: R
     assert used == FREE_PER_DAY_HIGH > FREE_PER_DAY_LOW
 
 
-async def test_paid_models_without_key_limits_cost_nothing(kind: str, redis_link: RedisLink) -> None:
+async def test_paid_models_without_key_limits_cost_nothing(kind: str, redis_link: Link | None) -> None:
     every = limiters(kind, Clock(), redis_link)
     k = key()
     route, chat = request("a/paid")

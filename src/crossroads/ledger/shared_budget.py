@@ -1,5 +1,6 @@
-"""Spend against key limits, shared by every gateway process through Redis — without a round trip per
-request.
+"""Spend against key limits, shared by every gateway process through Redis (or, between the workers of
+one `crossroads serve --workers N` without Redis, through its broker: `storage/link.py`) — without a round
+trip per request.
 
 Each process leases budget from Redis: a lease is a hold, recorded in Redis under the process's id, that
 the process then spends locally, request by request. A request is admitted from the local lease when it
@@ -30,14 +31,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from crossroads.ledger.budget import MemoryBudget, refuse
 from crossroads.ledger.keys import Key
 from crossroads.storage.base import Store, period_starts
-from crossroads.storage.redis import RedisLink, SharedStateError
+from crossroads.storage.link import Link, Memory, Script, SharedStateError
 
 PERIOD_TTL: Final = {"d": 3 * 86400, "w": 9 * 86400, "m": 33 * 86400}
 LEASE_FRACTION: Final = 50
@@ -45,7 +46,7 @@ FLUSH_INTERVAL: Final = 0.05
 
 # KEYS: spend counter of the limit's period, holds hash. ARGV: limit, needed, wanted, process, proc prefix.
 # Returns {granted, spent, held}: granted 0 when even `needed` does not fit; -2 when counters need seeding.
-_LEASE = """
+_LEASE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-2, 0, 0} end
 local spent = tonumber(redis.call('GET', KEYS[1]))
 local held = 0
@@ -66,7 +67,7 @@ return {grant, spent, held}
 """
 
 # KEYS: total, daily, weekly, monthly spend counters, holds hash. ARGV: spent, released, process.
-_SETTLE = """
+_SETTLE_LUA = """
 local drop = tonumber(ARGV[1]) + tonumber(ARGV[2])
 if drop > 0 then
   local left = redis.call('HINCRBY', KEYS[5], ARGV[3], -drop)
@@ -81,7 +82,7 @@ end
 return 1
 """
 
-_VIEW = """
+_VIEW_LUA = """
 local spent = tonumber(redis.call('GET', KEYS[1]) or '-1')
 local held = 0
 local holds = redis.call('HGETALL', KEYS[2])
@@ -90,6 +91,61 @@ for i = 1, #holds, 2 do
 end
 return {spent, held}
 """
+
+
+
+def _live_holds(db: Memory, holds_key: str, proc_prefix: str, drop_dead: bool) -> int:
+    holds = db.hash(holds_key)
+    held = 0
+    for process, amount in list(holds.items()):
+        if db.exists(proc_prefix + process):
+            held += amount
+        elif drop_dead:
+            del holds[process]
+    return held
+
+
+def _lease_py(db: Memory, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    spent = db.get(keys[0])
+    if spent is None:
+        return [-2, 0, 0]
+    held = _live_holds(db, keys[1], str(args[4]), drop_dead=True)
+    available = int(args[0]) - spent - held
+    needed = int(args[1])
+    if available < needed:
+        return [0, spent, held]
+    grant = min(max(int(args[2]), needed), available)
+    holds = db.hash(keys[1])
+    holds[str(args[3])] = holds.get(str(args[3]), 0) + grant
+    return [grant, spent, held]
+
+
+def _settle_py(db: Memory, keys: Sequence[str], args: Sequence[Any]) -> int:
+    cost = int(args[0])
+    drop = cost + int(args[1])
+    if drop > 0:
+        holds = db.hash(keys[4])
+        left = holds.get(str(args[2]), 0) - drop
+        if left <= 0:
+            holds.pop(str(args[2]), None)
+        else:
+            holds[str(args[2])] = left
+    if cost > 0:
+        for key in keys[:4]:
+            if db.exists(key):
+                db.incrby(key, cost)
+    return 1
+
+
+def _view_py(db: Memory, keys: Sequence[str], args: Sequence[Any]) -> list[int]:
+    spent = db.get(keys[0])
+    return [-1 if spent is None else spent, _live_holds(db, keys[1], str(args[0]), drop_dead=False)]
+
+
+LEASE: Final = Script("budget-lease", _LEASE_LUA, _lease_py)
+SETTLE: Final = Script("budget-settle", _SETTLE_LUA, _settle_py)
+VIEW: Final = Script("budget-view", _VIEW_LUA, _view_py)
+SCRIPTS: Final = (LEASE, SETTLE, VIEW)
 
 
 @dataclass(slots=True)
@@ -107,14 +163,14 @@ class _Lease:
 
 
 class RedisBudget:
-    def __init__(self, link: RedisLink, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, link: Link, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._link = link
         self._store = store
         self._clock = clock
         self._local = MemoryBudget(clock)
-        self._lease = link.script(_LEASE)
-        self._settle = link.script(_SETTLE)
-        self._view = link.script(_VIEW)
+        self._lease = link.script(LEASE)
+        self._settle = link.script(SETTLE)
+        self._view = link.script(VIEW)
         self._leases: dict[str, _Lease] = {}
         #: Holds taken locally because Redis was down: they are settled locally too.
         self._local_holds: dict[str, int] = {}
@@ -267,14 +323,8 @@ class RedisBudget:
         totals = (await self._store.usage_totals([key.hash], self._clock())).get(key.hash)
         values = (totals.total, totals.daily, totals.weekly, totals.monthly) if totals else (0, 0, 0, 0)
         names = self._keys(key)[:4]
-        try:
-            pipe = self._link.client.pipeline(transaction=False)
-            pipe.set(names[0], values[0], nx=True)
-            for name, value, period in zip(names[1:], values[1:], ("d", "w", "m"), strict=True):
-                pipe.set(name, value, nx=True, ex=PERIOD_TTL[period])
-            await pipe.execute()
-        except Exception as exc:
-            raise SharedStateError(str(exc)) from exc
+        ttls = (None, PERIOD_TTL["d"], PERIOD_TTL["w"], PERIOD_TTL["m"])
+        await self._link.set_missing(list(zip(names, values, ttls, strict=True)))
 
     async def close(self) -> None:
         if self._flusher is not None:

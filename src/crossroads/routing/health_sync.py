@@ -1,8 +1,8 @@
-"""Endpoint health shared between gateway processes through Redis pub/sub.
+"""Endpoint health shared between gateway processes through the shared-state link (`storage/link.py`).
 
 Each process publishes the outcomes it recorded, in one message every `interval` seconds, on
 `<ns>:health`, and applies every other process's outcomes to its own `Health`. All processes therefore see
-(within a fraction of a second) the same failures, uptime and latency figures, and route alike. If Redis
+(within a fraction of a second) the same failures, uptime and latency figures, and route alike. If the link
 is unreachable, each process goes on with its own figures.
 """
 
@@ -13,24 +13,23 @@ import contextlib
 import logging
 
 import orjson
-from redis.exceptions import RedisError
 
 from crossroads.routing.health import Health, Outcome
-from crossroads.storage.redis import RedisLink
+from crossroads.storage.link import Link, SharedStateError
 
 log = logging.getLogger("crossroads.routing")
 
 
 class HealthSync:
-    def __init__(self, link: RedisLink, health: Health, interval: float = 0.25) -> None:
+    def __init__(self, link: Link, health: Health, interval: float = 0.25) -> None:
         self._link = link
         self._health = health
         self._interval = interval
         health.outbox = []
 
     def start(self) -> None:
+        self._link.subscribe(f"{self._link.ns}:health", self._take)
         self._link.spawn(self._publish_forever(), "crossroads-health-publish")
-        self._link.spawn(self._listen_forever(), "crossroads-health-listen")
 
     async def _publish_forever(self) -> None:
         while True:
@@ -41,21 +40,9 @@ class HealthSync:
             self._health.outbox = []
             message = orjson.dumps({"from": self._link.process_id, "outcomes": [tuple(o) for o in outbox]})
             try:
-                await self._link.client.publish(f"{self._link.ns}:health", message)
-            except (RedisError, OSError) as exc:
+                await self._link.publish(f"{self._link.ns}:health", message)
+            except SharedStateError as exc:
                 self._link.warn(f"health not shared: {exc}")
-
-    async def _listen_forever(self) -> None:
-        while True:
-            try:
-                async with self._link.client.pubsub() as pubsub:
-                    await pubsub.subscribe(f"{self._link.ns}:health")
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._take(message["data"])
-            except (RedisError, OSError) as exc:
-                self._link.warn(f"health of other processes not received: {exc}")
-                await asyncio.sleep(1)
 
     def _take(self, data: bytes) -> None:
         with contextlib.suppress(ValueError, TypeError, KeyError):

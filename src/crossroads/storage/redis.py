@@ -6,9 +6,10 @@ deployments can share one Redis. Every process has an id and keeps `<ns>:proc:<i
 records that belong to one process (in-flight spend holds) are ignored and cleaned up once its heartbeat is
 gone, so a process killed mid-request cannot leave money reserved forever.
 
-Redis errors are translated here into `SharedStateError`; every user of this link has an in-process
-fallback, so a Redis outage degrades limits to per-process ones with a logged warning and never takes the
-gateway down. The scripts assume a standalone Redis (or a primary), not a Redis Cluster.
+It implements `Link` (`storage/link.py`). Redis errors are translated here into `SharedStateError`; every
+user of this link has an in-process fallback, so a Redis outage degrades limits to per-process ones with a
+logged warning and never takes the gateway down. The scripts assume a standalone Redis (or a primary), not a
+Redis Cluster.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Final
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from crossroads.errors import ConfigError
+from crossroads.storage.link import Script, SharedStateError, Subscriber
+
+__all__ = ["RedisLink", "SharedStateError"]
 
 log = logging.getLogger("crossroads.shared")
 
@@ -38,10 +42,6 @@ MAX_CONNECTIONS: Final = 32
 def _report(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("background task %s stopped", task.get_name(), exc_info=task.exception())
-
-
-class SharedStateError(Exception):
-    """Redis could not be reached or answered with an error."""
 
 
 class RedisLink:
@@ -95,9 +95,9 @@ class RedisLink:
             except (RedisError, OSError) as exc:
                 self.warn(f"heartbeat failed: {exc}")
 
-    def script(self, source: str) -> Callable[..., Awaitable[Any]]:
+    def script(self, script: Script) -> Callable[..., Awaitable[Any]]:
         """A Lua script called by `await run(keys=[...], args=[...])`; errors become SharedStateError."""
-        registered = self.client.register_script(source)
+        registered = self.client.register_script(script.lua)
 
         async def run(keys: list[str], args: list[Any]) -> Any:
             try:
@@ -107,7 +107,46 @@ class RedisLink:
 
         return run
 
-    def spawn(self, coroutine: Awaitable[None], name: str) -> None:
+    async def get_int(self, key: str) -> int | None:
+        try:
+            value = await self.client.get(key)
+        except (RedisError, OSError) as exc:
+            raise SharedStateError(str(exc)) from exc
+        return None if value is None else int(value)
+
+    async def set_missing(self, values: Sequence[tuple[str, int, int | None]]) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, value, ttl in values:
+                pipe.set(key, value, nx=True, ex=ttl)
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise SharedStateError(str(exc)) from exc
+
+    async def publish(self, channel: str, data: bytes) -> None:
+        try:
+            await self.client.publish(channel, data)
+        except (RedisError, OSError) as exc:
+            raise SharedStateError(str(exc)) from exc
+
+    def subscribe(self, channel: str, receive: Subscriber) -> None:
+        self.spawn(self._listen_forever(channel, receive), f"crossroads-listen-{channel}")
+
+    async def _listen_forever(self, channel: str, receive: Subscriber) -> None:
+        while True:
+            try:
+                async with self.client.pubsub() as pubsub:
+                    await pubsub.subscribe(channel)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            result = receive(message["data"])
+                            if result is not None:
+                                await result
+            except (RedisError, OSError) as exc:
+                self.warn(f"messages on {channel} not received: {exc}")
+                await asyncio.sleep(1)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None], name: str) -> None:
         """Run a background task for the life of the link (subscribers); a task that dies is logged."""
         task = asyncio.ensure_future(coroutine)
         task.set_name(name)
