@@ -25,6 +25,7 @@ from crossroads.api.generation import GenerationAPI
 from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.messages import MessagesFace, TokenCounter, app_of_agent
+from crossroads.api.metrics import MetricsAPI
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
 from crossroads.api.rerank import RerankAPI
@@ -39,6 +40,7 @@ from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
+from crossroads.metrics.recorder import Metrics, NoMetrics
 from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
@@ -82,6 +84,8 @@ class Services:
     #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off" and no
     #: CROSSROADS_PROVIDER_SIMULATOR_BASE_URL names a simulator elsewhere).
     simulator: SimServer | None
+    #: What `GET /metrics` reports (does nothing with CROSSROADS_METRICS=off).
+    metrics: Metrics
 
 
 SERVICES = web.AppKey("services", Services)
@@ -156,6 +160,10 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     # The shipper's first pass stores what crashed processes left in the spool, before any spend is read.
     await ledger.start()
     stack.push_async_callback(ledger.close)
+    metrics = Metrics() if settings.metrics else NoMetrics()
+    metrics.ledger = ledger.backlog
+    metrics.start()
+    stack.push_async_callback(metrics.close)
     keys = KeyRing(store, settings.admin_key)
     await keys.load()
     credits = Credits(store)
@@ -197,11 +205,11 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
     stack.callback(refresher.cancel)
     return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,
-                    limiter, budget, link, simulator)
+                    limiter, budget, link, simulator, metrics)
 
 
 def _routes(app: web.Application, s: Services) -> None:
-    accountant = Accountant(s.budget, s.ledger)
+    accountant = Accountant(s.budget, s.ledger, s.metrics)
     chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
@@ -250,6 +258,8 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/generation", generation.get)
     add("GET", "/api/v1/activity", activity.get)
     add("GET", "/health", _health)
+    if s.settings.metrics:
+        add("GET", "/metrics", MetricsAPI(s.metrics, s.settings.metrics_token).get)
 
 
 async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:

@@ -81,7 +81,15 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_module.from_environ().with_flags(host=args.host, port=args.port)
     logs.configure(settings.log_level, settings.log_json, settings.secrets())
-    _run(_serve_async(settings))
+    if not settings.metrics:
+        _run(_serve_async(settings))
+        return 0
+    # Metrics are kept in PROMETHEUS_MULTIPROC_DIR, shared by every process a supervisor gives it to; a lone
+    # process makes its own. Before anything imports prometheus_client, which reads the variable once.
+    from crossroads.metrics import private_directory
+
+    with private_directory():
+        _run(_serve_async(settings))
     return 0
 
 

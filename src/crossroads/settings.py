@@ -52,6 +52,10 @@ class Settings:
     log_json: bool = False
     #: Where usage records are spooled before they reach the database (see `ledger/spool.py`).
     spool_dir: Path = Path("crossroads-spool")
+    #: `GET /metrics` is served (`CROSSROADS_METRICS=off`: it is not, and nothing is measured).
+    metrics: bool = True
+    #: When set, `GET /metrics` asks for `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -96,6 +100,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     log_level = (get("CROSSROADS_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"CROSSROADS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+    metrics = get("CROSSROADS_METRICS") or "on"
+    if metrics not in ("on", "off"):
+        raise ConfigError(f"CROSSROADS_METRICS must be on or off, not {metrics!r}")
     return Settings(
         host=get("CROSSROADS_HOST") or defaults.host,
         port=_int(get("CROSSROADS_PORT"), "CROSSROADS_PORT", defaults.port, 0, 65535),
@@ -123,6 +130,8 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_json=(get("CROSSROADS_LOG_FORMAT") or "text") == "json",
         spool_dir=Path(get("CROSSROADS_SPOOL_DIR") or defaults.spool_dir),
+        metrics=metrics == "on",
+        metrics_token=get("CROSSROADS_METRICS_TOKEN"),
         environ=env,
     )
 
