@@ -22,6 +22,7 @@ from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
 from crossroads.api.embeddings import EmbeddingsAPI
 from crossroads.api.generation import GenerationAPI
+from crossroads.api.health import HealthAPI
 from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.messages import MessagesFace, TokenCounter, app_of_agent
@@ -257,7 +258,9 @@ def _routes(app: web.Application, s: Services) -> None:
     add("POST", "/api/v1/credits", keys.grant)
     add("GET", "/api/v1/generation", generation.get)
     add("GET", "/api/v1/activity", activity.get)
-    add("GET", "/health", _health)
+    health = HealthAPI(s.store, s.catalog, s.settings.spool_dir)
+    add("GET", "/health", health.health)
+    add("GET", "/ready", health.ready)
     if s.settings.metrics:
         add("GET", "/metrics", MetricsAPI(s.metrics, s.settings.metrics_token).get)
 
@@ -271,6 +274,3 @@ async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:
         except Exception:
             log.warning("could not refresh keys from storage", exc_info=True)
 
-
-async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
