@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from crossroads.api.access import SOURCES as ACCESS
+from crossroads.api.access import Sources
 from crossroads.api.activity import ActivityAPI
 from crossroads.api.chat import ChatFace
 from crossroads.api.completions import CompletionsFace
@@ -258,6 +260,7 @@ def _routes(app: web.Application, s: Services) -> None:
     add("POST", "/api/v1/credits", keys.grant)
     add("GET", "/api/v1/generation", generation.get)
     add("GET", "/api/v1/activity", activity.get)
+    app[ACCESS] = Sources(s.ledger, s.keys)
     health = HealthAPI(s.store, s.catalog, s.settings.spool_dir)
     add("GET", "/health", health.health)
     add("GET", "/ready", health.ready)

@@ -108,8 +108,7 @@ async def _serve_async(settings: settings_module.Settings) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     app = create_app(settings)
-    runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True, access_log=None,
-                           shutdown_timeout=10)
+    runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True, shutdown_timeout=10)
     await runner.setup()
     services = app[SERVICES]
     site = web.TCPSite(runner, settings.host, settings.port, backlog=4096, reuse_address=True)
