@@ -59,6 +59,9 @@ RESULTS = BENCH_DIR / "results"
 DOCS = REPO / "docs" / "benchmarks.md"
 
 TARGETS = ("direct", "passthrough", "crossroads", "crossroads-pg", "litellm")
+#: Measured only when named in `--targets`: `crossroads` with its metrics off, to price them
+#: (`bench/run --targets crossroads,crossroads-nometrics --scenarios nonstream`).
+EXTRA_TARGETS = ("crossroads-nometrics",)
 
 #: Open loop: the latency bound whose highest sustainable rate is searched for.
 OPEN_LOOP_P99_MS = 10.0
@@ -243,6 +246,8 @@ class Suite:
             return Crossroads(name, workdir, postgres=False, source=self.work / "src")
         if name == "crossroads-pg":
             return Crossroads(name, workdir, postgres=True, source=self.work / "src")
+        if name == "crossroads-nometrics":
+            return Crossroads(name, workdir, postgres=False, source=self.work / "src", metrics=False)
         if name == "litellm":
             if not (self.litellm_venv / "bin" / "litellm").exists():
                 ensure_litellm(self.litellm_venv)
@@ -613,7 +618,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Benchmark Crossroads against a passthrough proxy, LiteLLM and the bare mock upstream.")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 3 s cells, c=1 and 16 only, three scenarios, one start-up")
-    parser.add_argument("--targets", help=f"comma-separated subset of {','.join(TARGETS)}")
+    parser.add_argument("--targets", help=f"comma-separated subset of {','.join(TARGETS + EXTRA_TARGETS)} "
+                                          f"(default: all but {','.join(EXTRA_TARGETS)})")
     parser.add_argument("--scenarios", help=f"comma-separated subset of {','.join(s.name for s in SCENARIOS)}")
     parser.add_argument("--seconds", type=float, help="seconds per measured cell (default 8, quick 3)")
     parser.add_argument("--publish", action="store_true",
@@ -626,7 +632,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report is not None:
         return _rerender(args.report, args.publish)
 
-    names = _subset(args.targets, TARGETS, "target")
+    names = _subset(args.targets, TARGETS + EXTRA_TARGETS, "target") if args.targets else list(TARGETS)
     if "direct" not in names:
         names.insert(0, "direct")  # every comparison is against it
     scenario_names = _subset(args.scenarios, tuple(s.name for s in SCENARIOS), "scenario")

@@ -4,6 +4,8 @@
 ``passthrough``   bench/passthrough.py, a minimal aiohttp forwarding proxy: what Python can do at all
 ``crossroads``    `crossroads serve` on its embedded defaults (SQLite in a temporary directory)
 ``crossroads-pg`` the same with PostgreSQL (a scratch database) and Redis
+``crossroads-nometrics``  `crossroads` with `CROSSROADS_METRICS=off`: what the metrics cost (only when
+                  named in `--targets`)
 ``litellm``       LiteLLM's proxy, one worker, no database, from its own virtual environment
 
 Nothing is switched off for the benchmark: Crossroads authenticates a real API key (created with
@@ -217,9 +219,11 @@ class Crossroads(Target):
 
     apis = ("chat", "responses", "messages")
 
-    def __init__(self, name: str, workdir: Path, *, postgres: bool, source: Path | None = None) -> None:
+    def __init__(self, name: str, workdir: Path, *, postgres: bool, source: Path | None = None,
+                 metrics: bool = True) -> None:
         super().__init__(name, workdir)
         self.postgres = postgres
+        self.metrics = metrics
         self.upstream = ""
         #: A copy of src/ taken when the run began: every start runs the same code even if the working
         #: tree changes meanwhile. None: whatever `import crossroads` finds.
@@ -295,6 +299,8 @@ pricing = {{ prompt = "0.02", completion = "0" }}
             env["PYTHONPATH"] = str(self.source)
         if self.postgres:
             env["CROSSROADS_REDIS_URL"] = REDIS_URL
+        if not self.metrics:
+            env["CROSSROADS_METRICS"] = "off"
         return env
 
     def prepare(self) -> None:
