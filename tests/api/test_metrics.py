@@ -31,7 +31,8 @@ async def post(gw: Gateway, path: str, body: dict[str, Any],
 @pytest.fixture
 async def gw(start_gateway: GatewayFactory, sim: SimServer) -> Any:
     catalog = upstream_catalog(sim.url, {"test/fallback": [{"provider": "alpha", "upstream_model": "m#status=503"},
-                                                           {"provider": "beta", "upstream_model": "m"}]})
+                                                           {"provider": "beta", "upstream_model": "m"}],
+                                         "test/slow": [{"provider": "alpha", "upstream_model": "m#tokens=40;tps=20"}]})
     async with start_gateway(env=provider_keys("alpha", "beta"), catalog=catalog, simulator="on") as gateway:
         yield gateway
 
@@ -94,6 +95,20 @@ async def test_counters_histograms_tokens_and_cost_match_the_requests(gw: Gatewa
     cost = sum(float(record["total_cost"]) for record in records)  # type: ignore[arg-type]
     assert cost > 0
     assert math.isclose(total(samples, "crossroads_cost_usd_total"), cost, rel_tol=1e-9)
+
+
+async def test_requests_in_flight_and_open_streams(gw: Gateway) -> None:
+    body = {"model": "test/slow", "messages": HI, "stream": True, "provider": {"only": ["alpha"]}}
+    async with aiohttp.ClientSession() as session, session.post(f"{gw.url}/chat/completions", json=body,
+                                                                headers=gw.auth) as got:
+        assert got.status == 200
+        await got.content.readline()  # the stream has begun; it lasts about two seconds
+        during = await scrape(gw.root)
+        await got.read()
+    after = await scrape(gw.root)
+    assert total(during, "crossroads_requests_in_flight") == 1 and total(during, "crossroads_streams_open") == 1
+    assert total(after, "crossroads_requests_in_flight") == 0 and total(after, "crossroads_streams_open") == 0
+    assert total(after, "crossroads_requests_total", api="chat", gen_ai_request_model="test/slow") == 1
 
 
 async def test_metrics_off_is_404_and_a_token_is_required_when_set(start_gateway: GatewayFactory) -> None:
