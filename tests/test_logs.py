@@ -146,3 +146,87 @@ async def test_every_line_of_a_json_run_with_quotes_newlines_and_a_traceback_par
     (failure,) = [e for e in entries if e["message"].startswith("unhandled error")]
     assert failure["message"] == 'unhandled error on GET /api/v1/model/a"b/c\nd'
     assert failure["exception"].startswith("Traceback") and 'a "quoted"\nmulti-line failure' in failure["exception"]
+
+
+async def test_one_access_line_per_request_in_json_without_keys_or_content(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import logging as logging_module
+
+    import aiohttp
+    from aiohttp import web
+
+    from crossroads import logs
+    from crossroads.api.connections import GatewayRunner
+    from crossroads.api.models import ModelsAPI
+    from crossroads.app import SERVICES, connection_limits, create_app
+    from crossroads.settings import from_environ
+
+    async def broken(self: ModelsAPI, request: Any) -> Any:
+        raise ValueError('a "quoted"\nmulti-line failure')
+
+    monkeypatch.setattr(ModelsAPI, "one", broken)
+    secret_content = "the-content-no-log-may-hold"
+    root = logging_module.getLogger()
+    saved = root.handlers[:], root.level
+    out = io.StringIO()
+    logs.configure("INFO", as_json=True, stream=out)
+    settings = from_environ({"CROSSROADS_DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite",
+                             "CROSSROADS_SPOOL_DIR": str(tmp_path / "spool"), "CROSSROADS_ADMIN_KEY": ADMIN})
+    app = create_app(settings)
+    runner = GatewayRunner(app, limits=connection_limits(settings), shutdown_timeout=0.5)  # the default access log
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+        key, _ = await app[SERVICES].keys.create('team "a"')
+        auth = {"Authorization": f"Bearer {key}"}
+        chat = {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": secret_content}]}
+        async with aiohttp.ClientSession() as http:
+            made = []
+            for stream in (False, True):
+                async with http.post(f"{base}/api/v1/chat/completions", headers=auth,
+                                     json={**chat, "stream": stream}) as got:
+                    await got.read()
+                    made.append((got.status, got.headers["X-Generation-Id"]))
+            async with http.post(f"{base}/api/v1/chat/completions", json=chat,
+                                 headers={"Authorization": f"Bearer {ADMIN}"}) as got:
+                made.append((got.status, None))
+            async with http.post(f"{base}/api/v1/chat/completions", headers=auth,
+                                 json={**chat, "model": 'no/"such"\nmodel'}) as got:
+                made.append((got.status, None))
+            async with http.get(f"{base}/api/v1/model/a%22b/c%0Ad", headers=auth) as got:
+                made.append((got.status, None))
+    finally:
+        await runner.cleanup()
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    lines = out.getvalue().splitlines()
+    entries = [json.loads(line) for line in lines]  # every line, the traceback's included
+    assert any(e.get("exception", "").startswith("Traceback") for e in entries)
+    access = [e for e in entries if e["logger"] == "crossroads.access"]
+    assert [(e["method"], e["status"]) for e in access] == [("POST", 200), ("POST", 200), ("POST", 403),
+                                                            ("POST", 400), ("GET", 500)]
+    for entry, (_, generation_id) in zip(access, made, strict=True):
+        assert entry["level"] == "INFO" and entry["duration_ms"] >= 0
+        assert entry["generation_id"] == generation_id
+    for entry in access[:2]:
+        assert entry["path"] == "/api/v1/chat/completions" and entry["model"] == "openai/gpt-4o"
+        assert entry["provider"] == "Simulator" and entry["key_name"] == 'team "a"'
+    assert access[4]["path"] == '/api/v1/model/a"b/c\nd'
+    for line in lines:
+        assert key not in line and ADMIN not in line and secret_content not in line
+
+
+@pytest.mark.parametrize("text", [
+    "POST /api/v1/chat/completions 200 1.2ms model=openai/gpt-4o key=team-a",
+    "AUTHORIZATION: abc123456", "x-Api-Key=zzzzzzzzzz", "COOKIE: a=b", "BeArEr 0123456789abcdef",
+    "SK-CR-V1-0123abcd", "ſk-cr-v1-0123abcd", "cooKie: session=abcdef", "nothing to see here",
+])
+def test_the_quick_path_redacts_exactly_as_the_patterns_do(text: str) -> None:
+    from crossroads.logs import _HEADER_VALUE, _TOKENS
+
+    slow = _HEADER_VALUE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
+    slow = _TOKENS.sub(lambda m: f"{m[1]}{REDACTED}" if m[1] else f"sk-cr-v1-{REDACTED}", slow)
+    assert Redactor().redact(text) == slow

@@ -10,7 +10,8 @@ from crossbench.fixtures import STREAM_EVENTS
 DOCS_BEGIN = "<!-- bench:results:begin -->"
 DOCS_END = "<!-- bench:results:end -->"
 
-_ORDER = ("direct", "passthrough", "crossroads", "crossroads-pg", "litellm", "passthrough-2", "crossroads-2w")
+_ORDER = ("direct", "passthrough", "crossroads", "crossroads-nometrics", "crossroads-pg", "litellm", "passthrough-2",
+          "crossroads-2w")
 
 Key = tuple[str, str, int]
 
@@ -44,7 +45,8 @@ def derive(data: dict[str, Any]) -> None:
                              "crossroads-pg/crossroads": ("crossroads-pg", "crossroads"),
                              # 1 → 2 workers, and the same for the passthrough started the same way.
                              "crossroads-2w/crossroads": ("crossroads-2w", "crossroads"),
-                             "passthrough-2/passthrough": ("passthrough-2", "passthrough")}.items():
+                             "passthrough-2/passthrough": ("passthrough-2", "passthrough"),
+                             "crossroads/crossroads-nometrics": ("crossroads", "crossroads-nometrics")}.items():
             ca, cb = cells.get((scenario, a, level)), cells.get((scenario, b, level))
             if ca and cb and cb["rps"]:
                 row[name] = round(ca["rps"] / cb["rps"], 3)
@@ -89,6 +91,10 @@ def _checks(data: dict[str, Any], cells: dict[Key, dict[str, Any]]) -> list[dict
                "nonstream", "crossroads", "passthrough", 0.60)
     throughput("Non-stream instant, c=16: throughput vs LiteLLM", "≥ 40×",
                "nonstream", "crossroads", "litellm", 40.0, times=True)
+
+    if cells.get(("nonstream", "crossroads-nometrics", 16)):  # only when asked for: the price of the metrics
+        throughput("Non-stream instant, c=16: throughput with metrics on vs off", "≥ 95%",
+                   "nonstream", "crossroads", "crossroads-nometrics", 0.95)
 
     added = (cells.get(("nonstream", "crossroads", 1)) or {}).get("added_ms")
     for quantile, limit in (("p50", 0.5), ("p99", 1.0)):

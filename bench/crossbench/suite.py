@@ -63,6 +63,9 @@ TARGETS = ("direct", "passthrough", "crossroads", "crossroads-pg", "litellm", "p
 #: generator and the mock), so they are asked for by name: `--targets passthrough,passthrough-2,crossroads,
 #: crossroads-2w` gives the 1 → 2 worker scaling of Crossroads next to that of the passthrough.
 DEFAULT_TARGETS = TARGETS[:5]
+#: Measured only when named in `--targets`: `crossroads` with its metrics off, to price them
+#: (`bench/run --targets crossroads,crossroads-nometrics --scenarios nonstream`).
+EXTRA_TARGETS = ("crossroads-nometrics",)
 
 #: Open loop: the latency bound whose highest sustainable rate is searched for.
 OPEN_LOOP_P99_MS = 10.0
@@ -251,6 +254,8 @@ class Suite:
             return Passthrough(workdir, processes=2)
         if name == "crossroads-2w":
             return Crossroads(name, workdir, postgres=False, source=self.work / "src", workers=2)
+        if name == "crossroads-nometrics":
+            return Crossroads(name, workdir, postgres=False, source=self.work / "src", metrics=False)
         if name == "litellm":
             if not (self.litellm_venv / "bin" / "litellm").exists():
                 ensure_litellm(self.litellm_venv)
@@ -621,7 +626,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Benchmark Crossroads against a passthrough proxy, LiteLLM and the bare mock upstream.")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 3 s cells, c=1 and 16 only, three scenarios, one start-up")
-    parser.add_argument("--targets", help=f"comma-separated subset of {','.join(TARGETS)}")
+    parser.add_argument("--targets", help=f"comma-separated subset of {','.join(TARGETS + EXTRA_TARGETS)} "
+                                          f"(default: all but {','.join(EXTRA_TARGETS)})")
     parser.add_argument("--scenarios", help=f"comma-separated subset of {','.join(s.name for s in SCENARIOS)}")
     parser.add_argument("--seconds", type=float, help="seconds per measured cell (default 8, quick 3)")
     parser.add_argument("--publish", action="store_true",
@@ -634,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report is not None:
         return _rerender(args.report, args.publish)
 
-    names = _subset(args.targets, TARGETS, "target") if args.targets else list(DEFAULT_TARGETS)
+    names = _subset(args.targets, TARGETS + EXTRA_TARGETS, "target") if args.targets else list(DEFAULT_TARGETS)
     if "direct" not in names:
         names.insert(0, "direct")  # every comparison is against it
     scenario_names = _subset(args.scenarios, tuple(s.name for s in SCENARIOS), "scenario")

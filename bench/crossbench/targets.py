@@ -4,6 +4,8 @@
 ``passthrough``   bench/passthrough.py, a minimal aiohttp forwarding proxy: what Python can do at all
 ``crossroads``    `crossroads serve` on its embedded defaults (SQLite in a temporary directory)
 ``crossroads-pg`` the same with PostgreSQL (a scratch database) and Redis
+``crossroads-nometrics``  `crossroads` with `CROSSROADS_METRICS=off`: what the metrics cost (only when
+                  named in `--targets`)
 ``litellm``       LiteLLM's proxy, one worker, no database, from its own virtual environment
 ``passthrough-2`` the passthrough as two processes on one port (`--processes 2`), on both CPUs
 ``crossroads-2w`` `crossroads serve --workers 2` on its embedded defaults, on both CPUs: its scaling from
@@ -229,9 +231,10 @@ class Crossroads(Target):
     apis = ("chat", "responses", "messages")
 
     def __init__(self, name: str, workdir: Path, *, postgres: bool, source: Path | None = None,
-                 workers: int = 1) -> None:
+                 workers: int = 1, metrics: bool = True) -> None:
         super().__init__(name, workdir)
         self.postgres = postgres
+        self.metrics = metrics
         self.workers = workers
         if workers > 1:
             self.cpus = ALL_CPUS
@@ -311,6 +314,8 @@ pricing = {{ prompt = "0.02", completion = "0" }}
             env["PYTHONPATH"] = str(self.source)
         if self.postgres:
             env["CROSSROADS_REDIS_URL"] = REDIS_URL
+        if not self.metrics:
+            env["CROSSROADS_METRICS"] = "off"
         return env
 
     def prepare(self) -> None:

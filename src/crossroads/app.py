@@ -17,15 +17,19 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
+from crossroads.api.access import SOURCES as ACCESS
+from crossroads.api.access import Sources
 from crossroads.api.activity import ActivityAPI
 from crossroads.api.chat import ChatFace
 from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
 from crossroads.api.embeddings import EmbeddingsAPI
 from crossroads.api.generation import GenerationAPI
+from crossroads.api.health import HealthAPI
 from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.messages import MessagesFace, TokenCounter, app_of_agent
+from crossroads.api.metrics import MetricsAPI
 from crossroads.api.models import ModelsAPI
 from crossroads.api.render import error_response
 from crossroads.api.rerank import RerankAPI
@@ -40,6 +44,7 @@ from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
+from crossroads.metrics.recorder import Metrics, NoMetrics
 from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
@@ -84,6 +89,8 @@ class Services:
     #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off" and no
     #: CROSSROADS_PROVIDER_SIMULATOR_BASE_URL names a simulator elsewhere).
     simulator: SimServer | None
+    #: What `GET /metrics` reports (does nothing with CROSSROADS_METRICS=off).
+    metrics: Metrics
     #: Where the built-in simulator (or the one named by the environment) listens, for catalog reloads.
     simulator_url: str | None = None
     #: The objects that read the catalog; `reload_catalog` hands each the new one.
@@ -190,6 +197,10 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     # The shipper's first pass stores what crashed processes left in the spool, before any spend is read.
     await ledger.start()
     stack.push_async_callback(ledger.close)
+    metrics = Metrics() if settings.metrics else NoMetrics()
+    metrics.ledger = ledger.backlog
+    metrics.start()
+    stack.push_async_callback(metrics.close)
     keys = KeyRing(store, settings.admin_key)
     await keys.load()
     credits = Credits(store)
@@ -224,7 +235,7 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
     stack.callback(refresher.cancel)
     return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,
-                    limiter, budget, link, simulator, simulator_url)
+                    limiter, budget, link, simulator, metrics, simulator_url)
 
 
 async def _open_link(settings: Settings, stack: contextlib.AsyncExitStack) -> Link | None:
@@ -257,7 +268,7 @@ def _policy(catalog: Catalog, settings: Settings) -> Policy:
 
 
 def _routes(app: web.Application, s: Services) -> None:
-    accountant = Accountant(s.budget, s.ledger)
+    accountant = Accountant(s.budget, s.ledger, s.metrics)
     chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
@@ -265,7 +276,7 @@ def _routes(app: web.Application, s: Services) -> None:
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
     messages_face = MessagesFace(s.catalog)
-    s.readers = (s.planner, models, messages_face)
+    completions_face = CompletionsFace(s.catalog)
     messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
                          app_of_agent)
     count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)
@@ -277,7 +288,7 @@ def _routes(app: web.Application, s: Services) -> None:
         add("POST", f"{prefix}/messages", messages.handle)
         add("POST", f"{prefix}/messages/count_tokens", count_tokens.handle)
         add("POST", f"{prefix}/responses", responses.handle)
-    completions = Inference(CompletionsFace(s.catalog), s.settings, s.keys, s.planner, s.dispatcher, accountant,
+    completions = Inference(completions_face, s.settings, s.keys, s.planner, s.dispatcher, accountant,
                             s.limiter)
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/completions", completions.handle)
@@ -307,7 +318,14 @@ def _routes(app: web.Application, s: Services) -> None:
     add("POST", "/api/v1/credits", keys.grant)
     add("GET", "/api/v1/generation", generation.get)
     add("GET", "/api/v1/activity", activity.get)
-    add("GET", "/health", _health)
+    app[ACCESS] = Sources(s.ledger, s.keys)
+    health = HealthAPI(s.store, s.catalog, s.settings.spool_dir)
+    # Everything here that keeps the catalog: a reload (SIGHUP) hands each the new one.
+    s.readers = (s.planner, models, messages_face, completions_face, health)
+    add("GET", "/health", health.health)
+    add("GET", "/ready", health.ready)
+    if s.settings.metrics:
+        add("GET", "/metrics", MetricsAPI(s.metrics, s.settings.metrics_token).get)
 
 
 async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:
@@ -319,6 +337,3 @@ async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:
         except Exception:
             log.warning("could not refresh keys from storage", exc_info=True)
 
-
-async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})

@@ -89,7 +89,15 @@ def _serve(args: argparse.Namespace) -> int:
         from crossroads.supervisor import Announce, supervise
 
         _run(supervise(settings, Announce(settings)))
-    else:
+        return 0
+    if not settings.metrics:
+        _run(_serve_async(settings))
+        return 0
+    # Metrics are kept in PROMETHEUS_MULTIPROC_DIR, shared by every process a supervisor gives it to; a lone
+    # process makes its own. Before anything imports prometheus_client, which reads the variable once.
+    from crossroads.metrics import private_directory
+
+    with private_directory():
         _run(_serve_async(settings))
     return 0
 
@@ -113,7 +121,7 @@ async def _serve_async(settings: settings_module.Settings) -> None:
     app = create_app(settings)
     # Stopping drains: the listening socket closes, and requests in flight (streams included) get up to the
     # drain timeout to finish before they are cancelled.
-    runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True, access_log=None,
+    runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True,
                            shutdown_timeout=settings.drain_timeout)
     await runner.setup()
     with contextlib.suppress(NotImplementedError, AttributeError):

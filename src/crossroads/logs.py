@@ -32,6 +32,9 @@ _HEADER_VALUE = re.compile(
     r"(?i)(" + "|".join(map(re.escape, SECRET_HEADERS)) + r")(\\?['\"]?\s*[:=]\s*\\?['\"]?)([^\r\n'\"\\]+)"
 )
 _TOKENS = re.compile(r"(?i)\b(bearer\s+)[^\s'\"\\,;]{6,}|\bsk-cr-v1-[0-9a-f]+")
+#: ASCII text holding none of these (case aside) cannot match either pattern: the common case — an access
+#: line, say — skips both scans. (Not so other text: case-insensitive matching pairs `ſ` with `s`, `K` with `k`.)
+_TRIGGERS: Final = ("authorization", "api-key", "cookie", "bearer", "sk-cr-v1-")
 _TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Attributes every LogRecord has; anything else on a record came from `extra=` and goes into JSON lines.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -49,6 +52,10 @@ class Redactor(logging.Filter):
         for secret in self._literals:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        if text.isascii():
+            lowered = text.lower()
+            if not any(trigger in lowered for trigger in _TRIGGERS):
+                return text
         text = _HEADER_VALUE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
         return _TOKENS.sub(lambda m: f"{m[1]}{REDACTED}" if m[1] else f"sk-cr-v1-{REDACTED}", text)
 

@@ -63,6 +63,10 @@ class Settings:
     #: The broker of the supervisor this worker belongs to (set by the supervisor, not by operators): state
     #: shared with the other workers when there is no Redis.
     shared_socket: Path | None = None
+    #: `GET /metrics` is served (`CROSSROADS_METRICS=off`: it is not, and nothing is measured).
+    metrics: bool = True
+    #: When set, `GET /metrics` asks for `Authorization: Bearer <this token>`.
+    metrics_token: str | None = None
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -111,6 +115,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     log_level = (get("CROSSROADS_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"CROSSROADS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+    metrics = get("CROSSROADS_METRICS") or "on"
+    if metrics not in ("on", "off"):
+        raise ConfigError(f"CROSSROADS_METRICS must be on or off, not {metrics!r}")
     return Settings(
         host=get("CROSSROADS_HOST") or defaults.host,
         port=_int(get("CROSSROADS_PORT"), "CROSSROADS_PORT", defaults.port, 0, 65535),
@@ -142,6 +149,8 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         drain_timeout=_float(get("CROSSROADS_DRAIN_TIMEOUT"), "CROSSROADS_DRAIN_TIMEOUT", defaults.drain_timeout),
         debug_headers=debug_headers == "on",
         shared_socket=Path(shared_socket) if shared_socket else None,
+        metrics=metrics == "on",
+        metrics_token=get("CROSSROADS_METRICS_TOKEN"),
         environ=env,
     )
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Final
 
 from crossroads.errors import ConfigError
+from crossroads.metrics.directory import process_dead
 from crossroads.settings import SHARED_SOCKET_ENV, Settings
 
 log = logging.getLogger("crossroads.supervisor")
@@ -177,7 +178,8 @@ class Supervisor:
             process = worker.process
             assert process is not None
             code = await process.wait()
-            # (The worker's files in `metrics_dir` outlive it: this is where a metrics exporter is told.)
+            # Its counters stay in `metrics_dir`; its live gauges (in flight, memory...) leave the view.
+            process_dead(process.pid, str(self.metrics_dir))
             if self.stopping.is_set():
                 return
             lived = time.monotonic() - worker.started_at

@@ -113,3 +113,14 @@ async def test_activity_groups_by_day_model_and_app(store: Store) -> None:
     await store.write_generations(records)
     rows = await store.activity(now - 60, now + 60)
     assert sum(r.requests for r in rows) == 2 and sum(r.cost_nanos for r in rows) == 30
+
+
+async def test_ping_answers_while_the_database_does_and_raises_once_it_is_gone(store: Store) -> None:
+    await store.ping()
+    if isinstance(store, SQLiteStore):
+        store.path.rename(store.path.with_suffix(".away"))
+    else:
+        assert isinstance(store, PostgresStore)
+        await store.pool.execute("DROP TABLE api_keys CASCADE")  # what a wiped database looks like to a query
+    with pytest.raises(Exception):  # noqa: B017, PT011 - each driver raises its own
+        await store.ping()

@@ -34,6 +34,7 @@ _OBJECT: Final = "text_completion"
 
 class CompletionsFace(BearerCredentials):
     keepalive: bytes = KEEPALIVE
+    api = "completions"
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog

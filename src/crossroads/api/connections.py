@@ -29,6 +29,7 @@ from typing import Any, Final
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from crossroads.api.access import AccessLog, access_logger
 from crossroads.errors import BadRequest, CrossroadsError, RequestTimeout
 
 log = logging.getLogger("crossroads.connections")
@@ -59,10 +60,13 @@ class GatewayServer(web.Server):
 
 
 class GatewayRunner(web.AppRunner):
-    """An `AppRunner` whose server is a `GatewayServer`."""
+    """An `AppRunner` whose server is a `GatewayServer`, logging each request with `api/access.py`'s line
+    (`access_log=None`: no access log)."""
 
     def __init__(self, app: web.Application, *, limits: ConnectionLimits, **kwargs: Any) -> None:
         kwargs.setdefault("keepalive_timeout", KEEPALIVE_TIMEOUT)
+        kwargs.setdefault("access_log_class", AccessLog)
+        kwargs.setdefault("access_log", access_logger())
         super().__init__(app, **kwargs)
         self._limits = limits
 

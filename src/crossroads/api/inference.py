@@ -61,6 +61,8 @@ class Face(Protocol):
 
     #: Sent while the upstream is silent before a stream's first content (commits the response).
     keepalive: bytes
+    #: The API's name in the metrics (`chat`, `messages`...).
+    api: str
 
     def credentials(self, request: web.Request) -> str | None:
         """The `Authorization`-style credential (`Bearer <key>`) the request carries."""
@@ -102,12 +104,18 @@ class Inference:
         self.passthrough = passthrough_headers(dispatcher.adapters)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
+        metrics = self.accountant.metrics
+        metrics.in_flight += 1
         try:
-            return await self._handle(request)
+            return await self._handle(request, arrived)
         except CrossroadsError as error:
+            metrics.refused(self.face.api, error, arrived)
             return self.face.error(error, {})
+        finally:
+            metrics.in_flight -= 1
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.Request, arrived: float) -> web.StreamResponse:
         face = self.face
         headers = request.headers
         key = await self.keys.authenticate(face.credentials(request))
@@ -118,7 +126,7 @@ class Inference:
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
-        tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent)
+        tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent, api=face.api, arrived=arrived)
         try:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
@@ -152,6 +160,15 @@ class Inference:
         await keepalive.stop()
         if not response.prepared:
             await response.prepare(request)
+        metrics = self.accountant.metrics
+        metrics.streams += 1
+        try:
+            return await self._relay(response, writer, stream, generation)
+        finally:
+            metrics.streams -= 1
+
+    async def _relay(self, response: web.StreamResponse, writer: StreamWriter, stream: OpenStream,
+                     generation: Generation) -> web.StreamResponse:
         # The response is committed: from here on no other provider can take over; a failure can only end
         # the stream in-band, in the face's error form.
         failure: CrossroadsError | None = None
@@ -187,12 +204,13 @@ class Inference:
 
 
 def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[str, str], chat: ChatRequest,
-             app_of_agent: Callable[[str | None], str | None] | None = None) -> Tab:
+             app_of_agent: Callable[[str | None], str | None] | None = None, *, api: str, arrived: float) -> Tab:
     """The account of an admitted request: its hold, and its generation record as far as it is known before
     any upstream is tried (attribution from the client's headers, decoded safely; `app_of_agent` names the
-    app from the `User-Agent` when no title is sent)."""
+    app from the `User-Agent` when no title is sent). `api` names the inbound API, `arrived` is when the
+    request came in (monotonic seconds): latency and duration count from there."""
     user_agent = first_header(headers, "User-Agent")
-    return Tab(accountant, hold, Generation(
+    return Tab(accountant, hold, api=api, clock=arrived, generation=Generation(
         id=generation_id(),
         model=route.groups[0][0].id,
         streamed=chat.stream,

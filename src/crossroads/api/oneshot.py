@@ -9,6 +9,7 @@ parsed request's `ChatRequest` view (`route_view`), as they read a chat request.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
@@ -30,6 +31,9 @@ ServedT = TypeVar("ServedT", bound=Outcome)
 
 
 class OneShotAPI(Generic[RequestT, ServedT]):
+    #: The API's name in the metrics.
+    api: str
+
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, accountant: Accountant,
                  limiter: Limiter) -> None:
         self.settings = settings
@@ -58,12 +62,18 @@ class OneShotAPI(Generic[RequestT, ServedT]):
     # -- the path ------------------------------------------------------------------------------------------
 
     async def create(self, request: web.Request) -> web.Response:
+        arrived = time.monotonic()
+        metrics = self.accountant.metrics
+        metrics.in_flight += 1
         try:
-            return await self._create(request)
+            return await self._create(request, arrived)
         except CrossroadsError as error:
+            metrics.refused(self.api, error, arrived)
             return error_response(error)
+        finally:
+            metrics.in_flight -= 1
 
-    async def _create(self, request: web.Request) -> web.Response:
+    async def _create(self, request: web.Request, arrived: float) -> web.Response:
         headers = request.headers
         key = await self.keys.authenticate(headers.get("Authorization"))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
@@ -72,7 +82,7 @@ class OneShotAPI(Generic[RequestT, ServedT]):
         route = self.route(parsed)
         await self.limiter.check(key, route, view)
         hold = await self.accountant.admit(key, list(route.endpoints()), view.prompt_tokens_bound(), None)
-        tab = open_tab(self.accountant, hold, route, headers, view)
+        tab = open_tab(self.accountant, hold, route, headers, view, api=self.api, arrived=arrived)
         try:
             served = await self.dispatch(parsed, route, tab)
             return self.reply(parsed, served, tab.generation, await served.finish(End.DONE))

@@ -24,6 +24,7 @@ from crossroads.ledger.budget import Budget
 from crossroads.ledger.cost import Cost, cost_of, worst_case
 from crossroads.ledger.keys import Key
 from crossroads.ledger.writer import LedgerWriter
+from crossroads.metrics.recorder import Metrics, NoMetrics
 from crossroads.schema.usage import Usage
 from crossroads.storage.base import NANOS_PER_USD, GenerationRecord
 
@@ -97,12 +98,15 @@ class Tab:
     generation: Generation
     clock: float = field(default_factory=time.monotonic)
     charge: Charge | None = None
+    #: The inbound API the request came by (`chat`, `messages`, `embeddings`...), for the metrics.
+    api: str = "chat"
 
     async def settle(self) -> Charge:
         """Charge the generation as recorded so far and release the hold; once (later calls return the
         first charge)."""
         if self.charge is None:
             self.charge = await self.accountant.settle(self.hold, self.generation)
+            self.accountant.metrics.settled(self)
         return self.charge
 
     async def abandon(self) -> None:
@@ -115,9 +119,11 @@ class Tab:
 
 
 class Accountant:
-    def __init__(self, budget: Budget, writer: LedgerWriter) -> None:
+    def __init__(self, budget: Budget, writer: LedgerWriter, metrics: Metrics | None = None) -> None:
         self.budget = budget
         self.writer = writer
+        #: Where every settled request is counted (`GET /metrics`).
+        self.metrics = metrics or NoMetrics()
 
     async def admit(self, key: Key, endpoints: list[Endpoint], prompt_tokens: int, max_output: int | None,
                     completions: int = 1) -> Hold:

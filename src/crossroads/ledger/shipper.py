@@ -27,7 +27,7 @@ import logging
 import os
 import sys
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from pathlib import Path
 from typing import TextIO
 
@@ -197,6 +197,8 @@ class Shipper:
         self._progress = asyncio.Event()
         self._ready = asyncio.Event()
         self._closing = False
+        #: Spool positions as `backlog()` saw them, with when: the oldest not yet shipped dates the lag.
+        self._marks: deque[tuple[Position, float]] = deque()
 
     async def start(self, wait: float = 30.0) -> None:
         """Start the process and wait for its first pass (which stores what dead gateways left behind)."""
@@ -234,6 +236,19 @@ class Shipper:
 
     def shipped(self, position: Position) -> bool:
         return position.file in self._done or self._shipped.get(position.file, 0) >= position.offset
+
+    def backlog(self) -> tuple[int, float]:
+        """Bytes of the spool file being written that are not yet stored, and how long the oldest record
+        not yet stored has waited (as sampled by the calls to this method, one a second)."""
+        position = self.spool.position
+        now = time.monotonic()
+        marks = self._marks
+        if not marks or marks[-1][0] != position:
+            marks.append((position, now))
+        while marks and self.shipped(marks[0][0]):
+            marks.popleft()
+        behind = 0 if self.shipped(position) else position.offset - self._shipped.get(position.file, 0)
+        return behind, now - marks[0][1] if marks else 0.0
 
     async def synced(self, within: float = SYNC_TIMEOUT) -> bool:
         """Wait until every record spooled so far is in the database; False if that took too long."""

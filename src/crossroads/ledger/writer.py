@@ -43,6 +43,10 @@ class LedgerWriter:
     def recent_records(self) -> list[GenerationRecord]:
         return list(self._recent.values())
 
+    def backlog(self) -> tuple[int, float]:
+        """Bytes spooled and not yet stored, and the age in seconds of the oldest record not yet stored."""
+        return self._shipper.backlog()
+
     async def flush(self) -> None:
         """Wait until every record so far is in the database (or a few seconds have passed)."""
         if not await self._shipper.synced():

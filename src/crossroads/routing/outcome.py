@@ -78,8 +78,15 @@ class Outcome:
     # -- attempts (told by the dispatcher) ---------------------------------------------------------------
 
     def attempt_failed(self, model: Model, endpoint: Endpoint, error: UpstreamError, started: float) -> None:
-        self.health.record(HealthOutcome(endpoint.key, error.upstream_status, self.health.now()))
+        self._health(endpoint, error.upstream_status)
         self._trace(model, endpoint, error.code, error.kind, started)
+
+    def _health(self, endpoint: Endpoint, status: int, ttft: float | None = None,
+                tokens_per_second: float | None = None) -> None:
+        """An attempt's result, for routing health and the metrics alike."""
+        health = self.health
+        health.record(HealthOutcome(endpoint.key, status, health.now(), ttft, tokens_per_second))
+        self.tab.accountant.metrics.attempt(endpoint.provider.name, endpoint.model_id, status)
 
     def _trace(self, model: Model, endpoint: Endpoint, status: int, error_type: str | None,
                started: float) -> None:
@@ -137,15 +144,14 @@ class Outcome:
             generation = now - self.started
             tokens = None if usage.estimated else usage.completion_tokens
             rate = tokens / generation if tokens and generation > 0 else None
-            self.health.record(HealthOutcome(self.endpoint.key, 200, self.health.now(),
-                                             ttft=self.first_byte - self.started, tokens_per_second=rate))
+            self._health(self.endpoint, 200, self.first_byte - self.started, rate)
             self._trace(self.model, self.endpoint, 200, None, self.started)
         elif end is End.CLIENT_GONE:  # says nothing about the provider: no health record
             self._trace(self.model, self.endpoint, CLIENT_GONE_STATUS, "cancelled", self.started)
         else:
             status = error.code if error is not None else 500
             if isinstance(error, UpstreamError):  # the provider's failure, not one of the gateway's own
-                self.health.record(HealthOutcome(self.endpoint.key, status, self.health.now()))
+                self._health(self.endpoint, status)
             self._trace(self.model, self.endpoint, status, error.kind if error is not None else "server",
                         self.started)
 

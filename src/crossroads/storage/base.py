@@ -111,6 +111,10 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query (`GET /ready`)."""
+        ...
+
     async def migrate(self, available: Iterable[Migration] | None = None) -> list[int]:
         """Apply pending migrations (of `available`, by default the files); return the versions applied."""
         ...

@@ -61,6 +61,9 @@ class PostgresStore:
             raise ConfigError(f"CROSSROADS_DATABASE_URL: cannot connect to PostgreSQL: {exc}") from exc
         await self.migrate()
 
+    async def ping(self) -> None:
+        await self.pool.fetchval("SELECT 1 FROM api_keys LIMIT 1")
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

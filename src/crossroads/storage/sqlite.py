@@ -75,6 +75,12 @@ class SQLiteStore:
             raise ConfigError(f"CROSSROADS_DATABASE_URL: cannot open {self.path}: {exc}") from exc
         await self.migrate()
 
+    async def ping(self) -> None:
+        # An open connection keeps answering from a file deleted under it: the file must still be there.
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path} is gone")
+        await self._run(lambda db: db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchall())
+
     async def close(self) -> None:
         if self._db is not None:
             await self._run(lambda db: db.close())
