@@ -1,6 +1,7 @@
 """`crossroads serve --workers 2`, the real command with the built-in simulator and SQLite, without Redis:
 load spread over both workers, a key's limit held across them, a killed worker restarted without losing a
-finished generation, SIGTERM draining every stream, SIGHUP reloading the catalog without a failed request."""
+finished generation, SIGTERM draining every stream, SIGHUP reloading the catalog without a failed request;
+and with Redis, workers sharing through it instead."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 
+from tests.redis_support import REDIS_URL, namespace, wipe
 from tests.test_multiprocess import free_port
 
 ADMIN = "workers-admin-key-0123"
@@ -168,6 +171,25 @@ async def test_a_key_limit_holds_across_workers_without_redis(gateway: Gateway) 
 
 
 async def test_a_rate_limit_holds_across_workers_without_redis(gateway: Gateway) -> None:
+    await _rate_limit_holds(gateway)
+
+
+async def test_with_redis_the_workers_share_through_it(tmp_path: Path) -> None:
+    ns = namespace()
+    gateway = _start(tmp_path, CROSSROADS_REDIS_URL=REDIS_URL, CROSSROADS_REDIS_NAMESPACE=ns)
+    try:
+        await _rate_limit_holds(gateway)
+        client = aioredis.Redis.from_url(REDIS_URL)
+        try:  # the count is Redis's, not a broker's
+            assert [k async for k in client.scan_iter(match=f"{ns}:rl:*")]
+        finally:
+            await client.aclose()
+    finally:
+        _stop(gateway)
+        await wipe(ns)
+
+
+async def _rate_limit_holds(gateway: Gateway) -> None:
     async with fresh_connections() as http:
         async with http.post(f"{gateway.url}/keys", json={"name": "rated", "rate_limit_requests": 10,
                                                           "rate_limit_interval": 600},
