@@ -1,6 +1,7 @@
 """`crossroads serve --workers 2`, the real command with the built-in simulator and SQLite, without Redis:
 load spread over both workers, a key's limit held across them, a killed worker restarted without losing a
-finished generation, SIGTERM draining every stream, SIGHUP reloading the catalog without a failed request."""
+finished generation, SIGTERM draining every stream, SIGHUP reloading the catalog without a failed request;
+and with Redis, workers sharing through it instead."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 
+from tests.redis_support import REDIS_URL, namespace, wipe
 from tests.test_multiprocess import free_port
 
 ADMIN = "workers-admin-key-0123"
 MESSAGES = [{"role": "user", "content": "Tell me a short story about a lighthouse."}]
 WORKER = "X-Crossroads-Worker"
-#: A model whose simulated stream lasts about two seconds (40 tokens at 20 a second).
+#: Models whose simulated streams last about two seconds (40 tokens at 20 a second) and fifteen.
 SLOW = """
 [models."test/slow"]
 name = "Slow"
@@ -33,6 +36,15 @@ context_length = 8192
 [[models."test/slow".endpoints]]
 provider = "simulator"
 upstream_model = "slow#tokens=40;tps=20"
+pricing = { prompt = "0.000001", completion = "0.000002" }
+
+[models."test/slower"]
+name = "Slower"
+context_length = 8192
+
+[[models."test/slower".endpoints]]
+provider = "simulator"
+upstream_model = "slower#tokens=300;tps=20"
 pricing = { prompt = "0.000001", completion = "0.000002" }
 """
 ADDED = """
@@ -56,7 +68,7 @@ class Gateway:
     catalog: Path
 
 
-def _start(tmp_path: Path, workers: int = 2) -> Gateway:
+def _start(tmp_path: Path, workers: int = 2, **env: str) -> Gateway:
     port = free_port()
     catalog = tmp_path / "catalog.toml"
     if not catalog.exists():
@@ -69,7 +81,7 @@ def _start(tmp_path: Path, workers: int = 2) -> Gateway:
             [sys.executable, "-m", "crossroads", "serve", "--workers", str(workers), "--port", str(port)],
             env={**base, "CROSSROADS_ADMIN_KEY": ADMIN, "CROSSROADS_SIMULATOR": "on",
                  "CROSSROADS_DEBUG_HEADERS": "on", "CROSSROADS_DATABASE_URL": f"sqlite:///{tmp_path}/gateway.db",
-                 "CROSSROADS_SPOOL_DIR": str(tmp_path / "spool"), "CROSSROADS_CATALOG": str(catalog)},
+                 "CROSSROADS_SPOOL_DIR": str(tmp_path / "spool"), "CROSSROADS_CATALOG": str(catalog), **env},
             cwd=tmp_path, stdout=stdout, stderr=stderr)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -159,6 +171,25 @@ async def test_a_key_limit_holds_across_workers_without_redis(gateway: Gateway) 
 
 
 async def test_a_rate_limit_holds_across_workers_without_redis(gateway: Gateway) -> None:
+    await _rate_limit_holds(gateway)
+
+
+async def test_with_redis_the_workers_share_through_it(tmp_path: Path) -> None:
+    ns = namespace()
+    gateway = _start(tmp_path, CROSSROADS_REDIS_URL=REDIS_URL, CROSSROADS_REDIS_NAMESPACE=ns)
+    try:
+        await _rate_limit_holds(gateway)
+        client = aioredis.Redis.from_url(REDIS_URL)
+        try:  # the count is Redis's, not a broker's
+            assert [k async for k in client.scan_iter(match=f"{ns}:rl:*")]
+        finally:
+            await client.aclose()
+    finally:
+        _stop(gateway)
+        await wipe(ns)
+
+
+async def _rate_limit_holds(gateway: Gateway) -> None:
     async with fresh_connections() as http:
         async with http.post(f"{gateway.url}/keys", json={"name": "rated", "rate_limit_requests": 10,
                                                           "rate_limit_interval": 600},
@@ -258,6 +289,26 @@ async def test_sigterm_lets_every_stream_in_flight_finish(gateway: Gateway) -> N
         assert body.rstrip().endswith(b"data: [DONE]"), body[-200:]
         assert b'"finish_reason":"length"' in body or b'"finish_reason":"stop"' in body
     assert await asyncio.to_thread(gateway.popen.wait, 60) == 0
+
+
+async def test_streams_longer_than_the_drain_timeout_are_cut_at_it(tmp_path: Path) -> None:
+    gateway = _start(tmp_path, CROSSROADS_DRAIN_TIMEOUT="1")
+    try:
+        async with fresh_connections() as http:
+            async with http.post(f"{gateway.url}/chat/completions",
+                                 headers={"Authorization": f"Bearer {gateway.key}"},
+                                 json={"model": "test/slower", "messages": MESSAGES, "stream": True}) as resp:
+                assert resp.status == 200
+                await resp.content.readany()
+                stopped_at = time.monotonic()
+                gateway.popen.send_signal(signal.SIGTERM)
+                with contextlib.suppress(aiohttp.ClientError):
+                    body = await resp.read()
+                    assert not body.rstrip().endswith(b"data: [DONE]")  # cut, not finished
+            assert await asyncio.to_thread(gateway.popen.wait, 30) == 0
+            assert time.monotonic() - stopped_at < 10  # the stream alone would have taken 15 s
+    finally:
+        _stop(gateway)
 
 
 @pytest.mark.parametrize("gateway", [1, 2], indirect=True, ids=["one-worker", "two-workers"])
