@@ -29,6 +29,8 @@ def test_defaults() -> None:
     ("CROSSROADS_CATALOG", "/no/such/file.toml"),
     ("CROSSROADS_HEADER_TIMEOUT", "0"),
     ("CROSSROADS_MAX_PENDING_PER_CLIENT", "-1"),
+    ("CROSSROADS_OTLP_ENDPOINT", "collector:4318"),
+    ("CROSSROADS_OTLP_CONTENT", "yes"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -53,3 +55,13 @@ def test_secrets_are_the_management_key_and_keys_in_the_environment() -> None:
     settings = from_environ({"CROSSROADS_ADMIN_KEY": "a" * 20, "OPENAI_API_KEY": "sk-x", "PATH": "/bin",
                              "CROSSROADS_PROVIDER_GROQ_API_KEY": "gsk", "HF_TOKEN": "hf"})
     assert sorted(settings.secrets()) == sorted(["a" * 20, "sk-x", "gsk", "hf"])
+
+
+def test_the_shipper_gets_the_tracing_switches_and_the_sdk_variables() -> None:
+    assert from_environ({"OTEL_SERVICE_NAME": "gw"}).tracing_environ() == {
+        "CROSSROADS_OTLP_ENDPOINT": "", "CROSSROADS_OTLP_CONTENT": "off", "OTEL_SERVICE_NAME": "gw"}
+    settings = from_environ({"CROSSROADS_OTLP_ENDPOINT": "http://collector:4318", "CROSSROADS_OTLP_CONTENT": "on",
+                             "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=blue", "PATH": "/bin"})
+    assert settings.tracing_environ() == {"CROSSROADS_OTLP_ENDPOINT": "http://collector:4318",
+                                          "CROSSROADS_OTLP_CONTENT": "on",
+                                          "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=blue"}

@@ -52,6 +52,10 @@ class Settings:
     log_json: bool = False
     #: Where usage records are spooled before they reach the database (see `ledger/spool.py`).
     spool_dir: Path = Path("crossroads-spool")
+    #: An OTLP/HTTP collector's base URL: the shipper exports a trace of every generation there.
+    otlp_endpoint: str | None = None
+    #: Export prompts and completions with the traces.
+    otlp_content: bool = False
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -60,6 +64,13 @@ class Settings:
         values = [self.admin_key] if self.admin_key else []
         values += [v for k, v in self.environ.items() if v and k.endswith(("_KEY", "_TOKEN", "_SECRET"))]
         return list(dict.fromkeys(values))
+
+    def tracing_environ(self) -> dict[str, str]:
+        """The environment of the shipper process's tracing (`ledger/traces.py`): Crossroads' switches and the
+        OpenTelemetry SDK's standard `OTEL_*` variables."""
+        return {"CROSSROADS_OTLP_ENDPOINT": self.otlp_endpoint or "",
+                "CROSSROADS_OTLP_CONTENT": "on" if self.otlp_content else "off",
+                **{k: v for k, v in self.environ.items() if k.startswith("OTEL_")}}
 
     def with_flags(self, **flags: object) -> Settings:
         return replace(self, **{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
@@ -93,6 +104,12 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     admin_key = get("CROSSROADS_ADMIN_KEY")
     if admin_key is not None and len(admin_key) < 16:
         raise ConfigError("CROSSROADS_ADMIN_KEY must be at least 16 characters long")
+    otlp_endpoint = get("CROSSROADS_OTLP_ENDPOINT")
+    if otlp_endpoint and not otlp_endpoint.startswith(("http://", "https://")):
+        raise ConfigError("CROSSROADS_OTLP_ENDPOINT must be an http:// or https:// URL (OTLP over HTTP)")
+    otlp_content = get("CROSSROADS_OTLP_CONTENT") or "off"
+    if otlp_content not in ("on", "off"):
+        raise ConfigError(f"CROSSROADS_OTLP_CONTENT must be on or off, not {otlp_content!r}")
     log_level = (get("CROSSROADS_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"CROSSROADS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
@@ -123,6 +140,8 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_json=(get("CROSSROADS_LOG_FORMAT") or "text") == "json",
         spool_dir=Path(get("CROSSROADS_SPOOL_DIR") or defaults.spool_dir),
+        otlp_endpoint=otlp_endpoint,
+        otlp_content=otlp_content == "on",
         environ=env,
     )
 

@@ -52,10 +52,13 @@ class Attempt:
     status: int
     error_type: str | None
     latency_ms: int
+    #: When the attempt began, in milliseconds from the request's admission (traces place it by this).
+    start_ms: int
 
     def public(self) -> dict[str, Any]:
         return {"provider": self.provider, "endpoint": self.endpoint, "model": self.model,
-                "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms}
+                "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms,
+                "start_ms": self.start_ms}
 
 
 class Outcome:
@@ -84,7 +87,7 @@ class Outcome:
     def _trace(self, model: Model, endpoint: Endpoint, status: int, error_type: str | None,
                started: float) -> None:
         self.trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, status, error_type,
-                                  int((time.monotonic() - started) * 1000)))
+                                  int((time.monotonic() - started) * 1000), int((started - self.tab.clock) * 1000)))
 
     def public_trace(self) -> list[dict[str, Any]]:
         return [a.public() for a in self.trace]
