@@ -201,7 +201,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
 
 
 def _routes(app: web.Application, s: Services) -> None:
-    accountant = Accountant(s.budget, s.ledger)
+    accountant = Accountant(s.budget, s.ledger,
+                            keep_content=s.settings.otlp_content and s.settings.otlp_endpoint is not None)
     chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)

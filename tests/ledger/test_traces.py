@@ -177,6 +177,27 @@ async def test_a_span_per_generation_and_a_child_per_attempt(start_gateway: Gate
     assert len({s.trace_id for s in collector.spans}) == 3  # one trace per generation
 
 
+async def test_content_goes_only_with_the_switch_on(start_gateway: GatewayFactory, sim: SimServer,
+                                                    collector: Collector) -> None:
+    async with start_gateway(env=tracing(collector, CROSSROADS_OTLP_CONTENT="on"), catalog=catalog(sim)) as gw:
+        plain = await chat(gw, model="test/steady")
+        plain["text"] = plain["choices"][0]["message"]["content"]
+        stream = await chat(gw, model="test/steady", stream=True)
+        fallback = await chat(gw, model="test/model", provider=FALLBACK)
+        fallback["text"] = fallback["choices"][0]["message"]["content"]
+        await collector.wait_for(plain["id"], stream["id"], fallback["id"])
+    for reply in (plain, stream, fallback):
+        assert reply["text"]
+        span = collector.generation(reply["id"])
+        assert span is not None
+        attributes = attributes_of(span.attributes)
+        assert orjson.loads(attributes["gen_ai.input.messages"]) == [
+            {"role": "user", "parts": [{"type": "text", "content": PROMPT}]}]
+        assert orjson.loads(attributes["gen_ai.output.messages"]) == [
+            {"role": "assistant", "parts": [{"type": "text", "content": reply["text"]}], "finish_reason": "stop"}]
+        assert all("gen_ai.input.messages" not in attributes_of(c.attributes) for c in collector.children(span))
+
+
 async def test_a_stalled_collector_never_holds_up_the_ledger(start_gateway: GatewayFactory, sim: SimServer) -> None:
     async for stalled in _collector(stall=True):
         async with start_gateway(env=tracing(stalled), catalog=catalog(sim)) as gw:

@@ -75,6 +75,8 @@ class Generation:
     session_id: str | None = None
     error_message: str | None = None
     trace: list[dict[str, Any]] | None = None  # the routing trace, one entry per attempt
+    #: The prompt and completion (`{"input": messages, "output": messages}`), when content is kept.
+    content: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +116,16 @@ class Tab:
             await self.settle()
 
 
+#: A generation's content above this many bytes (as JSON) is not kept: its record carries none.
+CONTENT_BYTES: Final = 256 * 1024
+
+
 class Accountant:
-    def __init__(self, budget: Budget, writer: LedgerWriter) -> None:
+    def __init__(self, budget: Budget, writer: LedgerWriter, *, keep_content: bool = False) -> None:
         self.budget = budget
         self.writer = writer
+        #: Generations carry their prompt and completion to the ledger's spool (for traces); never stored.
+        self.keep_content = keep_content
 
     async def admit(self, key: Key, endpoints: list[Endpoint], prompt_tokens: int, max_output: int | None,
                     completions: int = 1) -> Hold:
@@ -231,7 +239,13 @@ def _record(key_hash: str, g: Generation, nanos: int, trace: bool = True) -> Gen
         session_id=g.session_id,
         error_message=g.error_message,
         trace=orjson.dumps(g.trace).decode() if g.trace and trace else None,
+        content=_content(g.content) if g.content and trace else None,
     )
+
+
+def _content(content: dict[str, Any]) -> str | None:
+    text = orjson.dumps(content)
+    return text.decode() if len(text) <= CONTENT_BYTES else None
 
 
 def estimate_usage(prompt_chars: int, completion_chars: int, images: int = 0) -> Usage:

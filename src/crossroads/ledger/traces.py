@@ -164,10 +164,43 @@ def _generation_attributes(record: GenerationRecord, request_model: Any, attempt
     }
     attributes.update((k, v) for k, v in optional.items() if v is not None)
     if content and record.content:
-        messages = orjson.loads(record.content)
-        attributes["gen_ai.input.messages"] = orjson.dumps(messages.get("input")).decode()
-        attributes["gen_ai.output.messages"] = orjson.dumps(messages.get("output")).decode()
+        kept = orjson.loads(record.content)
+        output = [{**m, "finish_reason": record.finish_reason or "error"} for m in _messages(kept.get("output"))]
+        attributes["gen_ai.input.messages"] = orjson.dumps(_messages(kept.get("input"))).decode()
+        attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()
     return attributes
+
+
+def _messages(messages: Any) -> list[dict[str, Any]]:
+    """OpenAI-shaped chat messages as the conventions' messages: a role and typed parts. Media (images,
+    files, audio) are named by their kind only, never exported."""
+    out = []
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict):
+            continue
+        content = message.get("content")
+        parts: list[dict[str, Any]] = []
+        if message.get("role") == "tool":
+            parts.append({"type": "tool_call_response", "id": message.get("tool_call_id"), "response": content})
+        elif isinstance(content, str):
+            if content:
+                parts.append({"type": "text", "content": content})
+        elif isinstance(content, list):
+            for item in content:
+                if isinstance(item, dict) and item.get("type") == "text":
+                    parts.append({"type": "text", "content": item.get("text")})
+                elif isinstance(item, dict):
+                    parts.append({"type": str(item.get("type"))})
+        if isinstance(message.get("reasoning"), str):
+            parts.insert(0, {"type": "reasoning", "content": message["reasoning"]})
+        for call in message.get("tool_calls") or ():
+            if not isinstance(call, dict):
+                continue
+            function = call.get("function") or {}
+            parts.append({"type": "tool_call", "id": call.get("id"), "name": function.get("name"),
+                          "arguments": function.get("arguments")})
+        out.append({"role": message.get("role"), "parts": parts})
+    return out
 
 
 def _attempt_attributes(attempt: dict[str, Any], number: int) -> dict[str, Any]:
