@@ -150,10 +150,12 @@ def _generation_attributes(record: GenerationRecord, request_model: Any, attempt
         attributes["gen_ai.system"] = record.provider_name  # the attribute's name before semconv 1.37
         if record.latency_ms is not None:
             attributes["crossroads.time_to_first_token"] = record.latency_ms / 1000
+            if record.streamed:
+                attributes["gen_ai.response.time_to_first_chunk"] = record.latency_ms / 1000
     optional = {
         "gen_ai.response.finish_reasons": [record.finish_reason] if record.finish_reason else None,
         "gen_ai.conversation.id": record.session_id,
-        "gen_ai.usage.reasoning_tokens": record.tokens_reasoning,
+        "gen_ai.usage.reasoning.output_tokens": record.tokens_reasoning,
         "gen_ai.usage.cache_read.input_tokens": record.tokens_cached,
         "gen_ai.usage.cache_creation.input_tokens": record.tokens_cache_write,
         "crossroads.upstream_id": record.upstream_id,
