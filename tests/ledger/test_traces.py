@@ -200,6 +200,28 @@ async def test_content_goes_only_with_the_switch_on(start_gateway: GatewayFactor
         assert all("gen_ai.input.messages" not in attributes_of(c.attributes) for c in collector.children(span))
 
 
+async def test_each_api_names_its_operation(start_gateway: GatewayFactory, collector: Collector) -> None:
+    env = {"CROSSROADS_OTLP_ENDPOINT": collector.url, "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    async with start_gateway(env=env, simulator="on") as gw, aiohttp.ClientSession(headers=gw.auth) as http:
+        ids = {}
+        for operation, path, body in (
+                ("chat", "chat/completions", {"model": "openai/gpt-4o", "messages": MESSAGES}),
+                ("text_completion", "completions", {"model": "openai/gpt-4o", "prompt": PROMPT}),
+                ("embeddings", "embeddings", {"model": "openai/text-embedding-3-small", "input": [PROMPT]})):
+            async with http.post(f"{gw.url}/{path}", json=body) as resp:
+                assert resp.status == 200, await resp.text()
+                ids[operation] = (body["model"], resp.headers.get("X-Generation-Id") or (await resp.json())["id"])
+        await collector.wait_for(*(generation_id for _, generation_id in ids.values()))
+    for operation, (model, generation_id) in ids.items():
+        span = collector.generation(generation_id)
+        assert span is not None
+        assert span.name == f"{operation} {model}"
+        assert attributes_of(span.attributes)["gen_ai.operation.name"] == operation
+        (attempt,) = collector.children(span)
+        assert attempt.name == f"{operation} {model}"
+        assert attributes_of(attempt.attributes)["gen_ai.operation.name"] == operation
+
+
 async def test_a_stalled_collector_never_holds_up_the_ledger(start_gateway: GatewayFactory, sim: SimServer) -> None:
     async for stalled in _collector(stall=True):
         async with start_gateway(env=tracing(stalled), catalog=catalog(sim)) as gw:

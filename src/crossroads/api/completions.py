@@ -30,6 +30,7 @@ _OBJECT: Final = "text_completion"
 
 class CompletionsFace(BearerCredentials):
     keepalive: bytes = KEEPALIVE
+    operation = "text_completion"
 
     def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ChatRequest:
         if not isinstance(body, dict):

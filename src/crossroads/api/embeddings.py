@@ -33,6 +33,8 @@ EMBEDDINGS = "embeddings"
 
 
 class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
+    operation = "embeddings"
+
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: EmbeddingDispatcher,
                  accountant: Accountant, limiter: Limiter, models: ModelsAPI) -> None:
         super().__init__(settings, keys, planner, accountant, limiter)

@@ -61,6 +61,8 @@ class Face(Protocol):
 
     #: Sent while the upstream is silent before a stream's first content (commits the response).
     keepalive: bytes
+    #: What its requests ask of a model, in OpenTelemetry's GenAI terms (`chat`, `text_completion`).
+    operation: str
 
     def credentials(self, request: web.Request) -> str | None:
         """The `Authorization`-style credential (`Bearer <key>`) the request carries."""
@@ -118,7 +120,7 @@ class Inference:
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
-        tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent)
+        tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent, face.operation)
         try:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
@@ -187,7 +189,7 @@ class Inference:
 
 
 def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[str, str], chat: ChatRequest,
-             app_of_agent: Callable[[str | None], str | None] | None = None) -> Tab:
+             app_of_agent: Callable[[str | None], str | None] | None = None, operation: str = "chat") -> Tab:
     """The account of an admitted request: its hold, and its generation record as far as it is known before
     any upstream is tried (attribution from the client's headers, decoded safely; `app_of_agent` names the
     app from the `User-Agent` when no title is sent)."""
@@ -203,6 +205,7 @@ def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[
         user_agent=user_agent,
         external_user=chat.user,
         session_id=chat.session_id or first_header(headers, "X-Session-Id"),
+        operation=operation,
     ))
 
 

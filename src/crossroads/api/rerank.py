@@ -27,6 +27,8 @@ RERANK = "rerank"
 
 
 class RerankAPI(OneShotAPI[RerankRequest, Reranked]):
+    operation = "rerank"
+
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: RerankDispatcher,
                  accountant: Accountant, limiter: Limiter) -> None:
         super().__init__(settings, keys, planner, accountant, limiter)

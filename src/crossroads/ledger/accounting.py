@@ -77,6 +77,8 @@ class Generation:
     trace: list[dict[str, Any]] | None = None  # the routing trace, one entry per attempt
     #: The prompt and completion (`{"input": messages, "output": messages}`), when content is kept.
     content: dict[str, Any] | None = None
+    #: What was asked of the model, in OpenTelemetry's GenAI terms (`gen_ai.operation.name`).
+    operation: str = "chat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +242,7 @@ def _record(key_hash: str, g: Generation, nanos: int, trace: bool = True) -> Gen
         error_message=g.error_message,
         trace=orjson.dumps(g.trace).decode() if g.trace and trace else None,
         content=_content(g.content) if g.content and trace else None,
+        operation=g.operation,
     )
 
 

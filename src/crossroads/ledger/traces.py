@@ -43,7 +43,7 @@ ENDPOINT_ENV: Final = "CROSSROADS_OTLP_ENDPOINT"
 CONTENT_ENV: Final = "CROSSROADS_OTLP_CONTENT"
 TRACES_PATH: Final = "/v1/traces"
 DEFAULT_SERVICE: Final = "crossroads"
-#: The conventions' operation for a request that asks a model for a reply.
+#: The operation of records spooled before they named theirs.
 OPERATION: Final = "chat"
 _NS_PER_MS: Final = 1_000_000
 _NS_PER_S: Final = 1_000_000_000
@@ -98,9 +98,10 @@ class Traces:
         attempts = _attempts(record)
         start = int(record.created_at * _NS_PER_S)
         request_model = attempts[0].get("model") if attempts else record.model
+        operation = record.operation or OPERATION
         parent = self._tracer.start_span(
-            f"{OPERATION} {request_model}", kind=SpanKind.SERVER, start_time=start,
-            attributes=_generation_attributes(record, request_model, len(attempts), self.content))
+            f"{operation} {request_model}", kind=SpanKind.SERVER, start_time=start,
+            attributes=_generation_attributes(record, operation, request_model, len(attempts), self.content))
         if record.status >= 400:
             parent.set_status(Status(StatusCode.ERROR, record.error_message))
         context = trace.set_span_in_context(parent)
@@ -113,8 +114,8 @@ class Traces:
             at = begin + int(attempt.get("latency_ms") or 0) * _NS_PER_MS
             end = max(end, at)
             child = self._tracer.start_span(
-                f"{OPERATION} {attempt.get('model')}", context=context, kind=SpanKind.CLIENT, start_time=begin,
-                attributes=_attempt_attributes(attempt, number))
+                f"{operation} {attempt.get('model')}", context=context, kind=SpanKind.CLIENT, start_time=begin,
+                attributes=_attempt_attributes(attempt, operation, number))
             status = attempt.get("status")
             if isinstance(status, int) and status >= 400:
                 child.set_status(Status(StatusCode.ERROR, attempt.get("error_type")))
@@ -129,11 +130,11 @@ def _attempts(record: GenerationRecord) -> list[dict[str, Any]]:
     return [a for a in value if isinstance(a, dict)] if isinstance(value, list) else []
 
 
-def _generation_attributes(record: GenerationRecord, request_model: Any, attempts: int,
+def _generation_attributes(record: GenerationRecord, operation: str, request_model: Any, attempts: int,
                            content: bool) -> dict[str, Any]:
     served = record.provider_name is not None
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
+        "gen_ai.operation.name": operation,
         "gen_ai.request.model": str(request_model),
         "gen_ai.response.id": record.id,
         "gen_ai.usage.input_tokens": record.tokens_prompt,
@@ -205,9 +206,9 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _attempt_attributes(attempt: dict[str, Any], number: int) -> dict[str, Any]:
+def _attempt_attributes(attempt: dict[str, Any], operation: str, number: int) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "gen_ai.operation.name": OPERATION,
+        "gen_ai.operation.name": operation,
         "gen_ai.request.model": str(attempt.get("model")),
         "gen_ai.provider.name": str(attempt.get("provider")),
         "gen_ai.system": str(attempt.get("provider")),

@@ -78,10 +78,12 @@ class GenerationRecord:
     #: Spool only, never stored: the prompt and completion as JSON (`{"input": [...], "output": [...]}`),
     #: carried to the shipper's traces when `CROSSROADS_OTLP_CONTENT=on` (`ledger/traces.py`).
     content: str | None = None
+    #: Spool only: the GenAI operation (`chat`, `text_completion`, `embeddings`, `rerank`) for traces.
+    operation: str | None = None
 
 
 #: Spooled fields that are not columns of the generations table.
-SPOOL_ONLY = frozenset({"content"})
+SPOOL_ONLY = frozenset({"content", "operation"})
 GENERATION_COLUMNS = tuple(f for f in GenerationRecord.__dataclass_fields__ if f not in SPOOL_ONLY)
 
 
