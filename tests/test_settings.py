@@ -33,6 +33,8 @@ def test_defaults() -> None:
     ("CROSSROADS_WORKERS", "many"),
     ("CROSSROADS_DRAIN_TIMEOUT", "-5"),
     ("CROSSROADS_DEBUG_HEADERS", "yes"),
+    ("CROSSROADS_OTLP_ENDPOINT", "collector:4318"),
+    ("CROSSROADS_OTLP_CONTENT", "yes"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -67,3 +69,13 @@ def test_workers_are_a_count_or_the_cpus_this_process_may_use() -> None:
     assert from_environ({"CROSSROADS_WORKERS": "auto"}).workers == len(os.sched_getaffinity(0))
     settings = from_environ({"CROSSROADS_DRAIN_TIMEOUT": "2.5", "CROSSROADS_DEBUG_HEADERS": "on"})
     assert settings.drain_timeout == 2.5 and settings.debug_headers
+
+
+def test_the_shipper_gets_the_tracing_switches_and_the_sdk_variables() -> None:
+    assert from_environ({"OTEL_SERVICE_NAME": "gw"}).tracing_environ() == {
+        "CROSSROADS_OTLP_ENDPOINT": "", "CROSSROADS_OTLP_CONTENT": "off", "OTEL_SERVICE_NAME": "gw"}
+    settings = from_environ({"CROSSROADS_OTLP_ENDPOINT": "http://collector:4318", "CROSSROADS_OTLP_CONTENT": "on",
+                             "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=blue", "PATH": "/bin"})
+    assert settings.tracing_environ() == {"CROSSROADS_OTLP_ENDPOINT": "http://collector:4318",
+                                          "CROSSROADS_OTLP_CONTENT": "on",
+                                          "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=blue"}

@@ -193,7 +193,7 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     stack.push_async_callback(store.close)
     spool = Spool(settings.spool_dir)
     ledger = LedgerWriter(spool, Shipper(spool, settings.database_url, log_level=settings.log_level,
-                                         log_json=settings.log_json))
+                                         log_json=settings.log_json, environ=settings.tracing_environ()))
     # The shipper's first pass stores what crashed processes left in the spool, before any spend is read.
     await ledger.start()
     stack.push_async_callback(ledger.close)
@@ -268,7 +268,8 @@ def _policy(catalog: Catalog, settings: Settings) -> Policy:
 
 
 def _routes(app: web.Application, s: Services) -> None:
-    accountant = Accountant(s.budget, s.ledger, s.metrics)
+    accountant = Accountant(s.budget, s.ledger, s.metrics,
+                            keep_content=s.settings.otlp_content and s.settings.otlp_endpoint is not None)
     chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)

@@ -67,6 +67,10 @@ class Settings:
     metrics: bool = True
     #: When set, `GET /metrics` asks for `Authorization: Bearer <this token>`.
     metrics_token: str | None = None
+    #: An OTLP/HTTP collector's base URL: the shipper exports a trace of every generation there.
+    otlp_endpoint: str | None = None
+    #: Export prompts and completions with the traces.
+    otlp_content: bool = False
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -75,6 +79,13 @@ class Settings:
         values = [self.admin_key] if self.admin_key else []
         values += [v for k, v in self.environ.items() if v and k.endswith(("_KEY", "_TOKEN", "_SECRET"))]
         return list(dict.fromkeys(values))
+
+    def tracing_environ(self) -> dict[str, str]:
+        """The environment of the shipper process's tracing (`ledger/traces.py`): Crossroads' switches and the
+        OpenTelemetry SDK's standard `OTEL_*` variables."""
+        return {"CROSSROADS_OTLP_ENDPOINT": self.otlp_endpoint or "",
+                "CROSSROADS_OTLP_CONTENT": "on" if self.otlp_content else "off",
+                **{k: v for k, v in self.environ.items() if k.startswith("OTEL_")}}
 
     def with_flags(self, **flags: object) -> Settings:
         return replace(self, **{k: v for k, v in flags.items() if v is not None})  # type: ignore[arg-type]
@@ -112,6 +123,12 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     if debug_headers not in ("on", "off"):
         raise ConfigError(f"CROSSROADS_DEBUG_HEADERS must be on or off, not {debug_headers!r}")
     shared_socket = get(SHARED_SOCKET_ENV)
+    otlp_endpoint = get("CROSSROADS_OTLP_ENDPOINT")
+    if otlp_endpoint and not otlp_endpoint.startswith(("http://", "https://")):
+        raise ConfigError("CROSSROADS_OTLP_ENDPOINT must be an http:// or https:// URL (OTLP over HTTP)")
+    otlp_content = get("CROSSROADS_OTLP_CONTENT") or "off"
+    if otlp_content not in ("on", "off"):
+        raise ConfigError(f"CROSSROADS_OTLP_CONTENT must be on or off, not {otlp_content!r}")
     log_level = (get("CROSSROADS_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"CROSSROADS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
@@ -151,6 +168,8 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         shared_socket=Path(shared_socket) if shared_socket else None,
         metrics=metrics == "on",
         metrics_token=get("CROSSROADS_METRICS_TOKEN"),
+        otlp_endpoint=otlp_endpoint,
+        otlp_content=otlp_content == "on",
         environ=env,
     )
 

@@ -22,6 +22,7 @@ from crossroads.schema.request import ChatRequest
 class ChatFace(BearerCredentials):
     keepalive: bytes = KEEPALIVE
     api = "chat"
+    operation = "chat"
 
     def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ChatRequest:
         return parse_chat_request(body, default_model, forwarded)

@@ -38,6 +38,7 @@ class CompletionsFace(BearerCredentials):
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
+    operation = "text_completion"
 
     def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ChatRequest:
         request = parse_completions_request(body, default_model, forwarded)

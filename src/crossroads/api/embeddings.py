@@ -34,6 +34,7 @@ EMBEDDINGS = "embeddings"
 
 class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
     api = "embeddings"
+    operation = "embeddings"
 
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: EmbeddingDispatcher,
                  accountant: Accountant, limiter: Limiter, models: ModelsAPI) -> None:

@@ -63,6 +63,8 @@ class Face(Protocol):
     keepalive: bytes
     #: The API's name in the metrics (`chat`, `messages`...).
     api: str
+    #: What its requests ask of a model, in OpenTelemetry's GenAI terms (`chat`, `text_completion`).
+    operation: str
 
     def credentials(self, request: web.Request) -> str | None:
         """The `Authorization`-style credential (`Bearer <key>`) the request carries."""
@@ -126,7 +128,8 @@ class Inference:
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
-        tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent, api=face.api, arrived=arrived)
+        tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent, api=face.api, arrived=arrived,
+                       operation=face.operation)
         try:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
@@ -204,7 +207,8 @@ class Inference:
 
 
 def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[str, str], chat: ChatRequest,
-             app_of_agent: Callable[[str | None], str | None] | None = None, *, api: str, arrived: float) -> Tab:
+             app_of_agent: Callable[[str | None], str | None] | None = None, *, api: str, arrived: float,
+             operation: str = "chat") -> Tab:
     """The account of an admitted request: its hold, and its generation record as far as it is known before
     any upstream is tried (attribution from the client's headers, decoded safely; `app_of_agent` names the
     app from the `User-Agent` when no title is sent). `api` names the inbound API, `arrived` is when the
@@ -221,6 +225,7 @@ def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[
         user_agent=user_agent,
         external_user=chat.user,
         session_id=chat.session_id or first_header(headers, "X-Session-Id"),
+        operation=operation,
     ))
 
 

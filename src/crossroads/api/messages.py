@@ -93,6 +93,7 @@ def stop_reason(native: str | None, finish: str | None) -> str | None:
 class MessagesFace:
     keepalive: bytes = PING
     api = "messages"
+    operation = "chat"
 
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog

@@ -34,6 +34,9 @@ class OneShotAPI(Generic[RequestT, ServedT]):
     #: The API's name in the metrics.
     api: str
 
+    #: What its requests ask of a model, in OpenTelemetry's GenAI terms (`gen_ai.operation.name`).
+    operation: str
+
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, accountant: Accountant,
                  limiter: Limiter) -> None:
         self.settings = settings
@@ -82,7 +85,8 @@ class OneShotAPI(Generic[RequestT, ServedT]):
         route = self.route(parsed)
         await self.limiter.check(key, route, view)
         hold = await self.accountant.admit(key, list(route.endpoints()), view.prompt_tokens_bound(), None)
-        tab = open_tab(self.accountant, hold, route, headers, view, api=self.api, arrived=arrived)
+        tab = open_tab(self.accountant, hold, route, headers, view, api=self.api, arrived=arrived,
+                       operation=self.operation)
         try:
             served = await self.dispatch(parsed, route, tab)
             return self.reply(parsed, served, tab.generation, await served.finish(End.DONE))

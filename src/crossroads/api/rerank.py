@@ -27,6 +27,7 @@ RERANK = "rerank"
 
 class RerankAPI(OneShotAPI[RerankRequest, Reranked]):
     api = "rerank"
+    operation = "rerank"
 
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: RerankDispatcher,
                  accountant: Accountant, limiter: Limiter) -> None:

@@ -25,6 +25,7 @@ from crossroads.schema.responses import ResponsesRequest, parse_responses_reques
 class ResponsesFace(BearerCredentials):
     keepalive: bytes = KEEPALIVE
     api = "responses"
+    operation = "chat"
 
     def parse(self, body: Any, default_model: str, forwarded: Mapping[str, str]) -> ResponsesRequest:
         return parse_responses_request(body, default_model, forwarded)

@@ -76,6 +76,10 @@ class Generation:
     session_id: str | None = None
     error_message: str | None = None
     trace: list[dict[str, Any]] | None = None  # the routing trace, one entry per attempt
+    #: The prompt and completion (`{"input": messages, "output": messages}`), when content is kept.
+    content: dict[str, Any] | None = None
+    #: What was asked of the model, in OpenTelemetry's GenAI terms (`gen_ai.operation.name`).
+    operation: str = "chat"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +122,19 @@ class Tab:
             await self.settle()
 
 
+#: A generation's content above this many bytes (as JSON) is not kept: its record carries none.
+CONTENT_BYTES: Final = 256 * 1024
+
+
 class Accountant:
-    def __init__(self, budget: Budget, writer: LedgerWriter, metrics: Metrics | None = None) -> None:
+    def __init__(self, budget: Budget, writer: LedgerWriter, metrics: Metrics | None = None, *,
+                 keep_content: bool = False) -> None:
         self.budget = budget
         self.writer = writer
         #: Where every settled request is counted (`GET /metrics`).
         self.metrics = metrics or NoMetrics()
+        #: Generations carry their prompt and completion to the ledger's spool (for traces); never stored.
+        self.keep_content = keep_content
 
     async def admit(self, key: Key, endpoints: list[Endpoint], prompt_tokens: int, max_output: int | None,
                     completions: int = 1) -> Hold:
@@ -237,7 +248,14 @@ def _record(key_hash: str, g: Generation, nanos: int, trace: bool = True) -> Gen
         session_id=g.session_id,
         error_message=g.error_message,
         trace=orjson.dumps(g.trace).decode() if g.trace and trace else None,
+        content=_content(g.content) if g.content and trace else None,
+        operation=g.operation,
     )
+
+
+def _content(content: dict[str, Any]) -> str | None:
+    text = orjson.dumps(content)
+    return text.decode() if len(text) <= CONTENT_BYTES else None
 
 
 def estimate_usage(prompt_chars: int, completion_chars: int, images: int = 0) -> Usage:

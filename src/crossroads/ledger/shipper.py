@@ -12,6 +12,9 @@ Python, and a writer thread contends for the GIL with the event loop (stalls of 
 5 ms switch interval land on requests in flight). In its own process the work costs the gateway nothing
 but a memory copy per record.
 
+With `CROSSROADS_OTLP_ENDPOINT` set, the records of each stored batch also become trace spans, exported
+over OTLP/HTTP in the background (`ledger/traces.py`); an export failure never holds up or loses records.
+
 Protocol with the gateway, one line each way: the gateway writes an empty line to ask for a pass now, and
 closes stdin to ask the shipper to finish (ship what remains, then exit); the shipper writes `ready` after
 its first pass, `<file> <offset>` when a file's records are stored up to `offset`, and `<file> done` when
@@ -28,17 +31,23 @@ import os
 import sys
 import time
 from collections import defaultdict, deque
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from crossroads import logs
 from crossroads.ledger.spool import Position, Spool, locked, read_lines, tag_of
 from crossroads.storage.base import GenerationRecord, Store
 from crossroads.storage.open import open_store
 
+if TYPE_CHECKING:
+    from crossroads.ledger.traces import Traces
+
 log = logging.getLogger("crossroads.ledger")
 
 DATABASE_ENV = "CROSSROADS_DATABASE_URL"
+#: Set (to a collector's URL), the shipper exports traces of the generations it stores.
+TRACES_ENV = "CROSSROADS_OTLP_ENDPOINT"
 #: How long a gateway waits for its records to be stored when it needs them to be (a `/key` read).
 SYNC_TIMEOUT = 5.0
 
@@ -47,10 +56,11 @@ SYNC_TIMEOUT = 5.0
 
 
 class _Ship:
-    def __init__(self, directory: Path, store: Store, tag: str) -> None:
+    def __init__(self, directory: Path, store: Store, tag: str, traces: Traces | None = None) -> None:
         self.directory = directory
         self.store = store
         self.tag = tag
+        self.traces = traces
         self.offsets: dict[str, int] = {}
 
     def files(self) -> list[Path]:
@@ -91,6 +101,8 @@ class _Ship:
                 log.warning("ledger: storing %d records failed; retrying in %.1fs", len(batch), delay, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        if batch and self.traces is not None:
+            self.traces.export(batch)  # queued; a background thread sends them
         lines = []
         for file, offset in advanced.items():
             self.offsets[file] = offset
@@ -102,9 +114,23 @@ class _Ship:
         return lines
 
 
+def _traces() -> Traces | None:
+    """Tracing as the environment configures it; a configuration the SDK refuses is logged, not fatal."""
+    if not os.environ.get(TRACES_ENV):
+        return None  # the OpenTelemetry SDK is not even imported
+    try:
+        from crossroads.ledger.traces import Traces
+
+        return Traces.from_environ(os.environ)
+    except Exception:
+        log.error("traces: could not set up the OTLP exporter; generations are stored but not traced", exc_info=True)
+        return None
+
+
 async def _serve(directory: Path, url: str, tag: str, interval: float) -> None:
     store = await open_store(url)
-    ship = _Ship(directory, store, tag)
+    traces = _traces()
+    ship = _Ship(directory, store, tag, traces)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -151,6 +177,8 @@ async def _serve(directory: Path, url: str, tag: str, interval: float) -> None:
     finally:
         listener.cancel()
         await store.close()
+        if traces is not None:
+            traces.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -184,9 +212,11 @@ class Shipper:
     """Starts and talks to the shipper process for one gateway process's spool."""
 
     def __init__(self, spool: Spool, database_url: str, interval: float = 0.05, *, log_level: str = "INFO",
-                 log_json: bool = False) -> None:
+                 log_json: bool = False, environ: Mapping[str, str] | None = None) -> None:
         self.spool = spool
         self._url = database_url
+        #: More of the process's environment: its tracing configuration (`Settings.tracing_environ`).
+        self._environ = dict(environ or {})
         #: The shipper logs as the gateway does (level and text/JSON lines).
         self._log_env = {"CROSSROADS_LOG_LEVEL": log_level, "CROSSROADS_LOG_FORMAT": "json" if log_json else "text"}
         self._interval = interval
@@ -209,7 +239,7 @@ class Shipper:
             raise RuntimeError("the ledger shipper did not start") from None
 
     async def _spawn(self) -> None:
-        env = {**os.environ, **self._log_env, DATABASE_ENV: self._url}
+        env = {**os.environ, **self._environ, **self._log_env, DATABASE_ENV: self._url}
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "crossroads.ledger.shipper", str(self.spool.directory), self.spool.tag,
             "--interval", str(self._interval),

@@ -29,6 +29,7 @@ from crossroads.providers.sse import Event, SSEDecoder
 from crossroads.providers.transport import Upstream
 from crossroads.routing.health import Health
 from crossroads.routing.health import Outcome as HealthOutcome
+from crossroads.routing.transcript import Transcript
 from crossroads.schema.chat import ChatRequest
 from crossroads.schema.usage import Usage
 
@@ -52,10 +53,13 @@ class Attempt:
     status: int
     error_type: str | None
     latency_ms: int
+    #: When the attempt began, in milliseconds from the request's admission (traces place it by this).
+    start_ms: int
 
     def public(self) -> dict[str, Any]:
         return {"provider": self.provider, "endpoint": self.endpoint, "model": self.model,
-                "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms}
+                "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms,
+                "start_ms": self.start_ms}
 
 
 class Outcome:
@@ -91,7 +95,7 @@ class Outcome:
     def _trace(self, model: Model, endpoint: Endpoint, status: int, error_type: str | None,
                started: float) -> None:
         self.trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, status, error_type,
-                                  int((time.monotonic() - started) * 1000)))
+                                  int((time.monotonic() - started) * 1000), int((started - self.tab.clock) * 1000)))
 
     def public_trace(self) -> list[dict[str, Any]]:
         return [a.public() for a in self.trace]
@@ -102,6 +106,10 @@ class Outcome:
         """What the serving endpoint reported: (usage, completion characters, upstream id, finish reason,
         native finish reason). Nothing before an endpoint served."""
         return None, 0, None, None, None
+
+    def output(self) -> list[dict[str, Any]]:
+        """The messages the serving endpoint answered (kept only when generations' content is)."""
+        return []
 
     async def finish(self, end: End, error: CrossroadsError | None = None) -> Charge:
         tab = self.tab
@@ -134,6 +142,8 @@ class Outcome:
         else:
             generation.latency_ms = int((now - tab.clock) * 1000)
         generation.trace = self.public_trace()
+        if tab.accountant.keep_content:
+            generation.content = {"input": self.request.messages, "output": self.output()}
         return await tab.settle()
 
     def _served_attempt(self, end: End, error: CrossroadsError | None, usage: Usage, now: float) -> None:
@@ -174,21 +184,27 @@ class Served(Outcome):
         return (completion.usage, _completion_chars(completion.choices), completion.upstream_id,
                 first.get("finish_reason"), first.get("native_finish_reason"))
 
+    def output(self) -> list[dict[str, Any]]:
+        return [c["message"] for c in self.completion.choices if isinstance(c.get("message"), dict)]
+
 
 class OpenStream(Outcome):
     """An upstream stream whose first content has arrived; `pieces` are the chunks translated so far."""
 
-    __slots__ = ("decoder", "finished", "pieces", "translator", "upstream")
+    __slots__ = ("decoder", "finished", "pieces", "transcript", "translator", "upstream")
     upstream: Upstream
     translator: StreamTranslator
     decoder: SSEDecoder
     pieces: list[Piece]
     #: The upstream stream ended properly (until `open`, there is none to end).
     finished: bool
+    #: What the stream said, gathered only when generations' content is kept.
+    transcript: Transcript | None
 
     def __init__(self, request: ChatRequest, tab: Tab, health: Health) -> None:
         super().__init__(request, tab, health)
         self.finished = True
+        self.transcript = None
 
     def open(self, model: Model, endpoint: Endpoint, upstream: Upstream, translator: StreamTranslator,
              decoder: SSEDecoder, pieces: list[Piece], started: float) -> OpenStream:
@@ -196,6 +212,9 @@ class OpenStream(Outcome):
         self.upstream, self.translator, self.decoder, self.pieces = upstream, translator, decoder, pieces
         self.started, self.first_byte = started, time.monotonic()
         self.finished = False
+        if self.tab.accountant.keep_content:
+            self.transcript = Transcript()
+            self.transcript.feed(pieces)
         return self
 
     @property
@@ -211,9 +230,14 @@ class OpenStream(Outcome):
         translator = self.translator
         data = await self.upstream.next()
         if data is not None:
-            return pieces_of(self.decoder.feed(data), translator)
+            pieces = pieces_of(self.decoder.feed(data), translator)
+            if self.transcript is not None:
+                self.transcript.feed(pieces)
+            return pieces
         pieces = pieces_of(self.decoder.flush(), translator)
         pieces.extend(translator.close())
+        if self.transcript is not None:
+            self.transcript.feed(pieces)
         if translator.finish_reason is None:
             assert self.endpoint is not None
             raise UpstreamError(502, "Provider ended the stream before it finished",
@@ -229,6 +253,9 @@ class OpenStream(Outcome):
     def reported(self) -> tuple[Usage | None, int, str | None, str | None, str | None]:
         t = self.translator
         return t.usage, t.completion_chars, t.upstream_id, t.finish_reason, t.native_finish_reason
+
+    def output(self) -> list[dict[str, Any]]:
+        return self.transcript.messages() if self.transcript is not None else []
 
 
 class EndsOnFailure:

@@ -75,9 +75,16 @@ class GenerationRecord:
     session_id: str | None = None
     error_message: str | None = None
     trace: str | None = None
+    #: Spool only, never stored: the prompt and completion as JSON (`{"input": [...], "output": [...]}`),
+    #: carried to the shipper's traces when `CROSSROADS_OTLP_CONTENT=on` (`ledger/traces.py`).
+    content: str | None = None
+    #: Spool only: the GenAI operation (`chat`, `text_completion`, `embeddings`, `rerank`) for traces.
+    operation: str | None = None
 
 
-GENERATION_COLUMNS = tuple(GenerationRecord.__dataclass_fields__)
+#: Spooled fields that are not columns of the generations table.
+SPOOL_ONLY = frozenset({"content", "operation"})
+GENERATION_COLUMNS = tuple(f for f in GenerationRecord.__dataclass_fields__ if f not in SPOOL_ONLY)
 
 
 @dataclass(frozen=True, slots=True)
