@@ -26,6 +26,7 @@ from crossroads.api.inference import Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.messages import MessagesFace, TokenCounter, app_of_agent
 from crossroads.api.models import ModelsAPI
+from crossroads.api.presets import PresetsAPI
 from crossroads.api.render import error_response
 from crossroads.api.rerank import RerankAPI
 from crossroads.api.responses import ResponsesFace
@@ -39,6 +40,8 @@ from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
+from crossroads.presets import apply as presets
+from crossroads.presets.book import PresetBook
 from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
@@ -69,6 +72,7 @@ class Services:
     catalog: Catalog
     store: Store
     keys: KeyRing
+    presets: PresetBook
     credits: Credits
     ledger: LedgerWriter
     health: Health
@@ -158,6 +162,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     stack.push_async_callback(ledger.close)
     keys = KeyRing(store, settings.admin_key)
     await keys.load()
+    book = PresetBook(store)
+    await book.load()
     credits = Credits(store)
     await credits.load()
     health = Health()
@@ -166,10 +172,10 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     limiter: Limiter
     if settings.redis_url:
         # Imported only when used: a single-process deployment never loads the Redis client.
-        from crossroads.ledger.key_events import KeyEvents
         from crossroads.ledger.shared_budget import RedisBudget
         from crossroads.ratelimit.redis import RedisLimiter
         from crossroads.routing.health_sync import HealthSync
+        from crossroads.storage.changes import ChangeEvents
         from crossroads.storage.redis import RedisLink
 
         link = RedisLink(settings.redis_url, settings.redis_namespace)
@@ -180,7 +186,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         stack.push_async_callback(shared_budget.close)
         budget = shared_budget
         limiter = RedisLimiter(link, credits.high_balance)
-        KeyEvents(link, keys).start()
+        ChangeEvents(link, "keys", keys).start()
+        ChangeEvents(link, "presets", book).start()
         HealthSync(link, health).start()
     else:
         budget = MemoryBudget()
@@ -194,23 +201,25 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     await transport.start()
     stack.push_async_callback(transport.close)
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
-    refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
+    refresher = asyncio.create_task(_refresh(keys, book), name="crossroads-refresh")
     stack.callback(refresher.cancel)
-    return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,
+    return Services(settings, catalog, store, keys, book, credits, ledger, health, planner, dispatcher, transport,
                     limiter, budget, link, simulator)
 
 
 def _routes(app: web.Application, s: Services) -> None:
     accountant = Accountant(s.budget, s.ledger)
-    chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
-    responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
+                     presets=presets.PresetResolver(s.presets, presets.CHAT))
+    responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
+                          presets=presets.PresetResolver(s.presets, presets.RESPONSES))
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
     keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
     messages_face = MessagesFace(s.catalog)
     messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
-                         app_of_agent)
+                         app_of_agent, presets=presets.PresetResolver(s.presets, presets.MESSAGES))
     count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
@@ -220,7 +229,8 @@ def _routes(app: web.Application, s: Services) -> None:
         add("POST", f"{prefix}/messages", messages.handle)
         add("POST", f"{prefix}/messages/count_tokens", count_tokens.handle)
         add("POST", f"{prefix}/responses", responses.handle)
-    completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
+                            presets=presets.PresetResolver(s.presets, presets.COMPLETIONS))
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/completions", completions.handle)
     add("GET", "/api/v1/models", models.index)
@@ -249,17 +259,28 @@ def _routes(app: web.Application, s: Services) -> None:
     add("POST", "/api/v1/credits", keys.grant)
     add("GET", "/api/v1/generation", generation.get)
     add("GET", "/api/v1/activity", activity.get)
+    preset_api = PresetsAPI(s.keys, s.presets, {"chat": chat, "messages": messages, "responses": responses},
+                            s.settings.max_body_bytes)
+    add("GET", "/api/v1/presets", preset_api.index)
+    add("GET", "/api/v1/presets/{slug}", preset_api.get)
+    add("GET", "/api/v1/presets/{slug}/versions", preset_api.versions)
+    add("GET", "/api/v1/presets/{slug}/versions/{version}", preset_api.version)
+    add("POST", "/api/v1/presets/{slug}/chat/completions", preset_api.from_body("chat"))
+    add("POST", "/api/v1/presets/{slug}/messages", preset_api.from_body("messages"))
+    add("POST", "/api/v1/presets/{slug}/responses", preset_api.from_body("responses"))
     add("GET", "/health", _health)
 
 
-async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:
-    """Keys created, changed or deleted by other processes take effect here within `every` seconds."""
+async def _refresh(keys: KeyRing, book: PresetBook, every: float = 1.0) -> None:
+    """Keys and presets created, changed or deleted by other processes take effect here within `every`
+    seconds."""
     while True:
         await asyncio.sleep(every)
-        try:
-            await keys.refresh()
-        except Exception:
-            log.warning("could not refresh keys from storage", exc_info=True)
+        for held in (keys, book):
+            try:
+                await held.refresh()
+            except Exception:
+                log.warning("could not refresh %s from storage", type(held).__name__, exc_info=True)
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -144,3 +145,16 @@ def test_credits_never_answer_5xx(gateway: tuple[str, str], grant: Any) -> None:
     with httpx.Client(timeout=30) as http:
         _check(http.post(f"{url}/credits", json=grant, headers={"Authorization": f"Bearer {ADMIN}"}), grant)
         _check(http.get(f"{url}/credits", headers={"Authorization": f"Bearer {ADMIN}"}), None)
+
+
+@settings(FUZZ, max_examples=40)
+@given(body=chat_requests(), slug=st.sampled_from(["fuzz", "fuzz-2"]) | _text)
+def test_presets_never_answer_5xx(gateway: tuple[str, str], body: Any, slug: str) -> None:
+    url, key = gateway
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    path = quote(slug, safe="")
+    with httpx.Client(timeout=30) as http:
+        _check(http.post(f"{url}/presets/{path}/chat/completions", json=body, headers=admin), body)
+        _check(http.get(f"{url}/presets/{path}/versions", headers=admin), None)
+        used = {**body, "model": f"@preset/{slug}"} if isinstance(body, dict) else body
+        _check(http.post(f"{url}/chat/completions", json=used, headers={"Authorization": f"Bearer {key}"}), used)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -113,3 +114,23 @@ async def test_activity_groups_by_day_model_and_app(store: Store) -> None:
     await store.write_generations(records)
     rows = await store.activity(now - 60, now + 60)
     assert sum(r.requests for r in rows) == 2 and sum(r.cost_nanos for r in rows) == 30
+
+
+async def test_presets_version_on_every_save(store: Store) -> None:
+    first, v1 = await store.save_preset("tone", "Be brief.", '{"model": "openai/gpt-4o"}', 100.0)
+    second, v2 = await store.save_preset("tone", None, '{"temperature": 0.2}', 200.0)
+    other, _ = await store.save_preset("other", None, "{}", 150.0)
+    assert first.id == second.id != other.id
+    assert (v1.version, v2.version) == (1, 2) and v2.preset_id == first.id
+    assert second.designated_version_id == v2.id and second.updated_at == 200.0 and second.created_at == 100.0
+    listed = await store.list_presets()
+    assert [(p.slug, v.version if v else None) for p, v in listed] == [("tone", 2), ("other", 1)]
+    assert listed[0][1] == v2
+    versions = await store.list_preset_versions(first.id)
+    assert [(v.version, v.system_prompt, v.config) for v in versions] == [
+        (1, "Be brief.", '{"model": "openai/gpt-4o"}'), (2, None, '{"temperature": 0.2}')]
+
+
+async def test_concurrent_preset_saves_get_consecutive_versions(store: Store) -> None:
+    saved = await asyncio.gather(*(store.save_preset("busy", None, "{}", float(i)) for i in range(8)))
+    assert sorted(v.version for _, v in saved) == list(range(1, 9))

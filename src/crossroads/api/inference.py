@@ -25,6 +25,7 @@ from crossroads.api.render import SSE_HEADERS, generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Hold, Tab
 from crossroads.ledger.keys import KeyRing
+from crossroads.presets.apply import PresetResolver
 from crossroads.providers.base import Piece
 from crossroads.providers.registry import passthrough_headers
 from crossroads.ratelimit.base import Limiter
@@ -88,8 +89,11 @@ class Inference:
 
     def __init__(self, face: Face, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
                  accountant: Accountant, limiter: Limiter,
-                 app_of_agent: Callable[[str | None], str | None] | None = None) -> None:
+                 app_of_agent: Callable[[str | None], str | None] | None = None,
+                 presets: PresetResolver | None = None) -> None:
         self.face = face
+        #: Applies the preset a request names, before it is parsed.
+        self.presets = presets
         #: The app a request comes from when it sends no title, read from its User-Agent (a face's clients
         #: may be known by it, e.g. a coding agent).
         self.app_of_agent = app_of_agent
@@ -101,17 +105,20 @@ class Inference:
         self.limiter = limiter
         self.passthrough = passthrough_headers(dispatcher.adapters)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request, preset: str | None = None) -> web.StreamResponse:
+        """Serve one request; `preset` is the slug of the preset the URL names, if any."""
         try:
-            return await self._handle(request)
+            return await self._handle(request, preset)
         except CrossroadsError as error:
             return self.face.error(error, {})
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.Request, preset: str | None) -> web.StreamResponse:
         face = self.face
         headers = request.headers
         key = await self.keys.authenticate(face.credentials(request))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        if self.presets is not None:
+            body = self.presets.resolve(body, preset)
         forwarded = {name: value for name in self.passthrough if (value := header_text(headers.get(name)))}
         chat = face.parse(body, self.settings.default_model, forwarded)
         route = self.planner.plan(chat)

@@ -81,6 +81,45 @@ GENERATION_COLUMNS = tuple(GenerationRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
+class PresetRecord:
+    id: str
+    slug: str
+    name: str
+    description: str | None
+    status: str
+    designated_version_id: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PresetVersionRecord:
+    id: str
+    preset_id: str
+    version: int
+    system_prompt: str | None
+    #: The request fields the preset sets, as a JSON object's text.
+    config: str
+    created_at: float
+
+
+PRESET_COLUMNS = tuple(PresetRecord.__dataclass_fields__)
+PRESET_VERSION_COLUMNS = tuple(PresetVersionRecord.__dataclass_fields__)
+#: Every preset with its designated version, most recently updated first (portable SQL).
+PRESETS_SELECT = (
+    f"SELECT {', '.join('p.' + c for c in PRESET_COLUMNS)}, {', '.join('v.' + c for c in PRESET_VERSION_COLUMNS)} "
+    "FROM presets p LEFT JOIN preset_versions v ON v.id = p.designated_version_id ORDER BY p.updated_at DESC, p.slug"
+)
+
+
+def preset_row(row: Any) -> tuple[PresetRecord, PresetVersionRecord | None]:
+    """A row of `PRESETS_SELECT`: the version's columns are all NULL when the preset has none."""
+    split = len(PRESET_COLUMNS)
+    return (PresetRecord(*row[:split]),
+            PresetVersionRecord(*row[split:]) if row[split] is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     """A key's spend in nanodollars: all time and within the current UTC day, week (from Monday), month."""
 
@@ -122,6 +161,21 @@ class Store(Protocol):
                         limit: int | None = None) -> list[KeyRecord]: ...
     async def update_key(self, key_hash: str, changes: dict[str, Any]) -> KeyRecord | None: ...
     async def delete_key(self, key_hash: str) -> bool: ...
+
+    # presets
+    async def save_preset(self, slug: str, system_prompt: str | None, config: str, at: float) \
+            -> tuple[PresetRecord, PresetVersionRecord]:
+        """Add a version to the preset `slug` (creating the preset if it is new) and designate it, atomically:
+        concurrent saves get consecutive version numbers."""
+        ...
+
+    async def list_presets(self) -> list[tuple[PresetRecord, PresetVersionRecord | None]]:
+        """Every preset with its designated version, most recently updated first."""
+        ...
+
+    async def list_preset_versions(self, preset_id: str) -> list[PresetVersionRecord]:
+        """A preset's versions, oldest first."""
+        ...
 
     # ledger
     async def write_generations(self, records: list[GenerationRecord]) -> int:

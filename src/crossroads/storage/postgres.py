@@ -7,6 +7,7 @@ each migration exactly once.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
@@ -18,11 +19,17 @@ from crossroads.storage.base import (
     GENERATION_COLUMNS,
     KEY_COLUMNS,
     KEY_MUTABLE,
+    PRESET_COLUMNS,
+    PRESET_VERSION_COLUMNS,
+    PRESETS_SELECT,
     ActivityRow,
     GenerationRecord,
     KeyRecord,
+    PresetRecord,
+    PresetVersionRecord,
     UsageTotals,
     period_starts,
+    preset_row,
 )
 from crossroads.storage.migrate import Migration, apply_migrations
 
@@ -106,6 +113,39 @@ class PostgresStore:
     async def delete_key(self, key_hash: str) -> bool:
         result = await self.pool.execute("DELETE FROM api_keys WHERE hash = $1", key_hash)
         return bool(result.endswith(" 1"))
+
+    # -- presets -------------------------------------------------------------------------------------------
+
+    async def save_preset(self, slug: str, system_prompt: str | None, config: str, at: float) \
+            -> tuple[PresetRecord, PresetVersionRecord]:
+        version_id = str(uuid.uuid4())
+        async with self.pool.acquire() as db, db.transaction():
+            # The upsert locks the preset's row until the transaction ends: concurrent saves take turns, so
+            # each gets the next version number.
+            preset_id = await db.fetchval(
+                "INSERT INTO presets (id, slug, name, created_at, updated_at) VALUES ($1, $2, $2, $3, $3) "
+                "ON CONFLICT (slug) DO UPDATE SET updated_at = EXCLUDED.updated_at RETURNING id",
+                str(uuid.uuid4()), slug, at)
+            number = await db.fetchval(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE preset_id = $1", preset_id)
+            version = PresetVersionRecord(version_id, preset_id, number, system_prompt, config, at)
+            await db.execute(
+                f"INSERT INTO preset_versions ({', '.join(PRESET_VERSION_COLUMNS)}) "
+                f"VALUES ({', '.join(f'${i + 1}' for i in range(len(PRESET_VERSION_COLUMNS)))})",
+                *(getattr(version, c) for c in PRESET_VERSION_COLUMNS))
+            row = await db.fetchrow(
+                f"UPDATE presets SET designated_version_id = $1, updated_at = $2 WHERE id = $3 "
+                f"RETURNING {', '.join(PRESET_COLUMNS)}", version_id, at, preset_id)
+        return PresetRecord(*row), version
+
+    async def list_presets(self) -> list[tuple[PresetRecord, PresetVersionRecord | None]]:
+        return [preset_row(row) for row in await self.pool.fetch(PRESETS_SELECT)]
+
+    async def list_preset_versions(self, preset_id: str) -> list[PresetVersionRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {', '.join(PRESET_VERSION_COLUMNS)} FROM preset_versions WHERE preset_id = $1 ORDER BY version",
+            preset_id)
+        return [PresetVersionRecord(*row) for row in rows]
 
     # -- ledger --------------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,11 +19,17 @@ from crossroads.storage.base import (
     GENERATION_COLUMNS,
     KEY_COLUMNS,
     KEY_MUTABLE,
+    PRESET_COLUMNS,
+    PRESET_VERSION_COLUMNS,
+    PRESETS_SELECT,
     ActivityRow,
     GenerationRecord,
     KeyRecord,
+    PresetRecord,
+    PresetVersionRecord,
     UsageTotals,
     period_starts,
+    preset_row,
 )
 from crossroads.storage.migrate import Migration, apply_migrations
 
@@ -34,6 +41,8 @@ _GEN_INSERT = (
     f"INSERT INTO generations ({', '.join(GENERATION_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in GENERATION_COLUMNS)}) ON CONFLICT (id) DO NOTHING"
 )
+_PRESET_SELECT = f"SELECT {', '.join(PRESET_COLUMNS)} FROM presets"
+_VERSION_SELECT = f"SELECT {', '.join(PRESET_VERSION_COLUMNS)} FROM preset_versions"
 _BOOL_KEY_FIELDS = ("disabled", "include_byok_in_limit", "is_management")
 _BOOL_GEN_FIELDS = ("streamed", "cancelled", "usage_estimated")
 
@@ -119,6 +128,46 @@ class SQLiteStore:
     async def delete_key(self, key_hash: str) -> bool:
         cursor = await self._run(lambda db: db.execute("DELETE FROM api_keys WHERE hash = ?", (key_hash,)))
         return bool(cursor.rowcount)
+
+    # -- presets -------------------------------------------------------------------------------------------
+
+    async def save_preset(self, slug: str, system_prompt: str | None, config: str, at: float) \
+            -> tuple[PresetRecord, PresetVersionRecord]:
+        version_id = str(uuid.uuid4())
+
+        def save(db: sqlite3.Connection) -> tuple[PresetRecord, PresetVersionRecord]:
+            # IMMEDIATE: the write lock first, so two processes saving the same preset take turns.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO presets (id, slug, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (slug) DO NOTHING", (str(uuid.uuid4()), slug, slug, at, at))
+                preset_id = db.execute("SELECT id FROM presets WHERE slug = ?", (slug,)).fetchone()[0]
+                number = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE preset_id = ?",
+                                    (preset_id,)).fetchone()[0]
+                version = PresetVersionRecord(version_id, preset_id, number, system_prompt, config, at)
+                db.execute(f"INSERT INTO preset_versions ({', '.join(PRESET_VERSION_COLUMNS)}) "
+                           f"VALUES ({', '.join('?' for _ in PRESET_VERSION_COLUMNS)})",
+                           tuple(getattr(version, c) for c in PRESET_VERSION_COLUMNS))
+                db.execute("UPDATE presets SET designated_version_id = ?, updated_at = ? WHERE id = ?",
+                           (version_id, at, preset_id))
+                row = db.execute(f"{_PRESET_SELECT} WHERE id = ?", (preset_id,)).fetchone()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return PresetRecord(*row), version
+
+        return await self._run(save)
+
+    async def list_presets(self) -> list[tuple[PresetRecord, PresetVersionRecord | None]]:
+        rows = await self._run(lambda db: db.execute(PRESETS_SELECT).fetchall())
+        return [preset_row(row) for row in rows]
+
+    async def list_preset_versions(self, preset_id: str) -> list[PresetVersionRecord]:
+        sql = f"{_VERSION_SELECT} WHERE preset_id = ? ORDER BY version"
+        rows = await self._run(lambda db: db.execute(sql, (preset_id,)).fetchall())
+        return [PresetVersionRecord(*row) for row in rows]
 
     # -- ledger --------------------------------------------------------------------------------------------
 
@@ -223,3 +272,4 @@ def _key(row: tuple[Any, ...]) -> KeyRecord:
     for name in _BOOL_KEY_FIELDS:
         setattr(record, name, bool(getattr(record, name)))
     return record
+
