@@ -22,7 +22,8 @@ from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
 from crossroads.api.embeddings import EmbeddingsAPI
 from crossroads.api.generation import GenerationAPI
-from crossroads.api.inference import Inference
+from crossroads.api.guardrails import GuardrailsAPI
+from crossroads.api.inference import Face, Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.messages import MessagesFace, TokenCounter, app_of_agent
 from crossroads.api.models import ModelsAPI
@@ -33,6 +34,8 @@ from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
+from crossroads.guardrails.book import GuardrailBook
+from crossroads.guardrails.enforce import Guardrails
 from crossroads.ledger.accounting import Accountant
 from crossroads.ledger.budget import Budget, MemoryBudget
 from crossroads.ledger.credits import Credits
@@ -73,6 +76,7 @@ class Services:
     store: Store
     keys: KeyRing
     presets: PresetBook
+    guardrails: GuardrailBook
     credits: Credits
     ledger: LedgerWriter
     health: Health
@@ -164,6 +168,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     await keys.load()
     book = PresetBook(store)
     await book.load()
+    rails = GuardrailBook(store)
+    await rails.load()
     credits = Credits(store)
     await credits.load()
     health = Health()
@@ -188,6 +194,7 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         limiter = RedisLimiter(link, credits.high_balance)
         ChangeEvents(link, "keys", keys).start()
         ChangeEvents(link, "presets", book).start()
+        ChangeEvents(link, "guardrails", rails).start()
         HealthSync(link, health).start()
     else:
         budget = MemoryBudget()
@@ -201,25 +208,29 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     await transport.start()
     stack.push_async_callback(transport.close)
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
-    refresher = asyncio.create_task(_refresh(keys, book), name="crossroads-refresh")
+    refresher = asyncio.create_task(_refresh(keys, book, rails), name="crossroads-refresh")
     stack.callback(refresher.cancel)
-    return Services(settings, catalog, store, keys, book, credits, ledger, health, planner, dispatcher, transport,
-                    limiter, budget, link, simulator)
+    return Services(settings, catalog, store, keys, book, rails, credits, ledger, health, planner, dispatcher,
+                    transport, limiter, budget, link, simulator)
 
 
 def _routes(app: web.Application, s: Services) -> None:
     accountant = Accountant(s.budget, s.ledger)
-    chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
-                     presets=presets.PresetResolver(s.presets, presets.CHAT))
-    responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
-                          presets=presets.PresetResolver(s.presets, presets.RESPONSES))
+    guardrails = Guardrails(s.guardrails, s.keys)
+
+    def inference(face: Face, dialect: presets.Dialect,
+                  app_of_agent: Callable[[str | None], str | None] | None = None) -> Inference:
+        return Inference(face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter, app_of_agent,
+                         presets=presets.PresetResolver(s.presets, dialect), guardrails=guardrails)
+
+    chat = inference(ChatFace(), presets.CHAT)
+    responses = inference(ResponsesFace(), presets.RESPONSES)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
     keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
     messages_face = MessagesFace(s.catalog)
-    messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
-                         app_of_agent, presets=presets.PresetResolver(s.presets, presets.MESSAGES))
+    messages = inference(messages_face, presets.MESSAGES, app_of_agent)
     count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
@@ -229,8 +240,7 @@ def _routes(app: web.Application, s: Services) -> None:
         add("POST", f"{prefix}/messages", messages.handle)
         add("POST", f"{prefix}/messages/count_tokens", count_tokens.handle)
         add("POST", f"{prefix}/responses", responses.handle)
-    completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
-                            presets=presets.PresetResolver(s.presets, presets.COMPLETIONS))
+    completions = inference(CompletionsFace(), presets.COMPLETIONS)
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/completions", completions.handle)
     add("GET", "/api/v1/models", models.index)
@@ -243,7 +253,6 @@ def _routes(app: web.Application, s: Services) -> None:
     rerank = RerankAPI(s.settings, s.keys, s.planner, RerankDispatcher(s.transport, s.health), accountant, s.limiter)
     add("POST", "/api/v1/rerank", rerank.create)
     add("GET", "/api/v1/models/count", models.count)
-    add("GET", "/api/v1/models/user", models.index)
     add("GET", "/api/v1/endpoints/zdr", models.zdr)
     add("GET", "/api/v1/models/{author}/{slug}/endpoints", models.endpoints)
     add("GET", "/api/v1/model/{author}/{slug}", models.one)
@@ -268,15 +277,26 @@ def _routes(app: web.Application, s: Services) -> None:
     add("POST", "/api/v1/presets/{slug}/chat/completions", preset_api.from_body("chat"))
     add("POST", "/api/v1/presets/{slug}/messages", preset_api.from_body("messages"))
     add("POST", "/api/v1/presets/{slug}/responses", preset_api.from_body("responses"))
+    rails = GuardrailsAPI(s.keys, s.guardrails, guardrails, models, s.settings.max_body_bytes)
+    add("GET", "/api/v1/models/user", rails.user_models)
+    add("GET", "/api/v1/guardrails", rails.index)
+    add("POST", "/api/v1/guardrails", rails.create)
+    add("GET", "/api/v1/guardrails/assignments/keys", rails.assignments)
+    add("GET", "/api/v1/guardrails/{id}", rails.get)
+    add("PATCH", "/api/v1/guardrails/{id}", rails.update)
+    add("DELETE", "/api/v1/guardrails/{id}", rails.delete)
+    add("GET", "/api/v1/guardrails/{id}/assignments/keys", rails.assignments)
+    add("POST", "/api/v1/guardrails/{id}/assignments/keys", rails.assign)
+    add("POST", "/api/v1/guardrails/{id}/assignments/keys/remove", rails.unassign)
     add("GET", "/health", _health)
 
 
-async def _refresh(keys: KeyRing, book: PresetBook, every: float = 1.0) -> None:
-    """Keys and presets created, changed or deleted by other processes take effect here within `every`
-    seconds."""
+async def _refresh(keys: KeyRing, book: PresetBook, rails: GuardrailBook, every: float = 1.0) -> None:
+    """Keys, presets and guardrails created, changed or deleted by other processes take effect here within
+    `every` seconds."""
     while True:
         await asyncio.sleep(every)
-        for held in (keys, book):
+        for held in (keys, book, rails):
             try:
                 await held.refresh()
             except Exception:

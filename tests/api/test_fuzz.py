@@ -158,3 +158,27 @@ def test_presets_never_answer_5xx(gateway: tuple[str, str], body: Any, slug: str
         _check(http.get(f"{url}/presets/{path}/versions", headers=admin), None)
         used = {**body, "model": f"@preset/{slug}"} if isinstance(body, dict) else body
         _check(http.post(f"{url}/chat/completions", json=used, headers={"Authorization": f"Bearer {key}"}), used)
+
+
+guardrail_creations = from_schema(_request_schema("/guardrails", "post"))
+guardrail_updates = from_schema(_request_schema("/guardrails/{id}", "patch"))
+
+
+@settings(FUZZ, max_examples=40)
+@given(create=guardrail_creations, update=guardrail_updates)
+def test_guardrails_never_answer_5xx(gateway: tuple[str, str], create: Any, update: Any) -> None:
+    url, key = gateway
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(timeout=30) as http:
+        response = http.post(f"{url}/guardrails", json=create, headers=admin)
+        _check(response, create)
+        if response.status_code != 201:
+            response = http.post(f"{url}/guardrails", json={"name": "fuzz"}, headers=admin)
+        rail_id = response.json()["data"]["id"]
+        _check(http.patch(f"{url}/guardrails/{rail_id}", json=update, headers=admin), update)
+        key_hash = http.get(f"{url}/key", headers={"Authorization": f"Bearer {key}"}).json()["data"]["hash"]
+        _check(http.post(f"{url}/guardrails/{rail_id}/assignments/keys", json={"key_hashes": [key_hash]},
+                         headers=admin), None)
+        body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello 10.0.0.1"}]}
+        _check(http.post(f"{url}/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}), body)
+        _check(http.delete(f"{url}/guardrails/{rail_id}", headers=admin), None)

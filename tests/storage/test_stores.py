@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from crossroads.storage.base import GenerationRecord, KeyRecord, Store, period_starts
+from crossroads.storage.base import GenerationRecord, GuardrailRecord, KeyRecord, Store, period_starts
 from crossroads.storage.migrate import migrations
 from crossroads.storage.postgres import PostgresStore
 from crossroads.storage.sqlite import SQLiteStore
@@ -134,3 +134,23 @@ async def test_presets_version_on_every_save(store: Store) -> None:
 async def test_concurrent_preset_saves_get_consecutive_versions(store: Store) -> None:
     saved = await asyncio.gather(*(store.save_preset("busy", None, "{}", float(i)) for i in range(8)))
     assert sorted(v.version for _, v in saved) == list(range(1, 9))
+
+
+async def test_guardrails_and_their_key_assignments(store: Store) -> None:
+    rail = GuardrailRecord("g1", "Team A", None, '{"allowed_models": ["a/b"]}', 10.0)
+    await store.save_guardrail(rail)
+    await store.save_guardrail(GuardrailRecord("g2", "Team B", "desc", "{}", 20.0))
+    changed = GuardrailRecord("g1", "Team A2", "now described", '{"limit_usd": 5}', 99.0, 30.0)
+    await store.save_guardrail(changed)
+    listed = await store.list_guardrails()
+    assert [g.id for g in listed] == ["g1", "g2"]
+    assert listed[0] == GuardrailRecord("g1", "Team A2", "now described", '{"limit_usd": 5}', 10.0, 30.0)
+    assert await store.assign_guardrail_keys("g1", ["k1", "k2"], 40.0) == 2
+    assert await store.assign_guardrail_keys("g1", ["k2", "k3"], 41.0) == 1  # k2 already assigned
+    assert await store.assign_guardrail_keys("g2", ["k1"], 42.0) == 1
+    assert await store.unassign_guardrail_keys("g1", ["k1", "nobody"]) == 1
+    assignments = await store.list_guardrail_keys()
+    assert [(a.guardrail_id, a.key_hash, a.assigned_at) for a in assignments] == [
+        ("g1", "k2", 40.0), ("g1", "k3", 41.0), ("g2", "k1", 42.0)]
+    assert await store.delete_guardrail("g1") and not await store.delete_guardrail("g1")
+    assert [(a.guardrail_id, a.key_hash) for a in await store.list_guardrail_keys()] == [("g2", "k1")]

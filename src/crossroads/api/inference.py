@@ -23,6 +23,7 @@ from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
 from crossroads.api.render import SSE_HEADERS, generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
+from crossroads.guardrails.enforce import Guardrails
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Hold, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.presets.apply import PresetResolver
@@ -90,10 +91,12 @@ class Inference:
     def __init__(self, face: Face, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
                  accountant: Accountant, limiter: Limiter,
                  app_of_agent: Callable[[str | None], str | None] | None = None,
-                 presets: PresetResolver | None = None) -> None:
+                 presets: PresetResolver | None = None, guardrails: Guardrails | None = None) -> None:
         self.face = face
         #: Applies the preset a request names, before it is parsed.
         self.presets = presets
+        #: Holds requests to their key's guardrails.
+        self.guardrails = guardrails
         #: The app a request comes from when it sends no title, read from its User-Agent (a face's clients
         #: may be known by it, e.g. a coding agent).
         self.app_of_agent = app_of_agent
@@ -121,7 +124,10 @@ class Inference:
             body = self.presets.resolve(body, preset)
         forwarded = {name: value for name in self.passthrough if (value := header_text(headers.get(name)))}
         chat = face.parse(body, self.settings.default_model, forwarded)
-        route = self.planner.plan(chat)
+        guard = None
+        if self.guardrails is not None:
+            chat, guard = self.guardrails.check(key, chat)
+        route = self.planner.plan(chat, guard)
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)

@@ -9,7 +9,6 @@ one URL per preset that clients can use as a base URL.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from crossroads.api.body import read_json
 from crossroads.api.inference import Inference
+from crossroads.api.listing import integer, iso, page
 from crossroads.api.render import json_response
 from crossroads.errors import InvalidParameter, NotFound
 from crossroads.ledger.keys import KeyRing
@@ -49,8 +49,7 @@ class PresetsAPI:
 
     async def index(self, request: web.Request) -> web.Response:
         self.keys.require_admin(request.headers.get("Authorization"))
-        offset = _integer(request.query, "offset", 0, 0, None)
-        limit = _integer(request.query, "limit", 50, 1, 100)
+        offset, limit = page(request.query)
         everything = self.book.all()
         return json_response({"data": [_preset(p) for p in everything[offset:offset + limit]],
                               "total_count": len(everything)})
@@ -62,8 +61,7 @@ class PresetsAPI:
 
     async def versions(self, request: web.Request) -> web.Response:
         self.keys.require_admin(request.headers.get("Authorization"))
-        offset = _integer(request.query, "offset", 0, 0, None)
-        limit = _integer(request.query, "limit", 50, 1, 100)
+        offset, limit = page(request.query)
         versions = await self.book.versions(request.match_info["slug"])
         return json_response({"data": [_version(v) for v in versions[offset:offset + limit]],
                               "total_count": len(versions)})
@@ -71,7 +69,7 @@ class PresetsAPI:
     async def version(self, request: web.Request) -> web.Response:
         self.keys.require_admin(request.headers.get("Authorization"))
         slug = request.match_info["slug"]
-        number = _integer(request.match_info, "version", None, 1, None)
+        number = integer(request.match_info, "version", None, 1, None)
         for version in await self.book.versions(slug):
             if version.version == number:
                 return json_response({"data": _version(version)})
@@ -106,37 +104,19 @@ def _preset(preset: Preset) -> dict[str, Any]:
     record = preset.record
     return {"id": record.id, "name": record.name, "slug": record.slug, "description": record.description,
             "status": record.status, "designated_version_id": record.designated_version_id,
-            "creator_user_id": None, "workspace_id": None, "created_at": _iso(record.created_at),
-            "updated_at": _iso(record.updated_at), "status_updated_at": None}
+            "creator_user_id": None, "workspace_id": None, "created_at": iso(record.created_at),
+            "updated_at": iso(record.updated_at), "status_updated_at": None}
 
 
 def _version(version: PresetVersionRecord) -> dict[str, Any]:
     return {"id": version.id, "preset_id": version.preset_id, "version": version.version,
             "system_prompt": version.system_prompt, "config": _config(version), "creator_id": _CREATOR,
-            "created_at": _iso(version.created_at), "updated_at": _iso(version.created_at)}
+            "created_at": iso(version.created_at), "updated_at": iso(version.created_at)}
 
 
 def _config(version: PresetVersionRecord) -> Any:
     return orjson.loads(version.config)
 
-
-def _integer(values: Mapping[str, str], name: str, default: int | None, low: int, high: int | None) -> int:
-    raw = values.get(name)
-    if raw is None or (raw == "" and default is not None):
-        if default is None:
-            raise InvalidParameter(name, "is required")
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParameter(name, "expected an integer") from None
-    if value < low or (high is not None and value > high):
-        raise InvalidParameter(name, f"must be between {low} and {high}" if high else f"must be {low} or greater")
-    return value
-
-
-def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 __all__ = ["PresetsAPI"]

@@ -120,6 +120,29 @@ def preset_row(row: Any) -> tuple[PresetRecord, PresetVersionRecord | None]:
 
 
 @dataclass(frozen=True, slots=True)
+class GuardrailRecord:
+    id: str
+    name: str
+    description: str | None
+    #: The policy fields (OpenRouter's names), as a JSON object's text.
+    rules: str
+    created_at: float
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailKeyRecord:
+    id: str
+    guardrail_id: str
+    key_hash: str
+    assigned_at: float
+
+
+GUARDRAIL_COLUMNS = tuple(GuardrailRecord.__dataclass_fields__)
+GUARDRAIL_KEY_COLUMNS = tuple(GuardrailKeyRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     """A key's spend in nanodollars: all time and within the current UTC day, week (from Monday), month."""
 
@@ -175,6 +198,27 @@ class Store(Protocol):
 
     async def list_preset_versions(self, preset_id: str) -> list[PresetVersionRecord]:
         """A preset's versions, oldest first."""
+        ...
+
+    # guardrails
+    async def save_guardrail(self, guardrail: GuardrailRecord) -> None:
+        """Insert a guardrail, or replace the one with its id."""
+
+    async def delete_guardrail(self, guardrail_id: str) -> bool:
+        """Delete a guardrail and its assignments."""
+        ...
+
+    async def list_guardrails(self) -> list[GuardrailRecord]:
+        """Oldest first."""
+        ...
+
+    async def assign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str], at: float) -> int:
+        """Assign keys (those already assigned stay as they are); returns how many were new."""
+        ...
+
+    async def unassign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str]) -> int: ...
+    async def list_guardrail_keys(self) -> list[GuardrailKeyRecord]:
+        """Every assignment, oldest first."""
         ...
 
     # ledger

@@ -17,6 +17,8 @@ import asyncpg
 from crossroads.errors import ConfigError
 from crossroads.storage.base import (
     GENERATION_COLUMNS,
+    GUARDRAIL_COLUMNS,
+    GUARDRAIL_KEY_COLUMNS,
     KEY_COLUMNS,
     KEY_MUTABLE,
     PRESET_COLUMNS,
@@ -24,6 +26,8 @@ from crossroads.storage.base import (
     PRESETS_SELECT,
     ActivityRow,
     GenerationRecord,
+    GuardrailKeyRecord,
+    GuardrailRecord,
     KeyRecord,
     PresetRecord,
     PresetVersionRecord,
@@ -146,6 +150,43 @@ class PostgresStore:
             f"SELECT {', '.join(PRESET_VERSION_COLUMNS)} FROM preset_versions WHERE preset_id = $1 ORDER BY version",
             preset_id)
         return [PresetVersionRecord(*row) for row in rows]
+
+    # -- guardrails ----------------------------------------------------------------------------------------
+
+    async def save_guardrail(self, guardrail: GuardrailRecord) -> None:
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in GUARDRAIL_COLUMNS if c not in ("id", "created_at"))
+        await self.pool.execute(
+            f"INSERT INTO guardrails ({', '.join(GUARDRAIL_COLUMNS)}) "
+            f"VALUES ({', '.join(f'${i + 1}' for i in range(len(GUARDRAIL_COLUMNS)))}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}", *(getattr(guardrail, c) for c in GUARDRAIL_COLUMNS))
+
+    async def delete_guardrail(self, guardrail_id: str) -> bool:
+        async with self.pool.acquire() as db, db.transaction():
+            await db.execute("DELETE FROM guardrail_keys WHERE guardrail_id = $1", guardrail_id)
+            result = await db.execute("DELETE FROM guardrails WHERE id = $1", guardrail_id)
+        return bool(result.endswith(" 1"))
+
+    async def list_guardrails(self) -> list[GuardrailRecord]:
+        rows = await self.pool.fetch(f"SELECT {', '.join(GUARDRAIL_COLUMNS)} FROM guardrails ORDER BY created_at, id")
+        return [GuardrailRecord(*row) for row in rows]
+
+    async def assign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str], at: float) -> int:
+        result = await self.pool.execute(
+            f"INSERT INTO guardrail_keys ({', '.join(GUARDRAIL_KEY_COLUMNS)}) "
+            "SELECT gen_random_uuid()::text, $1, h, $3 FROM unnest($2::text[]) AS h "
+            "ON CONFLICT (guardrail_id, key_hash) DO NOTHING", guardrail_id, key_hashes, at)
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def unassign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str]) -> int:
+        result = await self.pool.execute(
+            "DELETE FROM guardrail_keys WHERE guardrail_id = $1 AND key_hash = ANY($2::text[])",
+            guardrail_id, key_hashes)
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def list_guardrail_keys(self) -> list[GuardrailKeyRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {', '.join(GUARDRAIL_KEY_COLUMNS)} FROM guardrail_keys ORDER BY assigned_at, id")
+        return [GuardrailKeyRecord(*row) for row in rows]
 
     # -- ledger --------------------------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ from typing import Any, Literal, TypeVar
 from crossroads.errors import ConfigError
 from crossroads.storage.base import (
     GENERATION_COLUMNS,
+    GUARDRAIL_COLUMNS,
+    GUARDRAIL_KEY_COLUMNS,
     KEY_COLUMNS,
     KEY_MUTABLE,
     PRESET_COLUMNS,
@@ -24,6 +26,8 @@ from crossroads.storage.base import (
     PRESETS_SELECT,
     ActivityRow,
     GenerationRecord,
+    GuardrailKeyRecord,
+    GuardrailRecord,
     KeyRecord,
     PresetRecord,
     PresetVersionRecord,
@@ -168,6 +172,54 @@ class SQLiteStore:
         sql = f"{_VERSION_SELECT} WHERE preset_id = ? ORDER BY version"
         rows = await self._run(lambda db: db.execute(sql, (preset_id,)).fetchall())
         return [PresetVersionRecord(*row) for row in rows]
+
+    # -- guardrails ----------------------------------------------------------------------------------------
+
+    async def save_guardrail(self, guardrail: GuardrailRecord) -> None:
+        values = tuple(getattr(guardrail, c) for c in GUARDRAIL_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in GUARDRAIL_COLUMNS if c not in ("id", "created_at"))
+        sql = (f"INSERT INTO guardrails ({', '.join(GUARDRAIL_COLUMNS)}) "
+               f"VALUES ({', '.join('?' for _ in GUARDRAIL_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET {updates}")
+        await self._run(lambda db: db.execute(sql, values))
+
+    async def delete_guardrail(self, guardrail_id: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN")
+            try:
+                db.execute("DELETE FROM guardrail_keys WHERE guardrail_id = ?", (guardrail_id,))
+                gone = db.execute("DELETE FROM guardrails WHERE id = ?", (guardrail_id,)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return bool(gone)
+
+        return await self._run(delete)
+
+    async def list_guardrails(self) -> list[GuardrailRecord]:
+        sql = f"SELECT {', '.join(GUARDRAIL_COLUMNS)} FROM guardrails ORDER BY created_at, id"
+        return [GuardrailRecord(*row) for row in await self._run(lambda db: db.execute(sql).fetchall())]
+
+    async def assign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str], at: float) -> int:
+        rows = [(str(uuid.uuid4()), guardrail_id, key_hash, at) for key_hash in key_hashes]
+
+        def assign(db: sqlite3.Connection) -> int:
+            before = db.total_changes
+            db.executemany(f"INSERT INTO guardrail_keys ({', '.join(GUARDRAIL_KEY_COLUMNS)}) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (guardrail_id, key_hash) DO NOTHING", rows)
+            return db.total_changes - before
+
+        return await self._run(assign)
+
+    async def unassign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str]) -> int:
+        sql = (f"DELETE FROM guardrail_keys WHERE guardrail_id = ? "
+               f"AND key_hash IN ({', '.join('?' for _ in key_hashes)})")
+        cursor = await self._run(lambda db: db.execute(sql, (guardrail_id, *key_hashes)))
+        return int(cursor.rowcount)
+
+    async def list_guardrail_keys(self) -> list[GuardrailKeyRecord]:
+        sql = f"SELECT {', '.join(GUARDRAIL_KEY_COLUMNS)} FROM guardrail_keys ORDER BY assigned_at, id"
+        return [GuardrailKeyRecord(*row) for row in await self._run(lambda db: db.execute(sql).fetchall())]
 
     # -- ledger --------------------------------------------------------------------------------------------
 
