@@ -22,6 +22,7 @@ from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
 from crossroads.api.embeddings import EmbeddingsAPI
 from crossroads.api.generation import GenerationAPI
+from crossroads.api.generation_content import GenerationContentAPI
 from crossroads.api.guardrails import GuardrailsAPI
 from crossroads.api.inference import Face, Inference
 from crossroads.api.keys import KeysAPI
@@ -36,6 +37,7 @@ from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
 from crossroads.guardrails.book import GuardrailBook
 from crossroads.guardrails.enforce import Guardrails
+from crossroads.ledger import content
 from crossroads.ledger.accounting import Accountant
 from crossroads.ledger.budget import Budget, MemoryBudget
 from crossroads.ledger.credits import Credits
@@ -210,6 +212,9 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
     refresher = asyncio.create_task(_refresh(keys, book, rails), name="crossroads-refresh")
     stack.callback(refresher.cancel)
+    if settings.log_content:
+        purger = asyncio.create_task(content.purge(store, settings.log_content_days), name="crossroads-purge")
+        stack.callback(purger.cancel)
     return Services(settings, catalog, store, keys, book, rails, credits, ledger, health, planner, dispatcher,
                     transport, limiter, budget, link, simulator)
 
@@ -267,6 +272,9 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/credits", keys.get_credits)
     add("POST", "/api/v1/credits", keys.grant)
     add("GET", "/api/v1/generation", generation.get)
+    stored = GenerationContentAPI(s.keys, s.ledger, s.store, s.settings.log_content, s.settings.max_body_bytes)
+    add("GET", "/api/v1/generation/content", stored.content)
+    add("POST", "/api/v1/generation/feedback", stored.feedback)
     add("GET", "/api/v1/activity", activity.get)
     preset_api = PresetsAPI(s.keys, s.presets, {"chat": chat, "messages": messages, "responses": responses},
                             s.settings.max_body_bytes)

@@ -52,6 +52,10 @@ class Settings:
     log_json: bool = False
     #: Where usage records are spooled before they reach the database (see `ledger/spool.py`).
     spool_dir: Path = Path("crossroads-spool")
+    #: Keep each generation's prompt and completion for `GET /generation/content` (off: never stored).
+    log_content: bool = False
+    #: Days stored content is kept before it is deleted.
+    log_content_days: int = 30
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -123,8 +127,19 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_json=(get("CROSSROADS_LOG_FORMAT") or "text") == "json",
         spool_dir=Path(get("CROSSROADS_SPOOL_DIR") or defaults.spool_dir),
+        log_content=_switch(get("CROSSROADS_LOG_CONTENT"), "CROSSROADS_LOG_CONTENT"),
+        log_content_days=_int(get("CROSSROADS_LOG_CONTENT_DAYS"), "CROSSROADS_LOG_CONTENT_DAYS",
+                              defaults.log_content_days, 1, 36500),
         environ=env,
     )
+
+
+def _switch(raw: str | None, name: str) -> bool:
+    if raw is None or raw.lower() in ("off", "false", "0", "no"):
+        return False
+    if raw.lower() in ("on", "true", "1", "yes"):
+        return True
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")
 
 
 def _namespace(value: str) -> str:

@@ -12,7 +12,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from crossroads.storage.base import GenerationRecord, GuardrailRecord, KeyRecord, Store, period_starts
+from crossroads.storage.base import (
+    FeedbackRecord,
+    GenerationRecord,
+    GuardrailRecord,
+    KeyRecord,
+    Store,
+    period_starts,
+)
 from crossroads.storage.migrate import migrations
 from crossroads.storage.postgres import PostgresStore
 from crossroads.storage.sqlite import SQLiteStore
@@ -154,3 +161,17 @@ async def test_guardrails_and_their_key_assignments(store: Store) -> None:
         ("g1", "k2", 40.0), ("g1", "k3", 41.0), ("g2", "k1", 42.0)]
     assert await store.delete_guardrail("g1") and not await store.delete_guardrail("g1")
     assert [(a.guardrail_id, a.key_hash) for a in await store.list_guardrail_keys()] == [("g2", "k1")]
+
+
+async def test_content_is_purged_after_its_retention_and_feedback_counts_in_activity(store: Store) -> None:
+    now = time.time()
+    old, new, bare = generation("k", 1, now - 86400 * 40), generation("k", 1, now), generation("k", 1, now)
+    old.content = new.content = '{"input": {"messages": []}, "output": {"completion": "x", "reasoning": null}}'
+    await store.write_generations([old, new, bare])
+    assert await store.purge_content(now - 86400 * 30) == 1
+    assert (await store.get_generation(old.id)).content is None  # type: ignore[union-attr]
+    assert (await store.get_generation(new.id)).content == new.content  # type: ignore[union-attr]
+    for i in range(2):
+        await store.add_feedback(FeedbackRecord(f"f{i}", new.id, "k", "latency", None, now))
+    rows = await store.activity(now - 60, now + 60)
+    assert sum(r.feedback for r in rows) == 2 and sum(r.requests for r in rows) == 2

@@ -24,6 +24,7 @@ from crossroads.api.headers import text as header_text
 from crossroads.api.render import SSE_HEADERS, generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.guardrails.enforce import Guardrails
+from crossroads.ledger import content
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Hold, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.presets.apply import PresetResolver
@@ -132,10 +133,14 @@ class Inference:
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
         tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent)
+        if self.settings.log_content:
+            tab.generation.content = content.started(chat.messages)
         try:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
             served = await self.dispatcher.complete(chat, route, tab)
+            if tab.generation.content is not None:
+                content.of_reply(tab.generation.content, served.completion.choices)
             return face.reply(chat, served, tab.generation, await served.finish(End.DONE))
         except CrossroadsError as error:
             return face.error(error, {"X-Generation-Id": tab.generation.id})
@@ -172,6 +177,9 @@ class Inference:
         # wait: a stream that arrived whole (an instant upstream, or a client that fell behind) goes out
         # with its final usage and the end of the response in a single write, not one per batch.
         out = [writer.start(stream), writer.pieces(stream.pieces)]
+        transcript = None if generation.content is None else content.StreamTranscript(generation.content)
+        if transcript is not None:
+            transcript.add(stream.pieces)
         try:
             while True:
                 if out and not stream.ready:
@@ -182,13 +190,19 @@ class Inference:
                     break
                 if pieces:
                     out.append(writer.pieces(pieces))
+                    if transcript is not None:
+                        transcript.add(pieces)
         except UpstreamError as exc:
             failure = exc
         except (asyncio.CancelledError, ConnectionResetError):
+            if transcript is not None:
+                transcript.close()
             await stream.finish(End.CLIENT_GONE)
             raise
         except Exception as exc:  # a fault of the gateway's own: the stream still ends properly
             failure = _internal(exc)
+        if transcript is not None:
+            transcript.close()
         if failure is not None:
             await stream.finish(End.FAILED, failure)
             out.append(writer.failed(failure, stream))

@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 
 from crossroads.catalog.types import Endpoint
+from crossroads.ledger import content
 from crossroads.ledger.budget import Budget
 from crossroads.ledger.cost import Cost, cost_of, worst_case
 from crossroads.ledger.keys import Key
@@ -75,6 +76,8 @@ class Generation:
     session_id: str | None = None
     error_message: str | None = None
     trace: list[dict[str, Any]] | None = None  # the routing trace, one entry per attempt
+    #: Prompt and completion, only with content logging on (`ledger/content.py`).
+    content: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +234,7 @@ def _record(key_hash: str, g: Generation, nanos: int, trace: bool = True) -> Gen
         session_id=g.session_id,
         error_message=g.error_message,
         trace=orjson.dumps(g.trace).decode() if g.trace and trace else None,
+        content=content.encode(g.content),
     )
 
 

@@ -75,6 +75,8 @@ class GenerationRecord:
     session_id: str | None = None
     error_message: str | None = None
     trace: str | None = None
+    #: JSON: prompt and completion, only with content logging on (`ledger/content.py`).
+    content: str | None = None
 
 
 GENERATION_COLUMNS = tuple(GenerationRecord.__dataclass_fields__)
@@ -143,6 +145,19 @@ GUARDRAIL_KEY_COLUMNS = tuple(GuardrailKeyRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    id: str
+    generation_id: str
+    key_hash: str | None  # None: submitted with the management key
+    category: str
+    comment: str | None
+    created_at: float
+
+
+FEEDBACK_COLUMNS = tuple(FeedbackRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     """A key's spend in nanodollars: all time and within the current UTC day, week (from Monday), month."""
 
@@ -164,6 +179,8 @@ class ActivityRow:
     completion_tokens: int
     reasoning_tokens: int
     cost_nanos: int
+    #: Feedback submitted on these generations (`POST /generation/feedback`).
+    feedback: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -227,6 +244,11 @@ class Store(Protocol):
         ...
 
     async def get_generation(self, generation_id: str) -> GenerationRecord | None: ...
+    async def purge_content(self, before: float) -> int:
+        """Delete the stored content of generations created before `before`; how many had some."""
+        ...
+
+    async def add_feedback(self, feedback: FeedbackRecord) -> None: ...
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]: ...
     async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]: ...
 

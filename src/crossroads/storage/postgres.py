@@ -16,6 +16,7 @@ import asyncpg
 
 from crossroads.errors import ConfigError
 from crossroads.storage.base import (
+    FEEDBACK_COLUMNS,
     GENERATION_COLUMNS,
     GUARDRAIL_COLUMNS,
     GUARDRAIL_KEY_COLUMNS,
@@ -25,6 +26,7 @@ from crossroads.storage.base import (
     PRESET_VERSION_COLUMNS,
     PRESETS_SELECT,
     ActivityRow,
+    FeedbackRecord,
     GenerationRecord,
     GuardrailKeyRecord,
     GuardrailRecord,
@@ -199,6 +201,17 @@ class PostgresStore:
         row = await self.pool.fetchrow(f"{_GEN_SELECT} WHERE id = $1", generation_id)
         return GenerationRecord(*row) if row else None
 
+    async def purge_content(self, before: float) -> int:
+        result = await self.pool.execute(
+            "UPDATE generations SET content = NULL WHERE content IS NOT NULL AND created_at < $1", before)
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def add_feedback(self, feedback: FeedbackRecord) -> None:
+        await self.pool.execute(
+            f"INSERT INTO generation_feedback ({', '.join(FEEDBACK_COLUMNS)}) "
+            f"VALUES ({', '.join(f'${i + 1}' for i in range(len(FEEDBACK_COLUMNS)))})",
+            *(getattr(feedback, c) for c in FEEDBACK_COLUMNS))
+
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]:
         if not key_hashes:
             return {}
@@ -216,7 +229,8 @@ class PostgresStore:
         sql = (
             "SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), model, provider_name, "
             "COALESCE(app_title, http_referer), key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), "
-            "SUM(COALESCE(tokens_reasoning, 0)), SUM(cost_nanos) FROM generations "
+            "SUM(COALESCE(tokens_reasoning, 0)), SUM(cost_nanos), "
+            "SUM((SELECT COUNT(*) FROM generation_feedback f WHERE f.generation_id = generations.id)) FROM generations "
             "WHERE created_at >= $1 AND created_at < $2"
             + (" AND key_hash = $3" if key_hash else "")
             + " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3"

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from crossroads.errors import ConfigError
 from crossroads.storage.base import (
+    FEEDBACK_COLUMNS,
     GENERATION_COLUMNS,
     GUARDRAIL_COLUMNS,
     GUARDRAIL_KEY_COLUMNS,
@@ -25,6 +26,7 @@ from crossroads.storage.base import (
     PRESET_VERSION_COLUMNS,
     PRESETS_SELECT,
     ActivityRow,
+    FeedbackRecord,
     GenerationRecord,
     GuardrailKeyRecord,
     GuardrailRecord,
@@ -249,6 +251,16 @@ class SQLiteStore:
             setattr(record, name, bool(getattr(record, name)))
         return record
 
+    async def purge_content(self, before: float) -> int:
+        sql = "UPDATE generations SET content = NULL WHERE content IS NOT NULL AND created_at < ?"
+        cursor = await self._run(lambda db: db.execute(sql, (before,)))
+        return int(cursor.rowcount)
+
+    async def add_feedback(self, feedback: FeedbackRecord) -> None:
+        sql = (f"INSERT INTO generation_feedback ({', '.join(FEEDBACK_COLUMNS)}) "
+               f"VALUES ({', '.join('?' for _ in FEEDBACK_COLUMNS)})")
+        await self._run(lambda db: db.execute(sql, tuple(getattr(feedback, c) for c in FEEDBACK_COLUMNS)))
+
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]:
         day, week, month = period_starts(now)
         sql = (
@@ -268,7 +280,8 @@ class SQLiteStore:
         sql = (
             "SELECT date(created_at, 'unixepoch'), model, provider_name, COALESCE(app_title, http_referer), "
             "key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), SUM(COALESCE(tokens_reasoning, 0)), "
-            "SUM(cost_nanos) FROM generations WHERE created_at >= ? AND created_at < ?"
+            "SUM(cost_nanos), SUM((SELECT COUNT(*) FROM generation_feedback f WHERE f.generation_id = generations.id)) "
+            "FROM generations WHERE created_at >= ? AND created_at < ?"
             + (" AND key_hash = ?" if key_hash else "")
             + " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3"
         )
