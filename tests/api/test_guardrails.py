@@ -3,6 +3,7 @@ with the `openai` SDK, answered by the simulators."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +16,8 @@ from crossroads.ledger.keys import hash_secret
 from crossroads.sim import SimServer
 from tests.conftest import ADMIN_KEY, Gateway, GatewayFactory, provider_keys, upstream_catalog
 from tests.openapi import schema_for, validate
+from tests.redis_support import REDIS_URL, namespace, wipe
+from tests.storage.test_stores import pg_schema
 
 QUESTION: Any = [{"role": "user", "content": "What is the capital of France?"}]
 
@@ -116,7 +119,9 @@ async def test_models_outside_the_guardrail_are_refused_and_unlisted(gateway: Ga
 
         listing = {m.id async for m in guarded.models.list()}
     async with httpx.AsyncClient(base_url=gateway.url) as http:
-        user = (await http.get("/models/user", headers=gateway.auth)).json()["data"]
+        response = await http.get("/models/user", headers=gateway.auth)
+        validate(response.json(), schema_for("/models/user", "get", 200))
+        user = response.json()["data"]
         listed = {m["id"] for m in user}
         assert "openai/gpt-4o-mini" in listed and "anthropic/claude-sonnet-4" in listed
         assert "openai/gpt-4o" not in listed and "anthropic/claude-opus-4.1" not in listed
@@ -199,3 +204,24 @@ async def test_spend_limit_of_the_guardrail_keys_together(gateway: Gateway) -> N
             lifted = await http.patch(f"/guardrails/{rail_id}", json={"limit_usd": None})
             assert lifted.status_code == 200 and lifted.json()["data"]["limit_usd"] is None
         assert (await b.chat.completions.create(model="openai/gpt-4o", messages=QUESTION)).choices
+
+
+async def test_on_postgresql_a_guardrail_holds_on_every_process(start_gateway: GatewayFactory) -> None:
+    ns = namespace()
+    try:
+        async with pg_schema() as pg_url:
+            env = {"CROSSROADS_DATABASE_URL": pg_url, "CROSSROADS_REDIS_URL": REDIS_URL,
+                   "CROSSROADS_REDIS_NAMESPACE": ns}
+            async with start_gateway(env=env) as one, start_gateway(env=env) as two:
+                secret = await one.new_key()
+                await _rail(one, {"name": "mini", "allowed_models": ["openai/gpt-4o-mini"]}, secret)
+                for _ in range(40):
+                    if two.services.guardrails.of_key(hash_secret(secret)):
+                        break
+                    await asyncio.sleep(0.05)
+                async with _client(two, secret) as c:
+                    with pytest.raises(openai.PermissionDeniedError):
+                        await c.chat.completions.create(model="openai/gpt-4o", messages=QUESTION)
+                    assert (await c.chat.completions.create(model="openai/gpt-4o-mini", messages=QUESTION)).choices
+    finally:
+        await wipe(ns)

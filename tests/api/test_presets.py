@@ -11,10 +11,13 @@ import anthropic
 import httpx
 import openai
 import pytest
+import redis.asyncio as aioredis
 from openrouter import OpenRouter
 
 from tests.conftest import ADMIN_KEY, Gateway, GatewayFactory
 from tests.openapi import schema_for, validate
+from tests.redis_support import REDIS_URL, namespace, wipe
+from tests.storage.test_stores import pg_schema
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 PROMPT = "You answer in one short sentence, politely, and never mention the weather at all."
@@ -173,3 +176,32 @@ async def test_presets_reach_other_processes(start_gateway: GatewayFactory, tmp_
         async with openai.AsyncOpenAI(base_url=two.url, api_key=two.key, max_retries=0) as other:
             reply = await other.chat.completions.create(model="@preset/shared", messages=QUESTION)  # type: ignore[arg-type]
         assert reply.model == "anthropic/claude-sonnet-4"
+
+
+async def test_on_postgresql_a_saved_preset_is_announced_through_redis(start_gateway: GatewayFactory) -> None:
+    ns = namespace()
+    listener = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        async with pg_schema() as pg_url, listener.pubsub() as pubsub:
+            await pubsub.subscribe(f"{ns}:presets")
+            env = {"CROSSROADS_DATABASE_URL": pg_url, "CROSSROADS_REDIS_URL": REDIS_URL,
+                   "CROSSROADS_REDIS_NAMESPACE": ns}
+            async with start_gateway(env=env) as one, start_gateway(env=env) as two:
+                await _save(one, "shared", {"model": "anthropic/claude-sonnet-4", "max_tokens": 3})
+                message = None
+                for _ in range(50):
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+                    if message is not None:
+                        break
+                assert message is not None and message["data"].decode().endswith(":shared")
+                for _ in range(40):
+                    if two.services.presets.find("shared") is not None:
+                        break
+                    await asyncio.sleep(0.05)
+                async with openai.AsyncOpenAI(base_url=two.url, api_key=two.key, max_retries=0) as other:
+                    reply = await other.chat.completions.create(model="@preset/shared", messages=QUESTION)  # type: ignore[arg-type]
+                assert reply.model == "anthropic/claude-sonnet-4" and reply.usage is not None
+                assert reply.usage.completion_tokens == 3
+    finally:
+        await listener.aclose()
+        await wipe(ns)
