@@ -14,6 +14,9 @@ def test_defaults() -> None:
     settings = from_environ({})
     assert settings.database_url == "sqlite:///crossroads.db"
     assert settings.port == 8000 and settings.simulator == "auto" and settings.admin_key is None
+    assert settings.log_content is False and settings.log_content_days == 30
+    on = from_environ({"CROSSROADS_LOG_CONTENT": "on", "CROSSROADS_LOG_CONTENT_DAYS": "7"})
+    assert on.log_content is True and on.log_content_days == 7
 
 
 @pytest.mark.parametrize(("name", "value"), [
@@ -26,6 +29,8 @@ def test_defaults() -> None:
     ("CROSSROADS_MAX_BODY_BYTES", "-1"),
     ("CROSSROADS_FIRST_BYTE_TIMEOUT", "soon"),
     ("CROSSROADS_LOG_LEVEL", "LOUD"),
+    ("CROSSROADS_LOG_CONTENT", "sometimes"),
+    ("CROSSROADS_LOG_CONTENT_DAYS", "0"),
     ("CROSSROADS_CATALOG", "/no/such/file.toml"),
     ("CROSSROADS_HEADER_TIMEOUT", "0"),
     ("CROSSROADS_MAX_PENDING_PER_CLIENT", "-1"),

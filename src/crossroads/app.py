@@ -25,18 +25,24 @@ from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
 from crossroads.api.embeddings import EmbeddingsAPI
 from crossroads.api.generation import GenerationAPI
+from crossroads.api.generation_content import GenerationContentAPI
+from crossroads.api.guardrails import GuardrailsAPI
 from crossroads.api.health import HealthAPI
-from crossroads.api.inference import Inference
+from crossroads.api.inference import Face, Inference
 from crossroads.api.keys import KeysAPI
 from crossroads.api.messages import MessagesFace, TokenCounter, app_of_agent
 from crossroads.api.metrics import MetricsAPI
 from crossroads.api.models import ModelsAPI
+from crossroads.api.presets import PresetsAPI
 from crossroads.api.render import error_response
 from crossroads.api.rerank import RerankAPI
 from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
+from crossroads.guardrails.book import GuardrailBook
+from crossroads.guardrails.enforce import Guardrails
+from crossroads.ledger import content
 from crossroads.ledger.accounting import Accountant
 from crossroads.ledger.budget import Budget, MemoryBudget
 from crossroads.ledger.credits import Credits
@@ -45,6 +51,8 @@ from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
 from crossroads.metrics.recorder import Metrics, NoMetrics
+from crossroads.presets import apply as presets
+from crossroads.presets.book import PresetBook
 from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
@@ -75,6 +83,8 @@ class Services:
     catalog: Catalog
     store: Store
     keys: KeyRing
+    presets: PresetBook
+    guardrails: GuardrailBook
     credits: Credits
     ledger: LedgerWriter
     health: Health
@@ -203,6 +213,10 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     stack.push_async_callback(metrics.close)
     keys = KeyRing(store, settings.admin_key)
     await keys.load()
+    book = PresetBook(store)
+    await book.load()
+    rails = GuardrailBook(store)
+    await rails.load()
     credits = Credits(store)
     await credits.load()
     health = Health()
@@ -210,17 +224,19 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     budget: Budget
     limiter: Limiter
     if link is not None:
-        from crossroads.ledger.key_events import KeyEvents
         from crossroads.ledger.shared_budget import RedisBudget
         from crossroads.ratelimit.redis import RedisLimiter
         from crossroads.routing.health_sync import HealthSync
+        from crossroads.storage.changes import ChangeEvents
 
         shared_budget = RedisBudget(link, store)
         shared_budget.start()
         stack.push_async_callback(shared_budget.close)
         budget = shared_budget
         limiter = RedisLimiter(link, credits.high_balance)
-        KeyEvents(link, keys).start()
+        ChangeEvents(link, "keys", keys).start()
+        ChangeEvents(link, "presets", book).start()
+        ChangeEvents(link, "guardrails", rails).start()
         HealthSync(link, health).start()
     else:
         budget = MemoryBudget()
@@ -232,10 +248,13 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     await transport.start()
     stack.push_async_callback(transport.close)
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
-    refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
+    refresher = asyncio.create_task(_refresh(keys, book, rails), name="crossroads-refresh")
     stack.callback(refresher.cancel)
-    return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,
-                    limiter, budget, link, simulator, metrics, simulator_url)
+    if settings.log_content:
+        purger = asyncio.create_task(content.purge(store, settings.log_content_days), name="crossroads-purge")
+        stack.callback(purger.cancel)
+    return Services(settings, catalog, store, keys, book, rails, credits, ledger, health, planner, dispatcher,
+                    transport, limiter, budget, link, simulator, metrics, simulator_url)
 
 
 async def _open_link(settings: Settings, stack: contextlib.AsyncExitStack) -> Link | None:
@@ -270,16 +289,22 @@ def _policy(catalog: Catalog, settings: Settings) -> Policy:
 def _routes(app: web.Application, s: Services) -> None:
     accountant = Accountant(s.budget, s.ledger, s.metrics,
                             keep_content=s.settings.otlp_content and s.settings.otlp_endpoint is not None)
-    chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
-    responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    guardrails = Guardrails(s.guardrails, s.keys)
+
+    def inference(face: Face, dialect: presets.Dialect,
+                  app_of_agent: Callable[[str | None], str | None] | None = None) -> Inference:
+        return Inference(face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter, app_of_agent,
+                         presets=presets.PresetResolver(s.presets, dialect), guardrails=guardrails)
+
+    chat = inference(ChatFace(), presets.CHAT)
+    responses = inference(ResponsesFace(), presets.RESPONSES)
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
     keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
     messages_face = MessagesFace(s.catalog)
     completions_face = CompletionsFace(s.catalog)
-    messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
-                         app_of_agent)
+    messages = inference(messages_face, presets.MESSAGES, app_of_agent)
     count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
@@ -289,8 +314,7 @@ def _routes(app: web.Application, s: Services) -> None:
         add("POST", f"{prefix}/messages", messages.handle)
         add("POST", f"{prefix}/messages/count_tokens", count_tokens.handle)
         add("POST", f"{prefix}/responses", responses.handle)
-    completions = Inference(completions_face, s.settings, s.keys, s.planner, s.dispatcher, accountant,
-                            s.limiter)
+    completions = inference(completions_face, presets.COMPLETIONS)
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/completions", completions.handle)
     add("GET", "/api/v1/models", models.index)
@@ -303,7 +327,6 @@ def _routes(app: web.Application, s: Services) -> None:
     rerank = RerankAPI(s.settings, s.keys, s.planner, RerankDispatcher(s.transport, s.health), accountant, s.limiter)
     add("POST", "/api/v1/rerank", rerank.create)
     add("GET", "/api/v1/models/count", models.count)
-    add("GET", "/api/v1/models/user", models.index)
     add("GET", "/api/v1/endpoints/zdr", models.zdr)
     add("GET", "/api/v1/models/{author}/{slug}/endpoints", models.endpoints)
     add("GET", "/api/v1/model/{author}/{slug}", models.one)
@@ -318,7 +341,30 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/credits", keys.get_credits)
     add("POST", "/api/v1/credits", keys.grant)
     add("GET", "/api/v1/generation", generation.get)
+    stored = GenerationContentAPI(s.keys, s.ledger, s.store, s.settings.log_content, s.settings.max_body_bytes)
+    add("GET", "/api/v1/generation/content", stored.content)
+    add("POST", "/api/v1/generation/feedback", stored.feedback)
     add("GET", "/api/v1/activity", activity.get)
+    preset_api = PresetsAPI(s.keys, s.presets, {"chat": chat, "messages": messages, "responses": responses},
+                            s.settings.max_body_bytes)
+    add("GET", "/api/v1/presets", preset_api.index)
+    add("GET", "/api/v1/presets/{slug}", preset_api.get)
+    add("GET", "/api/v1/presets/{slug}/versions", preset_api.versions)
+    add("GET", "/api/v1/presets/{slug}/versions/{version}", preset_api.version)
+    add("POST", "/api/v1/presets/{slug}/chat/completions", preset_api.from_body("chat"))
+    add("POST", "/api/v1/presets/{slug}/messages", preset_api.from_body("messages"))
+    add("POST", "/api/v1/presets/{slug}/responses", preset_api.from_body("responses"))
+    rails = GuardrailsAPI(s.keys, s.guardrails, guardrails, models, s.settings.max_body_bytes)
+    add("GET", "/api/v1/models/user", rails.user_models)
+    add("GET", "/api/v1/guardrails", rails.index)
+    add("POST", "/api/v1/guardrails", rails.create)
+    add("GET", "/api/v1/guardrails/assignments/keys", rails.assignments)
+    add("GET", "/api/v1/guardrails/{id}", rails.get)
+    add("PATCH", "/api/v1/guardrails/{id}", rails.update)
+    add("DELETE", "/api/v1/guardrails/{id}", rails.delete)
+    add("GET", "/api/v1/guardrails/{id}/assignments/keys", rails.assignments)
+    add("POST", "/api/v1/guardrails/{id}/assignments/keys", rails.assign)
+    add("POST", "/api/v1/guardrails/{id}/assignments/keys/remove", rails.unassign)
     app[ACCESS] = Sources(s.ledger, s.keys)
     health = HealthAPI(s.store, s.catalog, s.settings.spool_dir)
     # Everything here that keeps the catalog: a reload (SIGHUP) hands each the new one.
@@ -329,12 +375,14 @@ def _routes(app: web.Application, s: Services) -> None:
         add("GET", "/metrics", MetricsAPI(s.metrics, s.settings.metrics_token).get)
 
 
-async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:
-    """Keys created, changed or deleted by other processes take effect here within `every` seconds."""
+async def _refresh(keys: KeyRing, book: PresetBook, rails: GuardrailBook, every: float = 1.0) -> None:
+    """Keys, presets and guardrails created, changed or deleted by other processes take effect here within
+    `every` seconds."""
     while True:
         await asyncio.sleep(every)
-        try:
-            await keys.refresh()
-        except Exception:
-            log.warning("could not refresh keys from storage", exc_info=True)
+        for held in (keys, book, rails):
+            try:
+                await held.refresh()
+            except Exception:
+                log.warning("could not refresh %s from storage", type(held).__name__, exc_info=True)
 

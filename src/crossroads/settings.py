@@ -71,6 +71,10 @@ class Settings:
     otlp_endpoint: str | None = None
     #: Export prompts and completions with the traces.
     otlp_content: bool = False
+    #: Keep each generation's prompt and completion for `GET /generation/content` (off: never stored).
+    log_content: bool = False
+    #: Days stored content is kept before it is deleted.
+    log_content_days: int = 30
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -170,6 +174,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_token=get("CROSSROADS_METRICS_TOKEN"),
         otlp_endpoint=otlp_endpoint,
         otlp_content=otlp_content == "on",
+        log_content=_switch(get("CROSSROADS_LOG_CONTENT"), "CROSSROADS_LOG_CONTENT"),
+        log_content_days=_int(get("CROSSROADS_LOG_CONTENT_DAYS"), "CROSSROADS_LOG_CONTENT_DAYS",
+                              defaults.log_content_days, 1, 36500),
         environ=env,
     )
 
@@ -182,6 +189,14 @@ def workers(raw: str | None) -> int:
         except AttributeError:  # no affinity on this platform
             return os.cpu_count() or 1
     return _int(raw, "CROSSROADS_WORKERS", 1, 1, 1024)
+
+
+def _switch(raw: str | None, name: str) -> bool:
+    if raw is None or raw.lower() in ("off", "false", "0", "no"):
+        return False
+    if raw.lower() in ("on", "true", "1", "yes"):
+        return True
+    raise ConfigError(f"{name} must be on or off, not {raw!r}")
 
 
 def _namespace(value: str) -> str:

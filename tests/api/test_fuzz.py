@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -144,3 +145,40 @@ def test_credits_never_answer_5xx(gateway: tuple[str, str], grant: Any) -> None:
     with httpx.Client(timeout=30) as http:
         _check(http.post(f"{url}/credits", json=grant, headers={"Authorization": f"Bearer {ADMIN}"}), grant)
         _check(http.get(f"{url}/credits", headers={"Authorization": f"Bearer {ADMIN}"}), None)
+
+
+@settings(FUZZ, max_examples=40)
+@given(body=chat_requests(), slug=st.sampled_from(["fuzz", "fuzz-2"]) | _text)
+def test_presets_never_answer_5xx(gateway: tuple[str, str], body: Any, slug: str) -> None:
+    url, key = gateway
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    path = quote(slug, safe="")
+    with httpx.Client(timeout=30) as http:
+        _check(http.post(f"{url}/presets/{path}/chat/completions", json=body, headers=admin), body)
+        _check(http.get(f"{url}/presets/{path}/versions", headers=admin), None)
+        used = {**body, "model": f"@preset/{slug}"} if isinstance(body, dict) else body
+        _check(http.post(f"{url}/chat/completions", json=used, headers={"Authorization": f"Bearer {key}"}), used)
+
+
+guardrail_creations = from_schema(_request_schema("/guardrails", "post"))
+guardrail_updates = from_schema(_request_schema("/guardrails/{id}", "patch"))
+
+
+@settings(FUZZ, max_examples=40)
+@given(create=guardrail_creations, update=guardrail_updates)
+def test_guardrails_never_answer_5xx(gateway: tuple[str, str], create: Any, update: Any) -> None:
+    url, key = gateway
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    with httpx.Client(timeout=30) as http:
+        response = http.post(f"{url}/guardrails", json=create, headers=admin)
+        _check(response, create)
+        if response.status_code != 201:
+            response = http.post(f"{url}/guardrails", json={"name": "fuzz"}, headers=admin)
+        rail_id = response.json()["data"]["id"]
+        _check(http.patch(f"{url}/guardrails/{rail_id}", json=update, headers=admin), update)
+        key_hash = http.get(f"{url}/key", headers={"Authorization": f"Bearer {key}"}).json()["data"]["hash"]
+        _check(http.post(f"{url}/guardrails/{rail_id}/assignments/keys", json={"key_hashes": [key_hash]},
+                         headers=admin), None)
+        body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello 10.0.0.1"}]}
+        _check(http.post(f"{url}/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}), body)
+        _check(http.delete(f"{url}/guardrails/{rail_id}", headers=admin), None)

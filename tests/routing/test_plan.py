@@ -248,3 +248,26 @@ def test_models_fallback_list_groups_by_model(clock: Clock) -> None:
 def test_free_variant_is_its_own_model(clock: Clock) -> None:
     p = planner(clock)
     assert order(p, model="org/free:free") == ["cheap"]
+
+
+def test_a_fence_keeps_excluded_endpoints_out_and_names_itself_when_nothing_is_left(clock: Clock) -> None:
+    from crossroads.errors import Forbidden
+    from crossroads.guardrails.enforce import Guard
+    from crossroads.guardrails.rules import Guardrail
+    from crossroads.storage.base import GuardrailRecord
+
+    def guard(**rules: Any) -> Guard:
+        return Guard((Guardrail(GuardrailRecord("g", "Team", None, "{}", 0.0), rules),))
+
+    p = planner(clock)
+    request = parse_chat_request({"model": "org/open", "models": ["org/other"],
+                                  "messages": [{"role": "user", "content": "hi"}]}, "org/open")
+    for _ in range(20):
+        route = p.plan(request, guard(ignored_providers=["cheap"], enforce_zdr=True))
+        assert [e.provider.slug for e in route.endpoints()] == ["mid", "mid"]  # dear keeps prompts
+    only_other = p.plan(request, guard(allowed_models=["org/other"]))
+    assert [m.id for m, _ in only_other.groups] == ["org/other"]
+    with pytest.raises(Forbidden) as caught:
+        p.plan(request, guard(allowed_providers=["dear"], ignored_models=["org/open"]))
+    assert "Team" in caught.value.message
+    assert [e.provider.slug for e in p.plan(request).endpoints()].count("cheap") == 1  # no fence, no change

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -11,7 +12,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from crossroads.storage.base import GenerationRecord, KeyRecord, Store, period_starts
+from crossroads.storage.base import (
+    FeedbackRecord,
+    GenerationRecord,
+    GuardrailRecord,
+    KeyRecord,
+    Store,
+    period_starts,
+)
 from crossroads.storage.migrate import migrations
 from crossroads.storage.postgres import PostgresStore
 from crossroads.storage.sqlite import SQLiteStore
@@ -124,3 +132,57 @@ async def test_ping_answers_while_the_database_does_and_raises_once_it_is_gone(s
         await store.pool.execute("DROP TABLE api_keys CASCADE")  # what a wiped database looks like to a query
     with pytest.raises(Exception):  # noqa: B017, PT011 - each driver raises its own
         await store.ping()
+
+
+async def test_presets_version_on_every_save(store: Store) -> None:
+    first, v1 = await store.save_preset("tone", "Be brief.", '{"model": "openai/gpt-4o"}', 100.0)
+    second, v2 = await store.save_preset("tone", None, '{"temperature": 0.2}', 200.0)
+    other, _ = await store.save_preset("other", None, "{}", 150.0)
+    assert first.id == second.id != other.id
+    assert (v1.version, v2.version) == (1, 2) and v2.preset_id == first.id
+    assert second.designated_version_id == v2.id and second.updated_at == 200.0 and second.created_at == 100.0
+    listed = await store.list_presets()
+    assert [(p.slug, v.version if v else None) for p, v in listed] == [("tone", 2), ("other", 1)]
+    assert listed[0][1] == v2
+    versions = await store.list_preset_versions(first.id)
+    assert [(v.version, v.system_prompt, v.config) for v in versions] == [
+        (1, "Be brief.", '{"model": "openai/gpt-4o"}'), (2, None, '{"temperature": 0.2}')]
+
+
+async def test_concurrent_preset_saves_get_consecutive_versions(store: Store) -> None:
+    saved = await asyncio.gather(*(store.save_preset("busy", None, "{}", float(i)) for i in range(8)))
+    assert sorted(v.version for _, v in saved) == list(range(1, 9))
+
+
+async def test_guardrails_and_their_key_assignments(store: Store) -> None:
+    rail = GuardrailRecord("g1", "Team A", None, '{"allowed_models": ["a/b"]}', 10.0)
+    await store.save_guardrail(rail)
+    await store.save_guardrail(GuardrailRecord("g2", "Team B", "desc", "{}", 20.0))
+    changed = GuardrailRecord("g1", "Team A2", "now described", '{"limit_usd": 5}', 99.0, 30.0)
+    await store.save_guardrail(changed)
+    listed = await store.list_guardrails()
+    assert [g.id for g in listed] == ["g1", "g2"]
+    assert listed[0] == GuardrailRecord("g1", "Team A2", "now described", '{"limit_usd": 5}', 10.0, 30.0)
+    assert await store.assign_guardrail_keys("g1", ["k1", "k2"], 40.0) == 2
+    assert await store.assign_guardrail_keys("g1", ["k2", "k3"], 41.0) == 1  # k2 already assigned
+    assert await store.assign_guardrail_keys("g2", ["k1"], 42.0) == 1
+    assert await store.unassign_guardrail_keys("g1", ["k1", "nobody"]) == 1
+    assignments = await store.list_guardrail_keys()
+    assert [(a.guardrail_id, a.key_hash, a.assigned_at) for a in assignments] == [
+        ("g1", "k2", 40.0), ("g1", "k3", 41.0), ("g2", "k1", 42.0)]
+    assert await store.delete_guardrail("g1") and not await store.delete_guardrail("g1")
+    assert [(a.guardrail_id, a.key_hash) for a in await store.list_guardrail_keys()] == [("g2", "k1")]
+
+
+async def test_content_is_purged_after_its_retention_and_feedback_counts_in_activity(store: Store) -> None:
+    now = time.time()
+    old, new, bare = generation("k", 1, now - 86400 * 40), generation("k", 1, now), generation("k", 1, now)
+    old.content = new.content = '{"input": {"messages": []}, "output": {"completion": "x", "reasoning": null}}'
+    await store.write_generations([old, new, bare])
+    assert await store.purge_content(now - 86400 * 30) == 1
+    assert (await store.get_generation(old.id)).content is None  # type: ignore[union-attr]
+    assert (await store.get_generation(new.id)).content == new.content  # type: ignore[union-attr]
+    for i in range(2):
+        await store.add_feedback(FeedbackRecord(f"f{i}", new.id, "k", "latency", None, now))
+    rows = await store.activity(now - 60, now + 60)
+    assert sum(r.feedback for r in rows) == 2 and sum(r.requests for r in rows) == 2

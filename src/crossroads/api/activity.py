@@ -1,5 +1,6 @@
 """`GET /api/v1/activity`: spend and tokens per UTC day, grouped by model and provider (OpenRouter's shape),
-or by any of model, provider, app and key (`group_by=app,key`; an extension for dashboards).
+or by any of model, provider, app and key (`group_by=app,key`; an extension for dashboards). Each item also
+counts the feedback submitted on its generations (`feedback`, an extension: `POST /generation/feedback`).
 
 With the management key it covers every key (`api_key_hash` narrows it); with an API key, only that key.
 Usage is read from the ledger after writing out what is pending, so it is exact and the same on every
@@ -78,7 +79,7 @@ def _aggregate(rows: list[ActivityRow], groups: tuple[str, ...]) -> list[dict[st
         item = merged.get(ident)
         if item is None:
             item = merged[ident] = {"date": row.date, "requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
-                                    "reasoning_tokens": 0, "usage_nanos": 0}
+                                    "reasoning_tokens": 0, "usage_nanos": 0, "feedback": 0}
             if "model" in groups:
                 item.update(model=row.model, model_permaslug=row.model)
             if "provider" in groups:
@@ -92,6 +93,7 @@ def _aggregate(rows: list[ActivityRow], groups: tuple[str, ...]) -> list[dict[st
         item["completion_tokens"] += row.completion_tokens
         item["reasoning_tokens"] += row.reasoning_tokens
         item["usage_nanos"] += row.cost_nanos
+        item["feedback"] += row.feedback
     out = []
     for item in merged.values():
         item["usage"] = float(from_nanos(item.pop("usage_nanos")))

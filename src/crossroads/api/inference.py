@@ -23,8 +23,11 @@ from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
 from crossroads.api.render import SSE_HEADERS, generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
+from crossroads.guardrails.enforce import Guardrails
+from crossroads.ledger import content
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Hold, Tab
 from crossroads.ledger.keys import KeyRing
+from crossroads.presets.apply import PresetResolver
 from crossroads.providers.base import Piece
 from crossroads.providers.registry import passthrough_headers
 from crossroads.ratelimit.base import Limiter
@@ -92,8 +95,13 @@ class Inference:
 
     def __init__(self, face: Face, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
                  accountant: Accountant, limiter: Limiter,
-                 app_of_agent: Callable[[str | None], str | None] | None = None) -> None:
+                 app_of_agent: Callable[[str | None], str | None] | None = None,
+                 presets: PresetResolver | None = None, guardrails: Guardrails | None = None) -> None:
         self.face = face
+        #: Applies the preset a request names, before it is parsed.
+        self.presets = presets
+        #: Holds requests to their key's guardrails.
+        self.guardrails = guardrails
         #: The app a request comes from when it sends no title, read from its User-Agent (a face's clients
         #: may be known by it, e.g. a coding agent).
         self.app_of_agent = app_of_agent
@@ -105,35 +113,45 @@ class Inference:
         self.limiter = limiter
         self.passthrough = passthrough_headers(dispatcher.adapters)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request, preset: str | None = None) -> web.StreamResponse:
+        """Serve one request; `preset` is the slug of the preset the URL names, if any."""
         arrived = time.monotonic()
         metrics = self.accountant.metrics
         metrics.in_flight += 1
         try:
-            return await self._handle(request, arrived)
+            return await self._handle(request, arrived, preset)
         except CrossroadsError as error:
             metrics.refused(self.face.api, error, arrived)
             return self.face.error(error, {})
         finally:
             metrics.in_flight -= 1
 
-    async def _handle(self, request: web.Request, arrived: float) -> web.StreamResponse:
+    async def _handle(self, request: web.Request, arrived: float, preset: str | None) -> web.StreamResponse:
         face = self.face
         headers = request.headers
         key = await self.keys.authenticate(face.credentials(request))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        if self.presets is not None:
+            body = self.presets.resolve(body, preset)
         forwarded = {name: value for name in self.passthrough if (value := header_text(headers.get(name)))}
         chat = face.parse(body, self.settings.default_model, forwarded)
-        route = self.planner.plan(chat)
+        guard = None
+        if self.guardrails is not None:
+            chat, guard = self.guardrails.check(key, chat)
+        route = self.planner.plan(chat, guard)
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
         tab = open_tab(self.accountant, hold, route, headers, chat, self.app_of_agent, api=face.api, arrived=arrived,
                        operation=face.operation)
+        if self.settings.log_content:
+            tab.generation.content = content.started(chat.messages)
         try:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
             served = await self.dispatcher.complete(chat, route, tab)
+            if tab.generation.content is not None:
+                content.of_reply(tab.generation.content, served.completion.choices)
             return face.reply(chat, served, tab.generation, await served.finish(End.DONE))
         except CrossroadsError as error:
             return face.error(error, {"X-Generation-Id": tab.generation.id})
@@ -179,6 +197,9 @@ class Inference:
         # wait: a stream that arrived whole (an instant upstream, or a client that fell behind) goes out
         # with its final usage and the end of the response in a single write, not one per batch.
         out = [writer.start(stream), writer.pieces(stream.pieces)]
+        transcript = None if generation.content is None else content.StreamTranscript(generation.content)
+        if transcript is not None:
+            transcript.add(stream.pieces)
         try:
             while True:
                 if out and not stream.ready:
@@ -189,13 +210,19 @@ class Inference:
                     break
                 if pieces:
                     out.append(writer.pieces(pieces))
+                    if transcript is not None:
+                        transcript.add(pieces)
         except UpstreamError as exc:
             failure = exc
         except (asyncio.CancelledError, ConnectionResetError):
+            if transcript is not None:
+                transcript.close()
             await stream.finish(End.CLIENT_GONE)
             raise
         except Exception as exc:  # a fault of the gateway's own: the stream still ends properly
             failure = _internal(exc)
+        if transcript is not None:
+            transcript.close()
         if failure is not None:
             await stream.finish(End.FAILED, failure)
             out.append(writer.failed(failure, stream))

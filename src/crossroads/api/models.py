@@ -36,7 +36,13 @@ class ModelsAPI:
     # -- /models ----------------------------------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.Response:
+        return self.listing(request)
+
+    def listing(self, request: web.Request, keep: Callable[[Model], bool] | None = None) -> web.Response:
+        """`/models`, or (with `keep`) the models one key may use."""
         models = self._filtered(request.query)
+        if keep is not None:
+            models = [m for m in models if keep(m)]
         total = len(models)
         offset, limit = _page(request.query)
         if limit is not None:

@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 
 from crossroads.catalog.types import Endpoint
+from crossroads.ledger import content
 from crossroads.ledger.budget import Budget
 from crossroads.ledger.cost import Cost, cost_of, worst_case
 from crossroads.ledger.keys import Key
@@ -76,8 +77,10 @@ class Generation:
     session_id: str | None = None
     error_message: str | None = None
     trace: list[dict[str, Any]] | None = None  # the routing trace, one entry per attempt
-    #: The prompt and completion (`{"input": messages, "output": messages}`), when content is kept.
+    #: Prompt and completion, only with content logging on (`ledger/content.py`).
     content: dict[str, Any] | None = None
+    #: The prompt and completion (`{"input": messages, "output": messages}`) for traces, when they carry it.
+    trace_content: dict[str, Any] | None = None
     #: What was asked of the model, in OpenTelemetry's GenAI terms (`gen_ai.operation.name`).
     operation: str = "chat"
 
@@ -248,13 +251,14 @@ def _record(key_hash: str, g: Generation, nanos: int, trace: bool = True) -> Gen
         session_id=g.session_id,
         error_message=g.error_message,
         trace=orjson.dumps(g.trace).decode() if g.trace and trace else None,
-        content=_content(g.content) if g.content and trace else None,
+        content=content.encode(g.content),
+        trace_content=_content(g.trace_content) if g.trace_content and trace else None,
         operation=g.operation,
     )
 
 
-def _content(content: dict[str, Any]) -> str | None:
-    text = orjson.dumps(content)
+def _content(kept: dict[str, Any]) -> str | None:
+    text = orjson.dumps(kept)
     return text.decode() if len(text) <= CONTENT_BYTES else None
 
 

@@ -16,7 +16,7 @@ Configured by the environment: `CROSSROADS_OTLP_ENDPOINT` (the collector's OTLP/
 on top of it: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (a full URL, which wins), `OTEL_EXPORTER_OTLP_HEADERS`,
 `..._TIMEOUT`, `..._COMPRESSION`, `..._CERTIFICATE`, `OTEL_SERVICE_NAME` (default `crossroads`),
 `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`. `CROSSROADS_OTLP_CONTENT=on` adds the prompt and completion of
-generations whose record carries them (`GenerationRecord.content`), as the conventions' `gen_ai.input.messages`
+generations whose record carries them (`GenerationRecord.trace_content`), as the conventions' `gen_ai.input.messages`
 and `gen_ai.output.messages`.
 """
 
@@ -166,8 +166,8 @@ def _generation_attributes(record: GenerationRecord, operation: str, request_mod
         "error.type": _error_type(record),
     }
     attributes.update((k, v) for k, v in optional.items() if v is not None)
-    if content and record.content:
-        kept = orjson.loads(record.content)
+    if content and record.trace_content:
+        kept = orjson.loads(record.trace_content)
         output = [{**m, "finish_reason": record.finish_reason or "error"} for m in _messages(kept.get("output"))]
         attributes["gen_ai.input.messages"] = orjson.dumps(_messages(kept.get("input"))).decode()
         attributes["gen_ai.output.messages"] = orjson.dumps(output).decode()

@@ -143,7 +143,7 @@ class Outcome:
             generation.latency_ms = int((now - tab.clock) * 1000)
         generation.trace = self.public_trace()
         if tab.accountant.keep_content:
-            generation.content = {"input": self.request.messages, "output": self.output()}
+            generation.trace_content = {"input": self.request.messages, "output": self.output()}
         return await tab.settle()
 
     def _served_attempt(self, end: End, error: CrossroadsError | None, usage: Usage, now: float) -> None:

@@ -19,10 +19,10 @@ import random
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from crossroads.catalog.types import SIMULATOR_SLUG, Catalog, Endpoint, Model
-from crossroads.errors import InvalidParameter, NoEndpoints, UnknownModel
+from crossroads.errors import CrossroadsError, InvalidParameter, NoEndpoints, UnknownModel
 from crossroads.providers.base import Adapter
 from crossroads.routing.health import Health
 from crossroads.schema.request import ChatRequest, ProviderPreferences
@@ -41,6 +41,18 @@ class Policy:
     sort: str | None = None
     #: Route to the simulator without being asked (no real provider configured, or forced on).
     simulator_default: bool = True
+
+
+class Fence(Protocol):
+    """Limits on the key a request comes with (its guardrails): endpoints it may not use."""
+
+    def refuses(self, model: Model, endpoint: Endpoint) -> str | None:
+        """The name of what keeps this endpoint of this model from the key, or None."""
+        ...
+
+    def refusal(self, names: set[str], models: tuple[str, ...]) -> CrossroadsError:
+        """The error when only the fence (`names`) left no endpoint."""
+        ...
 
 
 @dataclass(slots=True)
@@ -81,21 +93,34 @@ class Planner:
 
     # -- planning ------------------------------------------------------------------------------------------
 
-    def plan(self, request: ChatRequest, output: str = "text") -> Route:
+    def plan(self, request: ChatRequest, fence: Fence | None = None, output: str = "text") -> Route:
         """The route for a request whose API answers with `output` (chat: "text"; see `_SERVED_BY` for the
-        rest): a model that does not produce it is a 400 naming the API that serves it."""
+        rest): a model that does not produce it is a 400 naming the API that serves it. `fence` keeps the
+        endpoints a key's guardrails exclude out of it."""
         prefs = request.provider
         route = Route(allow_fallbacks=prefs.allow_fallbacks)
         reasons: dict[str, set[str]] = {}
+        fenced: set[str] = set()
         resolved = [self.resolve(slug) for slug in request.models]  # unknown models fail before anything runs
         for model, _ in resolved:
             if output not in model.output_modalities:
                 raise _wrong_api(model, output)
         for model, variant_sort in resolved:
             endpoints = self._candidates(model, request, prefs, reasons)
+            if fence is not None:
+                kept = []
+                for endpoint in endpoints:
+                    name = fence.refuses(model, endpoint)
+                    if name is None:
+                        kept.append(endpoint)
+                    else:
+                        fenced.add(name)
+                endpoints = kept
             if endpoints:
                 route.groups.append((model, self._order(endpoints, prefs, variant_sort)))
         if not route.groups:
+            if fence is not None and fenced:
+                raise fence.refusal(fenced, request.models)
             raise _no_endpoints(request, reasons)
         if not route.allow_fallbacks:
             model, endpoints = route.groups[0]
@@ -348,4 +373,4 @@ def simulator_default(catalog: Catalog, mode: str) -> bool:
     return not any(p.configured for p in catalog.providers.values() if p.slug != SIMULATOR_SLUG)
 
 
-__all__ = ["DYNAMIC_VARIANTS", "Planner", "Policy", "Route", "simulator_default"]
+__all__ = ["DYNAMIC_VARIANTS", "Fence", "Planner", "Policy", "Route", "simulator_default"]

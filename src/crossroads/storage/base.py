@@ -75,16 +75,93 @@ class GenerationRecord:
     session_id: str | None = None
     error_message: str | None = None
     trace: str | None = None
+    #: JSON: prompt and completion, only with content logging on (`ledger/content.py`).
+    content: str | None = None
     #: Spool only, never stored: the prompt and completion as JSON (`{"input": [...], "output": [...]}`),
     #: carried to the shipper's traces when `CROSSROADS_OTLP_CONTENT=on` (`ledger/traces.py`).
-    content: str | None = None
+    trace_content: str | None = None
     #: Spool only: the GenAI operation (`chat`, `text_completion`, `embeddings`, `rerank`) for traces.
     operation: str | None = None
 
 
 #: Spooled fields that are not columns of the generations table.
-SPOOL_ONLY = frozenset({"content", "operation"})
+SPOOL_ONLY = frozenset({"trace_content", "operation"})
 GENERATION_COLUMNS = tuple(f for f in GenerationRecord.__dataclass_fields__ if f not in SPOOL_ONLY)
+
+
+@dataclass(frozen=True, slots=True)
+class PresetRecord:
+    id: str
+    slug: str
+    name: str
+    description: str | None
+    status: str
+    designated_version_id: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PresetVersionRecord:
+    id: str
+    preset_id: str
+    version: int
+    system_prompt: str | None
+    #: The request fields the preset sets, as a JSON object's text.
+    config: str
+    created_at: float
+
+
+PRESET_COLUMNS = tuple(PresetRecord.__dataclass_fields__)
+PRESET_VERSION_COLUMNS = tuple(PresetVersionRecord.__dataclass_fields__)
+#: Every preset with its designated version, most recently updated first (portable SQL).
+PRESETS_SELECT = (
+    f"SELECT {', '.join('p.' + c for c in PRESET_COLUMNS)}, {', '.join('v.' + c for c in PRESET_VERSION_COLUMNS)} "
+    "FROM presets p LEFT JOIN preset_versions v ON v.id = p.designated_version_id ORDER BY p.updated_at DESC, p.slug"
+)
+
+
+def preset_row(row: Any) -> tuple[PresetRecord, PresetVersionRecord | None]:
+    """A row of `PRESETS_SELECT`: the version's columns are all NULL when the preset has none."""
+    split = len(PRESET_COLUMNS)
+    return (PresetRecord(*row[:split]),
+            PresetVersionRecord(*row[split:]) if row[split] is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailRecord:
+    id: str
+    name: str
+    description: str | None
+    #: The policy fields (OpenRouter's names), as a JSON object's text.
+    rules: str
+    created_at: float
+    updated_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailKeyRecord:
+    id: str
+    guardrail_id: str
+    key_hash: str
+    assigned_at: float
+
+
+GUARDRAIL_COLUMNS = tuple(GuardrailRecord.__dataclass_fields__)
+GUARDRAIL_KEY_COLUMNS = tuple(GuardrailKeyRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    id: str
+    generation_id: str
+    key_hash: str | None  # None: submitted with the management key
+    category: str
+    comment: str | None
+    created_at: float
+
+
+FEEDBACK_COLUMNS = tuple(FeedbackRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +186,8 @@ class ActivityRow:
     completion_tokens: int
     reasoning_tokens: int
     cost_nanos: int
+    #: Feedback submitted on these generations (`POST /generation/feedback`).
+    feedback: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,12 +213,53 @@ class Store(Protocol):
     async def update_key(self, key_hash: str, changes: dict[str, Any]) -> KeyRecord | None: ...
     async def delete_key(self, key_hash: str) -> bool: ...
 
+    # presets
+    async def save_preset(self, slug: str, system_prompt: str | None, config: str, at: float) \
+            -> tuple[PresetRecord, PresetVersionRecord]:
+        """Add a version to the preset `slug` (creating the preset if it is new) and designate it, atomically:
+        concurrent saves get consecutive version numbers."""
+        ...
+
+    async def list_presets(self) -> list[tuple[PresetRecord, PresetVersionRecord | None]]:
+        """Every preset with its designated version, most recently updated first."""
+        ...
+
+    async def list_preset_versions(self, preset_id: str) -> list[PresetVersionRecord]:
+        """A preset's versions, oldest first."""
+        ...
+
+    # guardrails
+    async def save_guardrail(self, guardrail: GuardrailRecord) -> None:
+        """Insert a guardrail, or replace the one with its id."""
+
+    async def delete_guardrail(self, guardrail_id: str) -> bool:
+        """Delete a guardrail and its assignments."""
+        ...
+
+    async def list_guardrails(self) -> list[GuardrailRecord]:
+        """Oldest first."""
+        ...
+
+    async def assign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str], at: float) -> int:
+        """Assign keys (those already assigned stay as they are); returns how many were new."""
+        ...
+
+    async def unassign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str]) -> int: ...
+    async def list_guardrail_keys(self) -> list[GuardrailKeyRecord]:
+        """Every assignment, oldest first."""
+        ...
+
     # ledger
     async def write_generations(self, records: list[GenerationRecord]) -> int:
         """Insert records; ids already present are skipped. Returns how many were new."""
         ...
 
     async def get_generation(self, generation_id: str) -> GenerationRecord | None: ...
+    async def purge_content(self, before: float) -> int:
+        """Delete the stored content of generations created before `before`; how many had some."""
+        ...
+
+    async def add_feedback(self, feedback: FeedbackRecord) -> None: ...
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]: ...
     async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]: ...
 

@@ -7,6 +7,7 @@ each migration exactly once.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal
@@ -15,14 +16,26 @@ import asyncpg
 
 from crossroads.errors import ConfigError
 from crossroads.storage.base import (
+    FEEDBACK_COLUMNS,
     GENERATION_COLUMNS,
+    GUARDRAIL_COLUMNS,
+    GUARDRAIL_KEY_COLUMNS,
     KEY_COLUMNS,
     KEY_MUTABLE,
+    PRESET_COLUMNS,
+    PRESET_VERSION_COLUMNS,
+    PRESETS_SELECT,
     ActivityRow,
+    FeedbackRecord,
     GenerationRecord,
+    GuardrailKeyRecord,
+    GuardrailRecord,
     KeyRecord,
+    PresetRecord,
+    PresetVersionRecord,
     UsageTotals,
     period_starts,
+    preset_row,
 )
 from crossroads.storage.migrate import Migration, apply_migrations
 
@@ -110,6 +123,76 @@ class PostgresStore:
         result = await self.pool.execute("DELETE FROM api_keys WHERE hash = $1", key_hash)
         return bool(result.endswith(" 1"))
 
+    # -- presets -------------------------------------------------------------------------------------------
+
+    async def save_preset(self, slug: str, system_prompt: str | None, config: str, at: float) \
+            -> tuple[PresetRecord, PresetVersionRecord]:
+        version_id = str(uuid.uuid4())
+        async with self.pool.acquire() as db, db.transaction():
+            # The upsert locks the preset's row until the transaction ends: concurrent saves take turns, so
+            # each gets the next version number.
+            preset_id = await db.fetchval(
+                "INSERT INTO presets (id, slug, name, created_at, updated_at) VALUES ($1, $2, $2, $3, $3) "
+                "ON CONFLICT (slug) DO UPDATE SET updated_at = EXCLUDED.updated_at RETURNING id",
+                str(uuid.uuid4()), slug, at)
+            number = await db.fetchval(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE preset_id = $1", preset_id)
+            version = PresetVersionRecord(version_id, preset_id, number, system_prompt, config, at)
+            await db.execute(
+                f"INSERT INTO preset_versions ({', '.join(PRESET_VERSION_COLUMNS)}) "
+                f"VALUES ({', '.join(f'${i + 1}' for i in range(len(PRESET_VERSION_COLUMNS)))})",
+                *(getattr(version, c) for c in PRESET_VERSION_COLUMNS))
+            row = await db.fetchrow(
+                f"UPDATE presets SET designated_version_id = $1, updated_at = $2 WHERE id = $3 "
+                f"RETURNING {', '.join(PRESET_COLUMNS)}", version_id, at, preset_id)
+        return PresetRecord(*row), version
+
+    async def list_presets(self) -> list[tuple[PresetRecord, PresetVersionRecord | None]]:
+        return [preset_row(row) for row in await self.pool.fetch(PRESETS_SELECT)]
+
+    async def list_preset_versions(self, preset_id: str) -> list[PresetVersionRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {', '.join(PRESET_VERSION_COLUMNS)} FROM preset_versions WHERE preset_id = $1 ORDER BY version",
+            preset_id)
+        return [PresetVersionRecord(*row) for row in rows]
+
+    # -- guardrails ----------------------------------------------------------------------------------------
+
+    async def save_guardrail(self, guardrail: GuardrailRecord) -> None:
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in GUARDRAIL_COLUMNS if c not in ("id", "created_at"))
+        await self.pool.execute(
+            f"INSERT INTO guardrails ({', '.join(GUARDRAIL_COLUMNS)}) "
+            f"VALUES ({', '.join(f'${i + 1}' for i in range(len(GUARDRAIL_COLUMNS)))}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}", *(getattr(guardrail, c) for c in GUARDRAIL_COLUMNS))
+
+    async def delete_guardrail(self, guardrail_id: str) -> bool:
+        async with self.pool.acquire() as db, db.transaction():
+            await db.execute("DELETE FROM guardrail_keys WHERE guardrail_id = $1", guardrail_id)
+            result = await db.execute("DELETE FROM guardrails WHERE id = $1", guardrail_id)
+        return bool(result.endswith(" 1"))
+
+    async def list_guardrails(self) -> list[GuardrailRecord]:
+        rows = await self.pool.fetch(f"SELECT {', '.join(GUARDRAIL_COLUMNS)} FROM guardrails ORDER BY created_at, id")
+        return [GuardrailRecord(*row) for row in rows]
+
+    async def assign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str], at: float) -> int:
+        result = await self.pool.execute(
+            f"INSERT INTO guardrail_keys ({', '.join(GUARDRAIL_KEY_COLUMNS)}) "
+            "SELECT gen_random_uuid()::text, $1, h, $3 FROM unnest($2::text[]) AS h "
+            "ON CONFLICT (guardrail_id, key_hash) DO NOTHING", guardrail_id, key_hashes, at)
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def unassign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str]) -> int:
+        result = await self.pool.execute(
+            "DELETE FROM guardrail_keys WHERE guardrail_id = $1 AND key_hash = ANY($2::text[])",
+            guardrail_id, key_hashes)
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def list_guardrail_keys(self) -> list[GuardrailKeyRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {', '.join(GUARDRAIL_KEY_COLUMNS)} FROM guardrail_keys ORDER BY assigned_at, id")
+        return [GuardrailKeyRecord(*row) for row in rows]
+
     # -- ledger --------------------------------------------------------------------------------------------
 
     async def write_generations(self, records: list[GenerationRecord]) -> int:
@@ -120,6 +203,17 @@ class PostgresStore:
     async def get_generation(self, generation_id: str) -> GenerationRecord | None:
         row = await self.pool.fetchrow(f"{_GEN_SELECT} WHERE id = $1", generation_id)
         return GenerationRecord(*row) if row else None
+
+    async def purge_content(self, before: float) -> int:
+        result = await self.pool.execute(
+            "UPDATE generations SET content = NULL WHERE content IS NOT NULL AND created_at < $1", before)
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def add_feedback(self, feedback: FeedbackRecord) -> None:
+        await self.pool.execute(
+            f"INSERT INTO generation_feedback ({', '.join(FEEDBACK_COLUMNS)}) "
+            f"VALUES ({', '.join(f'${i + 1}' for i in range(len(FEEDBACK_COLUMNS)))})",
+            *(getattr(feedback, c) for c in FEEDBACK_COLUMNS))
 
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]:
         if not key_hashes:
@@ -138,7 +232,8 @@ class PostgresStore:
         sql = (
             "SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), model, provider_name, "
             "COALESCE(app_title, http_referer), key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), "
-            "SUM(COALESCE(tokens_reasoning, 0)), SUM(cost_nanos) FROM generations "
+            "SUM(COALESCE(tokens_reasoning, 0)), SUM(cost_nanos), "
+            "SUM((SELECT COUNT(*) FROM generation_feedback f WHERE f.generation_id = generations.id)) FROM generations "
             "WHERE created_at >= $1 AND created_at < $2"
             + (" AND key_hash = $3" if key_hash else "")
             + " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3"

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,14 +16,26 @@ from typing import Any, Literal, TypeVar
 
 from crossroads.errors import ConfigError
 from crossroads.storage.base import (
+    FEEDBACK_COLUMNS,
     GENERATION_COLUMNS,
+    GUARDRAIL_COLUMNS,
+    GUARDRAIL_KEY_COLUMNS,
     KEY_COLUMNS,
     KEY_MUTABLE,
+    PRESET_COLUMNS,
+    PRESET_VERSION_COLUMNS,
+    PRESETS_SELECT,
     ActivityRow,
+    FeedbackRecord,
     GenerationRecord,
+    GuardrailKeyRecord,
+    GuardrailRecord,
     KeyRecord,
+    PresetRecord,
+    PresetVersionRecord,
     UsageTotals,
     period_starts,
+    preset_row,
 )
 from crossroads.storage.migrate import Migration, apply_migrations
 
@@ -34,6 +47,8 @@ _GEN_INSERT = (
     f"INSERT INTO generations ({', '.join(GENERATION_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in GENERATION_COLUMNS)}) ON CONFLICT (id) DO NOTHING"
 )
+_PRESET_SELECT = f"SELECT {', '.join(PRESET_COLUMNS)} FROM presets"
+_VERSION_SELECT = f"SELECT {', '.join(PRESET_VERSION_COLUMNS)} FROM preset_versions"
 _BOOL_KEY_FIELDS = ("disabled", "include_byok_in_limit", "is_management")
 _BOOL_GEN_FIELDS = ("streamed", "cancelled", "usage_estimated")
 
@@ -126,6 +141,94 @@ class SQLiteStore:
         cursor = await self._run(lambda db: db.execute("DELETE FROM api_keys WHERE hash = ?", (key_hash,)))
         return bool(cursor.rowcount)
 
+    # -- presets -------------------------------------------------------------------------------------------
+
+    async def save_preset(self, slug: str, system_prompt: str | None, config: str, at: float) \
+            -> tuple[PresetRecord, PresetVersionRecord]:
+        version_id = str(uuid.uuid4())
+
+        def save(db: sqlite3.Connection) -> tuple[PresetRecord, PresetVersionRecord]:
+            # IMMEDIATE: the write lock first, so two processes saving the same preset take turns.
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO presets (id, slug, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (slug) DO NOTHING", (str(uuid.uuid4()), slug, slug, at, at))
+                preset_id = db.execute("SELECT id FROM presets WHERE slug = ?", (slug,)).fetchone()[0]
+                number = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE preset_id = ?",
+                                    (preset_id,)).fetchone()[0]
+                version = PresetVersionRecord(version_id, preset_id, number, system_prompt, config, at)
+                db.execute(f"INSERT INTO preset_versions ({', '.join(PRESET_VERSION_COLUMNS)}) "
+                           f"VALUES ({', '.join('?' for _ in PRESET_VERSION_COLUMNS)})",
+                           tuple(getattr(version, c) for c in PRESET_VERSION_COLUMNS))
+                db.execute("UPDATE presets SET designated_version_id = ?, updated_at = ? WHERE id = ?",
+                           (version_id, at, preset_id))
+                row = db.execute(f"{_PRESET_SELECT} WHERE id = ?", (preset_id,)).fetchone()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return PresetRecord(*row), version
+
+        return await self._run(save)
+
+    async def list_presets(self) -> list[tuple[PresetRecord, PresetVersionRecord | None]]:
+        rows = await self._run(lambda db: db.execute(PRESETS_SELECT).fetchall())
+        return [preset_row(row) for row in rows]
+
+    async def list_preset_versions(self, preset_id: str) -> list[PresetVersionRecord]:
+        sql = f"{_VERSION_SELECT} WHERE preset_id = ? ORDER BY version"
+        rows = await self._run(lambda db: db.execute(sql, (preset_id,)).fetchall())
+        return [PresetVersionRecord(*row) for row in rows]
+
+    # -- guardrails ----------------------------------------------------------------------------------------
+
+    async def save_guardrail(self, guardrail: GuardrailRecord) -> None:
+        values = tuple(getattr(guardrail, c) for c in GUARDRAIL_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in GUARDRAIL_COLUMNS if c not in ("id", "created_at"))
+        sql = (f"INSERT INTO guardrails ({', '.join(GUARDRAIL_COLUMNS)}) "
+               f"VALUES ({', '.join('?' for _ in GUARDRAIL_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET {updates}")
+        await self._run(lambda db: db.execute(sql, values))
+
+    async def delete_guardrail(self, guardrail_id: str) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN")
+            try:
+                db.execute("DELETE FROM guardrail_keys WHERE guardrail_id = ?", (guardrail_id,))
+                gone = db.execute("DELETE FROM guardrails WHERE id = ?", (guardrail_id,)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return bool(gone)
+
+        return await self._run(delete)
+
+    async def list_guardrails(self) -> list[GuardrailRecord]:
+        sql = f"SELECT {', '.join(GUARDRAIL_COLUMNS)} FROM guardrails ORDER BY created_at, id"
+        return [GuardrailRecord(*row) for row in await self._run(lambda db: db.execute(sql).fetchall())]
+
+    async def assign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str], at: float) -> int:
+        rows = [(str(uuid.uuid4()), guardrail_id, key_hash, at) for key_hash in key_hashes]
+
+        def assign(db: sqlite3.Connection) -> int:
+            before = db.total_changes
+            db.executemany(f"INSERT INTO guardrail_keys ({', '.join(GUARDRAIL_KEY_COLUMNS)}) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT (guardrail_id, key_hash) DO NOTHING", rows)
+            return db.total_changes - before
+
+        return await self._run(assign)
+
+    async def unassign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str]) -> int:
+        sql = (f"DELETE FROM guardrail_keys WHERE guardrail_id = ? "
+               f"AND key_hash IN ({', '.join('?' for _ in key_hashes)})")
+        cursor = await self._run(lambda db: db.execute(sql, (guardrail_id, *key_hashes)))
+        return int(cursor.rowcount)
+
+    async def list_guardrail_keys(self) -> list[GuardrailKeyRecord]:
+        sql = f"SELECT {', '.join(GUARDRAIL_KEY_COLUMNS)} FROM guardrail_keys ORDER BY assigned_at, id"
+        return [GuardrailKeyRecord(*row) for row in await self._run(lambda db: db.execute(sql).fetchall())]
+
     # -- ledger --------------------------------------------------------------------------------------------
 
     async def write_generations(self, records: list[GenerationRecord]) -> int:
@@ -154,6 +257,16 @@ class SQLiteStore:
             setattr(record, name, bool(getattr(record, name)))
         return record
 
+    async def purge_content(self, before: float) -> int:
+        sql = "UPDATE generations SET content = NULL WHERE content IS NOT NULL AND created_at < ?"
+        cursor = await self._run(lambda db: db.execute(sql, (before,)))
+        return int(cursor.rowcount)
+
+    async def add_feedback(self, feedback: FeedbackRecord) -> None:
+        sql = (f"INSERT INTO generation_feedback ({', '.join(FEEDBACK_COLUMNS)}) "
+               f"VALUES ({', '.join('?' for _ in FEEDBACK_COLUMNS)})")
+        await self._run(lambda db: db.execute(sql, tuple(getattr(feedback, c) for c in FEEDBACK_COLUMNS)))
+
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]:
         day, week, month = period_starts(now)
         sql = (
@@ -173,7 +286,8 @@ class SQLiteStore:
         sql = (
             "SELECT date(created_at, 'unixepoch'), model, provider_name, COALESCE(app_title, http_referer), "
             "key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), SUM(COALESCE(tokens_reasoning, 0)), "
-            "SUM(cost_nanos) FROM generations WHERE created_at >= ? AND created_at < ?"
+            "SUM(cost_nanos), SUM((SELECT COUNT(*) FROM generation_feedback f WHERE f.generation_id = generations.id)) "
+            "FROM generations WHERE created_at >= ? AND created_at < ?"
             + (" AND key_hash = ?" if key_hash else "")
             + " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3"
         )
@@ -229,3 +343,4 @@ def _key(row: tuple[Any, ...]) -> KeyRecord:
     for name in _BOOL_KEY_FIELDS:
         setattr(record, name, bool(getattr(record, name)))
     return record
+
