@@ -124,3 +124,24 @@ async def test_a_killed_shipper_is_replaced(tmp_path: Path) -> None:
     assert await shipper.synced(within=10)
     assert "gen-1" in stored(db)
     await shipper.close()
+
+
+async def test_backlog_and_lag_until_the_shipper_stores_the_records(tmp_path: Path) -> None:
+    import asyncio
+
+    spool = Spool(tmp_path / "spool", tag="t9")
+    spool.open()
+    shipper = Shipper(spool, f"sqlite:///{tmp_path}/db.sqlite")
+    assert shipper.backlog() == (0, 0.0)
+    for n in range(3):
+        spool.append(record(n))
+    assert shipper.backlog() == (spool.position.offset, 0.0)  # first seen now
+    await asyncio.sleep(0.2)
+    behind, lag = shipper.backlog()
+    assert behind == spool.position.offset and lag >= 0.15  # the loop may wake a hair early
+    await shipper.start()  # its first pass stores them
+    try:
+        assert await shipper.synced()
+        assert shipper.backlog() == (0, 0.0)
+    finally:
+        await shipper.close()
