@@ -25,6 +25,7 @@ from crossroads.api.render import SSE_HEADERS, generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Hold, Tab
 from crossroads.ledger.keys import KeyRing
+from crossroads.plugins import Plugins
 from crossroads.providers.base import Piece
 from crossroads.providers.registry import passthrough_headers
 from crossroads.ratelimit.base import Limiter
@@ -88,8 +89,10 @@ class Inference:
 
     def __init__(self, face: Face, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
                  accountant: Accountant, limiter: Limiter,
-                 app_of_agent: Callable[[str | None], str | None] | None = None) -> None:
+                 app_of_agent: Callable[[str | None], str | None] | None = None,
+                 plugins: Plugins | None = None) -> None:
         self.face = face
+        self.plugins = plugins or Plugins()
         #: The app a request comes from when it sends no title, read from its User-Agent (a face's clients
         #: may be known by it, e.g. a coding agent).
         self.app_of_agent = app_of_agent
@@ -114,6 +117,8 @@ class Inference:
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
         forwarded = {name: value for name in self.passthrough if (value := header_text(headers.get(name)))}
         chat = face.parse(body, self.settings.default_model, forwarded)
+        if chat.plugins:
+            chat = await self.plugins.prepare(chat)
         route = self.planner.plan(chat)
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
@@ -123,6 +128,8 @@ class Inference:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
             served = await self.dispatcher.complete(chat, route, tab)
+            if chat.plugins:
+                self.plugins.amend(chat, served.completion)
             return face.reply(chat, served, tab.generation, await served.finish(End.DONE))
         except CrossroadsError as error:
             return face.error(error, {"X-Generation-Id": tab.generation.id})
@@ -135,6 +142,8 @@ class Inference:
         generation = tab.generation
         face = self.face
         writer = face.writer(chat, generation)
+        if chat.plugins:
+            writer = self.plugins.writer(chat, writer)
         response = web.StreamResponse(headers={**SSE_HEADERS, "X-Generation-Id": generation.id})
         keepalive = KeepAlive(request, response, self.settings.keepalive_seconds, face.keepalive)
         try:

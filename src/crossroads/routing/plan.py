@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from crossroads.catalog.types import SIMULATOR_SLUG, Catalog, Endpoint, Model
-from crossroads.errors import NoEndpoints, UnknownModel
+from crossroads.errors import ContextLengthExceeded, NoEndpoints, UnknownModel
 from crossroads.providers.base import Adapter
 from crossroads.routing.health import Health
 from crossroads.schema.request import ChatRequest, ProviderPreferences
@@ -110,6 +110,10 @@ class Planner:
         require = prefs.require_parameters
         wanted = request.required
         prompt = request.prompt_tokens_estimate()
+        # Plugins that make a request fit an endpoint (`plugins.fit`): a prompt over its context is
+        # compressed, PDFs become text where it cannot read them.
+        compresses = bool(request.plugins) and request.plugin("context-compression") is not None
+        parses = bool(request.plugins) and _parses_files(request)
         out: list[Endpoint] = []
 
         def drop(reason: str) -> None:
@@ -152,11 +156,11 @@ class Planner:
             if endpoint.max_completion_tokens is not None and output > endpoint.max_completion_tokens:
                 drop("max_tokens")
                 continue
-            if prompt + output > endpoint.context_length and prompt > 64:
+            if prompt + output > endpoint.context_length and prompt > 64 and not compresses:
                 drop("context_length")
                 continue
             if (request.has_images and "image" not in endpoint.input_modalities) or \
-                    (request.has_files and "file" not in endpoint.input_modalities and
+                    (request.has_files and not parses and "file" not in endpoint.input_modalities and
                      "image" not in endpoint.input_modalities) or \
                     (request.has_audio and "audio" not in endpoint.input_modalities):
                 drop("modality")
@@ -245,6 +249,12 @@ class Planner:
         return frozenset(out)
 
 
+def _parses_files(request: ChatRequest) -> bool:
+    """Whether the `file-parser` plugin turns the request's PDFs into text for endpoints without file input."""
+    parser = request.plugin("file-parser")
+    return parser is not None and (parser.options.get("pdf") or {}).get("engine") != "native"
+
+
 def _matches(endpoint: Endpoint, slugs: frozenset[str]) -> bool:
     """A base slug matches every endpoint of the provider; `slug/variant` matches only that tag."""
     return endpoint.provider.slug in slugs or endpoint.tag in slugs
@@ -302,8 +312,18 @@ _REASON_TEXT: Final = {
 }
 
 
-def _no_endpoints(request: ChatRequest, reasons: Mapping[str, set[str]]) -> NoEndpoints:
+def _no_endpoints(request: ChatRequest, reasons: Mapping[str, set[str]]) -> NoEndpoints | ContextLengthExceeded:
     models = ", ".join(request.models)
+    if set(reasons) == {"context_length"}:
+        # OpenRouter's answer to a prompt no endpoint can hold: a 400 that suggests compression.
+        return ContextLengthExceeded(
+            f"The prompt (about {request.prompt_tokens_estimate()} tokens) and the requested output "
+            f"({request.max_output or 0} tokens) exceed the maximum context length of every endpoint of {models}. "
+            "Shorten the messages, or use the \"context-compression\" plugin (or the \"middle-out\" transform) "
+            "to compress the prompt automatically.",
+            metadata={"availability": {"code": "constraint_filtered", "retryable": False,
+                                       "requested_models": list(request.models),
+                                       "excluded_by": ["context_length"]}})
     if not reasons:
         return NoEndpoints(f"No endpoints found for {models}.",
                            metadata={"availability": {"code": "no_endpoints", "retryable": False,
