@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from crossroads.api.activity import ActivityAPI
+from crossroads.api.cache import MemoryStore, RedisStore, ResponseCache
 from crossroads.api.chat import ChatFace
 from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
@@ -39,8 +40,10 @@ from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
+from crossroads.plugins import Plugins
 from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
+from crossroads.providers.search import WebSearch
 from crossroads.providers.transport import Transport
 from crossroads.ratelimit.base import Limiter, MemoryLimiter
 from crossroads.routing.dispatch import Dispatcher
@@ -82,6 +85,8 @@ class Services:
     #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off" and no
     #: CROSSROADS_PROVIDER_SIMULATOR_BASE_URL names a simulator elsewhere).
     simulator: SimServer | None
+    plugins: Plugins
+    cache: ResponseCache
 
 
 SERVICES = web.AppKey("services", Services)
@@ -197,20 +202,36 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
     stack.callback(refresher.cancel)
     return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,
-                    limiter, budget, link, simulator)
+                    limiter, budget, link, simulator,
+                    Plugins(_web_search(settings, transport, simulator_url if policy.simulator_default else None)),
+                    ResponseCache(RedisStore(link) if link is not None else MemoryStore(),
+                                  default_on=settings.response_cache, ttl=settings.response_cache_ttl))
+
+
+def _web_search(settings: Settings, transport: Transport, simulator_url: str | None) -> WebSearch | None:
+    """The `web` plugin's search backend: the operator's, else the Simulator's while it serves every model
+    (no provider configured): real replies never cite simulated pages."""
+    if settings.web_search_api is not None:
+        return WebSearch(transport, settings.web_search_api, settings.web_search_url, settings.web_search_key)
+    if simulator_url is not None:
+        root = simulator_url.removesuffix("/").removesuffix("/v1")
+        return WebSearch(transport, "exa", f"{root}/exa", "simulator")
+    return None
 
 
 def _routes(app: web.Application, s: Services) -> None:
     accountant = Accountant(s.budget, s.ledger)
-    chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
-    responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
+                     plugins=s.plugins, cache=s.cache, api="chat")
+    responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
+                          plugins=s.plugins, cache=s.cache, api="responses")
     models = ModelsAPI(s.catalog, s.dispatcher.adapters, s.health, s.planner)
     keys = KeysAPI(s.keys, s.credits, s.budget, s.ledger, s.store, s.limiter, s.settings.max_body_bytes)
     generation = GenerationAPI(s.keys, s.ledger, s.store)
     activity = ActivityAPI(s.keys, s.ledger, s.store)
     messages_face = MessagesFace(s.catalog)
     messages = Inference(messages_face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
-                         app_of_agent)
+                         app_of_agent, plugins=s.plugins, cache=s.cache, api="messages")
     count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
@@ -220,7 +241,8 @@ def _routes(app: web.Application, s: Services) -> None:
         add("POST", f"{prefix}/messages", messages.handle)
         add("POST", f"{prefix}/messages/count_tokens", count_tokens.handle)
         add("POST", f"{prefix}/responses", responses.handle)
-    completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
+    completions = Inference(CompletionsFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter,
+                            plugins=s.plugins, cache=s.cache, api="completions")
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/completions", completions.handle)
     add("GET", "/api/v1/models", models.index)

@@ -17,6 +17,8 @@ from crossroads.errors import ConfigError
 SimulatorMode = Literal["auto", "on", "off"]
 
 DEFAULT_DATABASE: Final = "sqlite:///crossroads.db"
+#: The search API shapes `providers/search.py` speaks.
+WEB_SEARCH_APIS: Final = ("exa", "tavily")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,15 @@ class Settings:
     log_json: bool = False
     #: Where usage records are spooled before they reach the database (see `ledger/spool.py`).
     spool_dir: Path = Path("crossroads-spool")
+    #: Response caching (`api/cache.py`): `on` caches every deterministic request that does not opt out;
+    #: off, only those sent with `X-OpenRouter-Cache: true`. `response_cache_ttl`: the default lifetime.
+    response_cache: bool = False
+    response_cache_ttl: int = 300
+    #: The `web` plugin's search backend: an API shape of `providers/search.py`, its base URL (default: the
+    #: API's own) and key. Unset, the Simulator's search serves while the Simulator does.
+    web_search_api: str | None = None
+    web_search_url: str | None = None
+    web_search_key: str | None = None
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -96,6 +107,18 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     log_level = (get("CROSSROADS_LOG_LEVEL") or "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError(f"CROSSROADS_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+    response_cache = get("CROSSROADS_RESPONSE_CACHE") or "off"
+    if response_cache not in ("on", "off"):
+        raise ConfigError(f"CROSSROADS_RESPONSE_CACHE must be on or off, not {response_cache!r}")
+    web_search_api = get("CROSSROADS_WEB_SEARCH_API")
+    if web_search_api is not None and web_search_api not in WEB_SEARCH_APIS:
+        raise ConfigError(f"CROSSROADS_WEB_SEARCH_API must be one of {', '.join(WEB_SEARCH_APIS)}, "
+                          f"not {web_search_api!r}")
+    web_search_url = get("CROSSROADS_WEB_SEARCH_URL")
+    if web_search_url is not None and not web_search_url.startswith(("http://", "https://")):
+        raise ConfigError("CROSSROADS_WEB_SEARCH_URL must be an http:// or https:// URL")
+    if web_search_url is not None and web_search_api is None:
+        raise ConfigError("CROSSROADS_WEB_SEARCH_URL needs CROSSROADS_WEB_SEARCH_API (the API's shape)")
     return Settings(
         host=get("CROSSROADS_HOST") or defaults.host,
         port=_int(get("CROSSROADS_PORT"), "CROSSROADS_PORT", defaults.port, 0, 65535),
@@ -123,6 +146,12 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_json=(get("CROSSROADS_LOG_FORMAT") or "text") == "json",
         spool_dir=Path(get("CROSSROADS_SPOOL_DIR") or defaults.spool_dir),
+        response_cache=response_cache == "on",
+        response_cache_ttl=_int(get("CROSSROADS_RESPONSE_CACHE_TTL"), "CROSSROADS_RESPONSE_CACHE_TTL",
+                                defaults.response_cache_ttl, 1, 86_400),
+        web_search_api=web_search_api,
+        web_search_url=web_search_url,
+        web_search_key=get("CROSSROADS_WEB_SEARCH_KEY"),
         environ=env,
     )
 

@@ -166,3 +166,63 @@ async def test_an_unreadable_pdf_is_a_400(start_gateway: GatewayFactory, sim: Si
             await c.chat.completions.create(model="test/text", messages=messages,  # type: ignore[arg-type]
                                             extra_body={"plugins": [{"id": "file-parser"}]})
     assert "bad.pdf is not a readable PDF" in str(caught.value)
+
+
+# -- web -----------------------------------------------------------------------------------------------------
+
+def priced_catalog(sim: SimServer) -> str:
+    toml = catalog(sim, web=[{"provider": "alpha", "upstream_model": "m"}])  # $1 and $2 per million tokens
+    return toml.replace('completion = "2" }', 'completion = "2", web_search = "0.005" }')
+
+
+@pytest.mark.parametrize("api", ["exa", "tavily"])
+async def test_web_results_reach_the_model_and_come_back_as_citations(start_gateway: GatewayFactory,
+                                                                      sim: SimServer, api: str) -> None:
+    env = {**provider_keys("alpha"), "CROSSROADS_WEB_SEARCH_API": api,
+           "CROSSROADS_WEB_SEARCH_URL": f"{sim.url}/{api}", "CROSSROADS_WEB_SEARCH_KEY": "search-key"}
+    async with start_gateway(env=env, catalog=priced_catalog(sim)) as gw, client(gw) as c:
+        completion = await c.chat.completions.create(
+            model="test/web", messages=[{"role": "user", "content": "Who won the 2026 regatta?"}],
+            extra_body={"plugins": [{"id": "web", "max_results": 3, "search_prompt": "Results follow."}]})
+        sent = sim.requests[-1].body["messages"][-1]["content"]
+        record = gw.services.ledger.recent(completion.id)
+    annotations = completion.choices[0].message.model_dump()["annotations"]
+    assert len(annotations) == 3
+    citation = annotations[0]["url_citation"]
+    assert annotations[0]["type"] == "url_citation"
+    assert citation["url"].startswith("https://site1.example.org/who-won-the-2026-regatta")
+    assert citation["title"] and citation["content"]
+    assert sent.startswith("Who won the 2026 regatta?\n\nResults follow.")
+    assert all(a["url_citation"]["url"] in sent for a in annotations)
+    # the search is charged at the endpoint's web_search price
+    assert record is not None and record.cost_nanos >= 5_000_000  # what the key is charged includes it
+    usage = completion.usage
+    assert usage is not None
+    tokens = (usage.prompt_tokens * 1 + usage.completion_tokens * 2) / 1_000_000
+    assert (usage.model_extra or {})["cost"] == pytest.approx(tokens + 0.005, abs=1e-9)
+    assert (usage.model_extra or {})["server_tool_use_details"] == {"web_search_requests": 1}
+
+
+async def test_the_online_variant_is_the_web_plugin_and_streams_its_citations(gateway: Gateway) -> None:
+    async with client(gateway) as c:
+        stream = await c.chat.completions.create(
+            model="openai/gpt-4o-mini:online", messages=[{"role": "user", "content": "Latest news on pelicans"}],
+            stream=True)
+        chunks = [chunk async for chunk in stream]
+    deltas = [(ch.choices[0].delta.model_extra or {}) for ch in chunks if ch.choices]
+    annotations = [d["annotations"] for d in deltas if d.get("annotations")]
+    assert len(annotations) == 1 and len(annotations[0]) == 5  # max_results' default
+    assert annotations[0][0]["url_citation"]["url"].startswith("https://site1.example.org/latest-news-on-pelicans")
+    assert chunks[-1].model == "openai/gpt-4o-mini"
+    finish = next(i for i, ch in enumerate(chunks) if ch.choices and ch.choices[0].finish_reason)
+    annotated = next(i for i, ch in enumerate(chunks) if ch.choices and
+                     (ch.choices[0].delta.model_extra or {}).get("annotations"))
+    assert annotated < finish
+
+
+async def test_web_without_a_search_backend_is_a_400(start_gateway: GatewayFactory, sim: SimServer) -> None:
+    async with start_gateway(env=provider_keys("alpha"), catalog=priced_catalog(sim)) as gw, client(gw) as c:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await c.chat.completions.create(model="test/web", messages=[{"role": "user", "content": "x"}],
+                                            extra_body={"plugins": [{"id": "web"}]})
+    assert "the plugin 'web' needs a web search backend" in str(caught.value)

@@ -3,8 +3,7 @@
 Plugin ids and their options are checked with the request (`schema.chat.PLUGINS`); this package applies
 them, at four points of a request's path, each skipped at once when a request has no plugins:
 
-    before routing   `Plugins.prepare`  web search results into the prompt (`web`), a PDF engine that
-                                        cannot be served refused (`file-parser`)
+    before routing   `Plugins.prepare`  web search results into the prompt (`web`, `plugins/web.py`)
     per endpoint     `fit`              what one endpoint receives: PDFs as text where it cannot read them
                                         (`file-parser`), the middle of a prompt too long for its context
                                         removed (`context-compression`)
@@ -28,7 +27,9 @@ from crossroads.plugins.compression import middle_out
 from crossroads.plugins.files import TEXT_ENGINES, engine_of, parse_files
 from crossroads.plugins.healing import heal, heals
 from crossroads.plugins.stream import PluginWriter
+from crossroads.plugins.web import place, search_into
 from crossroads.providers.base import Completion
+from crossroads.providers.search import WebSearch
 from crossroads.schema.chat import measure_messages
 from crossroads.schema.request import Applied, ChatRequest
 
@@ -44,7 +45,11 @@ W = TypeVar("W", bound=Writer)
 
 
 class Plugins:
-    """Applies a request's plugins; one per application."""
+    """Applies a request's plugins; one per application. `search` is the `web` plugin's backend (None: the
+    plugin is refused)."""
+
+    def __init__(self, search: WebSearch | None = None) -> None:
+        self.search = search
 
     async def prepare(self, request: ChatRequest) -> ChatRequest:
         """The request as routing should see it (web search results added). Only called for requests with
@@ -52,7 +57,11 @@ class Plugins:
         native = request.native
         if native is not None and not native.needs:
             request = structs.replace(request, native=None)
-        return structs.replace(request, applied=request.applied or Applied())
+        request = structs.replace(request, applied=request.applied or Applied())
+        web = request.plugin("web")
+        if web is not None:
+            request = await search_into(request, web, self.search)
+        return request
 
     def amend(self, request: ChatRequest, completion: Completion) -> None:
         """A whole reply as the plugins change it: JSON healed, citations added."""
@@ -66,7 +75,9 @@ class Plugins:
                 if healed is not None:
                     message["content"] = healed
             if applied is not None and applied.annotations:
-                message["annotations"] = [*(message.get("annotations") or ()), *applied.annotations]
+                text = message.get("content")
+                placed = place(applied.annotations, text if isinstance(text, str) else "")
+                message["annotations"] = [*(message.get("annotations") or ()), *placed]
 
     def writer(self, request: ChatRequest, writer: W) -> W | PluginWriter:
         """The face's stream writer, wrapped when a plugin changes what a stream carries."""

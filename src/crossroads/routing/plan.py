@@ -10,7 +10,9 @@ Order within a model, by OpenRouter's published default: endpoints without a sig
 completion price, see `Pricing.blended`), the rest by ascending price; recently failing endpoints last.
 `provider.order` puts the named providers first (in order); `provider.sort` (or the `:nitro` / `:floor`
 variants) sorts deterministically and disables load balancing. Endpoints that miss a
-`preferred_min_throughput` / `preferred_max_latency` threshold move to the end of their group.
+`preferred_min_throughput` / `preferred_max_latency` threshold move to the end of their group. Last, sticky
+routing (`routing/sticky.py`): the endpoint that last served the request's conversation goes first while it
+is healthy, unless `provider.order` or `provider.sort` decide the order.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from crossroads.catalog.types import SIMULATOR_SLUG, Catalog, Endpoint, Model
 from crossroads.errors import ContextLengthExceeded, NoEndpoints, UnknownModel
 from crossroads.providers.base import Adapter
 from crossroads.routing.health import Health
+from crossroads.routing.sticky import Sticky, conversation_of
 from crossroads.schema.request import ChatRequest, ProviderPreferences
+from crossroads.schema.usage import Usage
 
 _MILLION: Final = Decimal(1_000_000)
 #: Dynamic variants: a suffix on any model id that changes how its endpoints are sorted.
@@ -49,6 +53,10 @@ class Route:
 
     groups: list[tuple[Model, list[Endpoint]]] = field(default_factory=list)
     allow_fallbacks: bool = True
+    #: The request's conversation, when its first model's endpoint is chosen stickily (`routing/sticky.py`),
+    #: and whether the request named it (else it is known by its prefix).
+    conversation: str | None = None
+    named: bool = False
 
     def endpoints(self) -> Iterator[Endpoint]:
         for _, endpoints in self.groups:
@@ -57,12 +65,13 @@ class Route:
 
 class Planner:
     def __init__(self, catalog: Catalog, adapters: Mapping[str, Adapter], health: Health, policy: Policy,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, sticky: Sticky | None = None) -> None:
         self.catalog = catalog
         self.adapters = adapters
         self.health = health
         self.policy = policy
         self._rng = rng or random.Random()
+        self.sticky = sticky or Sticky()
 
     # -- model resolution ----------------------------------------------------------------------------------
 
@@ -81,7 +90,9 @@ class Planner:
 
     # -- planning ------------------------------------------------------------------------------------------
 
-    def plan(self, request: ChatRequest) -> Route:
+    def plan(self, request: ChatRequest, account: str | None = None) -> Route:
+        """The route of a request; with `account` (the API key's hash), the endpoint that last served the
+        request's conversation for it goes first while it is healthy (sticky routing)."""
         prefs = request.provider
         route = Route(allow_fallbacks=prefs.allow_fallbacks)
         reasons: dict[str, set[str]] = {}
@@ -96,7 +107,28 @@ class Planner:
             model, endpoints = route.groups[0]
             keep = len(_ordered_by(endpoints, prefs.order, self.catalog)) or 1
             route.groups = [(model, endpoints[:keep])]
+        elif account is not None and len(route.groups[0][1]) > 1 and not prefs.order and not prefs.sort:
+            self._stick(route, request, account)
         return route
+
+    def _stick(self, route: Route, request: ChatRequest, account: str) -> None:
+        route.conversation, route.named = conversation_of(request, account)
+        stuck = self.sticky.get(route.conversation)
+        if stuck is None:
+            return
+        endpoints = route.groups[0][1]
+        for index, endpoint in enumerate(endpoints):
+            if endpoint.key == stuck:
+                if index and not self.health.recently_failing(stuck):
+                    endpoints.insert(0, endpoints.pop(index))
+                return
+
+    def remember(self, route: Route, endpoint: Endpoint | None, usage: Usage | None) -> None:
+        """The endpoint that served a request: its conversation goes there next time (`_stick`) — when the
+        request named its conversation, or the provider's prompt cache hit (`usage`'s cached tokens)."""
+        if route.conversation is not None and endpoint is not None and \
+                (route.named or (usage is not None and usage.cached_tokens)):
+            self.sticky.remember(route.conversation, endpoint.key)
 
     def _candidates(self, model: Model, request: ChatRequest, prefs: ProviderPreferences,
                     reasons: dict[str, set[str]]) -> list[Endpoint]:
