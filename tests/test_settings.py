@@ -33,6 +33,10 @@ def test_defaults() -> None:
     ("CROSSROADS_LOG_CONTENT_DAYS", "0"),
     ("CROSSROADS_CATALOG", "/no/such/file.toml"),
     ("CROSSROADS_HEADER_TIMEOUT", "0"),
+    ("CROSSROADS_RESPONSE_CACHE", "sometimes"),
+    ("CROSSROADS_RESPONSE_CACHE_TTL", "0"),
+    ("CROSSROADS_WEB_SEARCH_API", "altavista"),
+    ("CROSSROADS_WEB_SEARCH_URL", "ftp://search"),
     ("CROSSROADS_MAX_PENDING_PER_CLIENT", "-1"),
     ("CROSSROADS_WORKERS", "0"),
     ("CROSSROADS_WORKERS", "many"),
@@ -58,6 +62,18 @@ def test_values_are_taken(tmp_path: Path) -> None:
     assert settings.header_timeout == 2.5 and settings.max_pending_per_client == 0
     assert settings.port == 9000 and settings.catalog_paths == (extra,) and settings.keepalive_seconds == 0.5
     assert settings.with_flags(port=1234, host=None).port == 1234
+
+
+def test_response_cache_and_web_search_settings() -> None:
+    assert not from_environ({}).response_cache and from_environ({}).web_search_api is None
+    settings = from_environ({"CROSSROADS_RESPONSE_CACHE": "on", "CROSSROADS_RESPONSE_CACHE_TTL": "60",
+                             "CROSSROADS_WEB_SEARCH_API": "tavily", "CROSSROADS_WEB_SEARCH_URL": "http://s:8080",
+                             "CROSSROADS_WEB_SEARCH_KEY": "tvly-1"})
+    assert settings.response_cache and settings.response_cache_ttl == 60
+    assert (settings.web_search_api, settings.web_search_url, settings.web_search_key) == \
+        ("tavily", "http://s:8080", "tvly-1")
+    with pytest.raises(ConfigError, match="CROSSROADS_WEB_SEARCH_API"):
+        from_environ({"CROSSROADS_WEB_SEARCH_URL": "http://s:8080"})
 
 
 def test_secrets_are_the_management_key_and_keys_in_the_environment() -> None:

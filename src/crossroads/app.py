@@ -20,6 +20,7 @@ from aiohttp import web
 from crossroads.api.access import SOURCES as ACCESS
 from crossroads.api.access import Sources
 from crossroads.api.activity import ActivityAPI
+from crossroads.api.cache import MemoryStore, RedisStore, ResponseCache
 from crossroads.api.chat import ChatFace
 from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
@@ -51,10 +52,12 @@ from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
 from crossroads.metrics.recorder import Metrics, NoMetrics
+from crossroads.plugins import Plugins
 from crossroads.presets import apply as presets
 from crossroads.presets.book import PresetBook
 from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
+from crossroads.providers.search import WebSearch
 from crossroads.providers.transport import Transport
 from crossroads.ratelimit.base import Limiter, MemoryLimiter
 from crossroads.routing.dispatch import Dispatcher
@@ -101,6 +104,9 @@ class Services:
     simulator: SimServer | None
     #: What `GET /metrics` reports (does nothing with CROSSROADS_METRICS=off).
     metrics: Metrics
+    #: The request plugins (`plugins/`) and the response cache (`api/cache.py`).
+    plugins: Plugins
+    cache: ResponseCache
     #: Where the built-in simulator (or the one named by the environment) listens, for catalog reloads.
     simulator_url: str | None = None
     #: The objects that read the catalog; `reload_catalog` hands each the new one.
@@ -253,8 +259,30 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     if settings.log_content:
         purger = asyncio.create_task(content.purge(store, settings.log_content_days), name="crossroads-purge")
         stack.callback(purger.cancel)
+    plugins = Plugins(_web_search(settings, transport, simulator_url if planner.policy.simulator_default else None))
+    cache = ResponseCache(_cache_store(link), default_on=settings.response_cache, ttl=settings.response_cache_ttl)
     return Services(settings, catalog, store, keys, book, rails, credits, ledger, health, planner, dispatcher,
-                    transport, limiter, budget, link, simulator, metrics, simulator_url)
+                    transport, limiter, budget, link, simulator, metrics, plugins, cache, simulator_url)
+
+
+def _cache_store(link: Link | None) -> MemoryStore | RedisStore:
+    """Cached replies live in Redis when there is one (shared by every process), else in each process."""
+    if link is None:
+        return MemoryStore()
+    from crossroads.storage.redis import RedisLink  # a link exists: Redis, or the broker of --workers
+
+    return RedisStore(link) if isinstance(link, RedisLink) else MemoryStore()
+
+
+def _web_search(settings: Settings, transport: Transport, simulator_url: str | None) -> WebSearch | None:
+    """The `web` plugin's search backend: the operator's, else the Simulator's while it serves every model
+    (no provider configured): real replies never cite simulated pages."""
+    if settings.web_search_api is not None:
+        return WebSearch(transport, settings.web_search_api, settings.web_search_url, settings.web_search_key)
+    if simulator_url is not None:
+        root = simulator_url.removesuffix("/").removesuffix("/v1")
+        return WebSearch(transport, "exa", f"{root}/exa", "simulator")
+    return None
 
 
 async def _open_link(settings: Settings, stack: contextlib.AsyncExitStack) -> Link | None:
@@ -294,7 +322,8 @@ def _routes(app: web.Application, s: Services) -> None:
     def inference(face: Face, dialect: presets.Dialect,
                   app_of_agent: Callable[[str | None], str | None] | None = None) -> Inference:
         return Inference(face, s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter, app_of_agent,
-                         presets=presets.PresetResolver(s.presets, dialect), guardrails=guardrails)
+                         presets=presets.PresetResolver(s.presets, dialect), guardrails=guardrails,
+                         plugins=s.plugins, cache=s.cache)
 
     chat = inference(ChatFace(), presets.CHAT)
     responses = inference(ResponsesFace(), presets.RESPONSES)

@@ -19,6 +19,8 @@ SimulatorMode = Literal["auto", "on", "off"]
 DEFAULT_DATABASE: Final = "sqlite:///crossroads.db"
 #: Where a supervisor tells its workers its broker listens (`supervisor.py`).
 SHARED_SOCKET_ENV: Final = "CROSSROADS_SHARED_SOCKET"
+#: The search API shapes `providers/search.py` speaks.
+WEB_SEARCH_APIS: Final = ("exa", "tavily")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,15 @@ class Settings:
     log_content: bool = False
     #: Days stored content is kept before it is deleted.
     log_content_days: int = 30
+    #: Response caching (`api/cache.py`): `on` caches every deterministic request that does not opt out;
+    #: off, only those sent with `X-OpenRouter-Cache: true`. `response_cache_ttl`: the default lifetime.
+    response_cache: bool = False
+    response_cache_ttl: int = 300
+    #: The `web` plugin's search backend: an API shape of `providers/search.py`, its base URL (default: the
+    #: API's own) and key. Unset, the Simulator's search serves while the Simulator does.
+    web_search_api: str | None = None
+    web_search_url: str | None = None
+    web_search_key: str | None = None
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -139,6 +150,18 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     metrics = get("CROSSROADS_METRICS") or "on"
     if metrics not in ("on", "off"):
         raise ConfigError(f"CROSSROADS_METRICS must be on or off, not {metrics!r}")
+    response_cache = get("CROSSROADS_RESPONSE_CACHE") or "off"
+    if response_cache not in ("on", "off"):
+        raise ConfigError(f"CROSSROADS_RESPONSE_CACHE must be on or off, not {response_cache!r}")
+    web_search_api = get("CROSSROADS_WEB_SEARCH_API")
+    if web_search_api is not None and web_search_api not in WEB_SEARCH_APIS:
+        raise ConfigError(f"CROSSROADS_WEB_SEARCH_API must be one of {', '.join(WEB_SEARCH_APIS)}, "
+                          f"not {web_search_api!r}")
+    web_search_url = get("CROSSROADS_WEB_SEARCH_URL")
+    if web_search_url is not None and not web_search_url.startswith(("http://", "https://")):
+        raise ConfigError("CROSSROADS_WEB_SEARCH_URL must be an http:// or https:// URL")
+    if web_search_url is not None and web_search_api is None:
+        raise ConfigError("CROSSROADS_WEB_SEARCH_URL needs CROSSROADS_WEB_SEARCH_API (the API's shape)")
     return Settings(
         host=get("CROSSROADS_HOST") or defaults.host,
         port=_int(get("CROSSROADS_PORT"), "CROSSROADS_PORT", defaults.port, 0, 65535),
@@ -177,6 +200,12 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         log_content=_switch(get("CROSSROADS_LOG_CONTENT"), "CROSSROADS_LOG_CONTENT"),
         log_content_days=_int(get("CROSSROADS_LOG_CONTENT_DAYS"), "CROSSROADS_LOG_CONTENT_DAYS",
                               defaults.log_content_days, 1, 36500),
+        response_cache=response_cache == "on",
+        response_cache_ttl=_int(get("CROSSROADS_RESPONSE_CACHE_TTL"), "CROSSROADS_RESPONSE_CACHE_TTL",
+                                defaults.response_cache_ttl, 1, 86_400),
+        web_search_api=web_search_api,
+        web_search_url=web_search_url,
+        web_search_key=get("CROSSROADS_WEB_SEARCH_KEY"),
         environ=env,
     )
 

@@ -155,11 +155,15 @@ async def test_bad_parameters_are_400s_naming_the_field(gateway: Gateway, extra:
 @pytest.mark.parametrize(
     ("extra", "param", "message"),
     [
-        ({"plugins": [{"id": "web"}]}, "plugins[0].id", "the plugin 'web' is not supported by this gateway"),
-        ({"plugins": [{"id": "web", "enabled": False}, {"id": "file-parser", "pdf": {"engine": "native"}}]},
-         "plugins[1].id", "the plugin 'file-parser' is not supported by this gateway"),
-        ({"transforms": ["middle-out"]}, "transforms[0]",
-         "the transform 'middle-out' is not supported by this gateway"),
+        ({"plugins": [{"id": "moderation"}]}, "plugins[0].id",
+         "the plugin 'moderation' is not supported by this gateway"),
+        ({"plugins": [{"id": "web", "enabled": False}, {"id": "no-such-plugin"}]},
+         "plugins[1].id", "the plugin 'no-such-plugin' is not supported by this gateway"),
+        ({"transforms": ["middle-in"]}, "transforms[0]", "the transform 'middle-in' is not supported by this gateway"),
+        ({"plugins": [{"id": "web", "max_results": 0}]}, "plugins[0].max_results",
+         "must be between 1 and 25, got 0"),
+        ({"plugins": [{"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]}, "plugins[0].pdf.engine",
+         "the engine 'mistral-ocr' is not available on this gateway; use 'pdf-text' or 'native'"),
     ],
 )
 async def test_plugins_and_transforms_the_gateway_does_not_apply_are_refused(
@@ -178,7 +182,8 @@ async def test_a_disabled_plugin_or_no_transform_asks_for_nothing(gateway: Gatew
     async with client(gateway) as c:
         completion = await c.chat.completions.create(
             model="openai/gpt-4o", messages=[{"role": "user", "content": "x"}],
-            extra_body={"plugins": [{"id": "web", "enabled": False}], "transforms": []})
+            extra_body={"plugins": [{"id": "web", "enabled": False}, {"id": "moderation", "enabled": False}],
+                        "transforms": []})
     assert completion.choices[0].message.content
 
 

@@ -19,14 +19,16 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from crossroads.api.body import read_json
+from crossroads.api.cache import Entry, ResponseCache, hit_headers, replayed
 from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
-from crossroads.api.render import SSE_HEADERS, generation_id
+from crossroads.api.render import JSON, SSE_HEADERS, generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.guardrails.enforce import Guardrails
 from crossroads.ledger import content
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Hold, Tab
-from crossroads.ledger.keys import KeyRing
+from crossroads.ledger.keys import Key, KeyRing
+from crossroads.plugins import Plugins
 from crossroads.presets.apply import PresetResolver
 from crossroads.providers.base import Piece
 from crossroads.providers.registry import passthrough_headers
@@ -35,6 +37,7 @@ from crossroads.routing.dispatch import Dispatcher
 from crossroads.routing.outcome import End, OpenStream, Served
 from crossroads.routing.plan import Planner, Route
 from crossroads.schema.request import ChatRequest
+from crossroads.schema.usage import Usage
 from crossroads.settings import Settings
 
 log = logging.getLogger("crossroads.inference")
@@ -96,12 +99,16 @@ class Inference:
     def __init__(self, face: Face, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: Dispatcher,
                  accountant: Accountant, limiter: Limiter,
                  app_of_agent: Callable[[str | None], str | None] | None = None,
-                 presets: PresetResolver | None = None, guardrails: Guardrails | None = None) -> None:
+                 presets: PresetResolver | None = None, guardrails: Guardrails | None = None,
+                 plugins: Plugins | None = None, cache: ResponseCache | None = None) -> None:
         self.face = face
         #: Applies the preset a request names, before it is parsed.
         self.presets = presets
         #: Holds requests to their key's guardrails.
         self.guardrails = guardrails
+        self.plugins = plugins or Plugins()
+        #: Response caching (`api/cache.py`), with this API's name in its keys.
+        self.cache = cache
         #: The app a request comes from when it sends no title, read from its User-Agent (a face's clients
         #: may be known by it, e.g. a coding agent).
         self.app_of_agent = app_of_agent
@@ -138,7 +145,16 @@ class Inference:
         guard = None
         if self.guardrails is not None:
             chat, guard = self.guardrails.check(key, chat)
-        route = self.planner.plan(chat, guard)
+        lookup = self.cache.lookup(face.api, key.hash, body, chat, headers) if self.cache is not None else None
+        if lookup is not None:
+            assert self.cache is not None
+            await self.cache.clear_if_asked(lookup, headers)
+            entry = await self.cache.get(lookup)
+            if entry is not None:
+                return await self._replay(key, chat, entry, headers)
+        if chat.plugins:
+            chat = await self.plugins.prepare(chat)
+        route = self.planner.plan(chat, guard, account=key.hash)
         await self.limiter.check(key, route, chat)
         hold = await self.accountant.admit(key, list(route.endpoints()), chat.prompt_tokens_bound(), chat.max_output,
                                            chat.completions)
@@ -150,9 +166,16 @@ class Inference:
             if chat.stream:
                 return await self._stream(request, chat, route, tab)
             served = await self.dispatcher.complete(chat, route, tab)
+            if chat.plugins:
+                self.plugins.amend(chat, served.completion)
             if tab.generation.content is not None:
                 content.of_reply(tab.generation.content, served.completion.choices)
-            return face.reply(chat, served, tab.generation, await served.finish(End.DONE))
+            response = face.reply(chat, served, tab.generation, await served.finish(End.DONE))
+            self.planner.remember(route, served.endpoint, tab.generation.usage)
+            if lookup is not None and self.cache is not None and isinstance(response.body, bytes):
+                await self.cache.put(lookup, response.body)
+                response.headers["X-OpenRouter-Cache-Status"] = "MISS"
+            return response
         except CrossroadsError as error:
             return face.error(error, {"X-Generation-Id": tab.generation.id})
         finally:
@@ -160,10 +183,26 @@ class Inference:
             # released and the attempt recorded: a reservation never outlives its request.
             await tab.abandon()
 
-    async def _stream(self, request: web.Request, chat: ChatRequest, route: Any, tab: Tab) -> web.StreamResponse:
+    async def _replay(self, key: Key, chat: ChatRequest, entry: Entry, headers: Mapping[str, str]) \
+            -> web.Response:
+        """A cache hit: the stored reply under a new generation id, recorded as a generation charged nothing."""
+        generation = Generation(id=generation_id(), model=chat.model, streamed=False, started=time.time(),
+                                usage=Usage(0, 0), finish_reason="stop", latency_ms=0, generation_time_ms=0,
+                                http_referer=first_header(headers, "HTTP-Referer", "Referer"),
+                                app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
+                                user_agent=first_header(headers, "User-Agent"), external_user=chat.user,
+                                session_id=chat.session_id or first_header(headers, "X-Session-Id"))
+        await Tab(self.accountant, Hold(key, 0), generation, api=self.face.api).settle()
+        body, source = replayed(entry.body, generation.id)
+        return web.Response(body=body, content_type=JSON,
+                            headers={"X-Generation-Id": generation.id, **hit_headers(entry, source)})
+
+    async def _stream(self, request: web.Request, chat: ChatRequest, route: Route, tab: Tab) -> web.StreamResponse:
         generation = tab.generation
         face = self.face
         writer = face.writer(chat, generation)
+        if chat.plugins:
+            writer = self.plugins.writer(chat, writer)
         response = web.StreamResponse(headers={**SSE_HEADERS, "X-Generation-Id": generation.id})
         keepalive = KeepAlive(request, response, self.settings.keepalive_seconds, face.keepalive)
         try:
@@ -184,12 +223,12 @@ class Inference:
         metrics = self.accountant.metrics
         metrics.streams += 1
         try:
-            return await self._relay(response, writer, stream, generation)
+            return await self._relay(response, writer, stream, generation, route)
         finally:
             metrics.streams -= 1
 
     async def _relay(self, response: web.StreamResponse, writer: StreamWriter, stream: OpenStream,
-                     generation: Generation) -> web.StreamResponse:
+                     generation: Generation, route: Route) -> web.StreamResponse:
         # The response is committed: from here on no other provider can take over; a failure can only end
         # the stream in-band, in the face's error form.
         failure: CrossroadsError | None = None
@@ -228,6 +267,7 @@ class Inference:
             out.append(writer.failed(failure, stream))
         else:
             out.append(writer.end(generation, await stream.finish(End.DONE)))
+            self.planner.remember(route, stream.endpoint, generation.usage)
         with contextlib.suppress(ConnectionResetError):  # the client left at the very end: nothing to do
             await response.write_eof(b"".join(out))
         return response

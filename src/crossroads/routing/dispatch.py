@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import AllProvidersFailed, UpstreamError
 from crossroads.ledger.accounting import Tab
+from crossroads.plugins import fit
 from crossroads.providers.base import Adapter
 from crossroads.providers.sse import SSEDecoder
 from crossroads.providers.transport import Transport
@@ -47,7 +48,8 @@ class Dispatcher:
                 started = time.monotonic()
                 try:
                     # The transport enforces the first-byte timeout (headers of a whole reply) itself.
-                    upstream = await self.transport.post(adapter.build_request(request, endpoint),
+                    sent = fit(request, endpoint) if request.plugins else request
+                    upstream = await self.transport.post(adapter.build_request(sent, endpoint),
                                                          endpoint.provider.name)
                     first_byte = time.monotonic()
                     body = await upstream.read()
@@ -84,7 +86,7 @@ class Dispatcher:
 
     async def _open(self, outcome: OpenStream, model: Model, endpoint: Endpoint, started: float) -> OpenStream:
         adapter = self.adapters[endpoint.provider.wire_format]
-        request = outcome.request
+        request = fit(outcome.request, endpoint) if outcome.request.plugins else outcome.request
         upstream = await self.transport.post(adapter.build_request(request, endpoint), endpoint.provider.name)
         try:
             if upstream.status != 200:

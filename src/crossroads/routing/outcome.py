@@ -130,6 +130,8 @@ class Outcome:
             if usage is None:
                 usage = estimate_usage(self.request.prompt_chars, completion_chars)
             usage.images = usage.images or self.request.images
+            if self.request.applied is not None and self.request.applied.web_searches:
+                usage.web_search_requests = (usage.web_search_requests or 0) + self.request.applied.web_searches
             generation.model = self.model.id
             generation.endpoint = self.endpoint
             generation.usage = usage

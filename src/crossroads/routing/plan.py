@@ -10,7 +10,9 @@ Order within a model, by OpenRouter's published default: endpoints without a sig
 completion price, see `Pricing.blended`), the rest by ascending price; recently failing endpoints last.
 `provider.order` puts the named providers first (in order); `provider.sort` (or the `:nitro` / `:floor`
 variants) sorts deterministically and disables load balancing. Endpoints that miss a
-`preferred_min_throughput` / `preferred_max_latency` threshold move to the end of their group.
+`preferred_min_throughput` / `preferred_max_latency` threshold move to the end of their group. Last, sticky
+routing (`routing/sticky.py`): the endpoint that last served the request's conversation goes first while it
+is healthy, unless `provider.order` or `provider.sort` decide the order.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from decimal import Decimal
 from typing import Any, Final, Protocol
 
 from crossroads.catalog.types import SIMULATOR_SLUG, Catalog, Endpoint, Model
-from crossroads.errors import CrossroadsError, InvalidParameter, NoEndpoints, UnknownModel
+from crossroads.errors import ContextLengthExceeded, CrossroadsError, InvalidParameter, NoEndpoints, UnknownModel
 from crossroads.providers.base import Adapter
 from crossroads.routing.health import Health
+from crossroads.routing.sticky import Sticky, conversation_of
 from crossroads.schema.request import ChatRequest, ProviderPreferences
+from crossroads.schema.usage import Usage
 
 _MILLION: Final = Decimal(1_000_000)
 #: Dynamic variants: a suffix on any model id that changes how its endpoints are sorted.
@@ -61,6 +65,10 @@ class Route:
 
     groups: list[tuple[Model, list[Endpoint]]] = field(default_factory=list)
     allow_fallbacks: bool = True
+    #: The request's conversation, when its first model's endpoint is chosen stickily (`routing/sticky.py`),
+    #: and whether the request named it (else it is known by its prefix).
+    conversation: str | None = None
+    named: bool = False
 
     def endpoints(self) -> Iterator[Endpoint]:
         for _, endpoints in self.groups:
@@ -69,12 +77,13 @@ class Route:
 
 class Planner:
     def __init__(self, catalog: Catalog, adapters: Mapping[str, Adapter], health: Health, policy: Policy,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, sticky: Sticky | None = None) -> None:
         self.catalog = catalog
         self.adapters = adapters
         self.health = health
         self.policy = policy
         self._rng = rng or random.Random()
+        self.sticky = sticky or Sticky()
 
     # -- model resolution ----------------------------------------------------------------------------------
 
@@ -93,10 +102,12 @@ class Planner:
 
     # -- planning ------------------------------------------------------------------------------------------
 
-    def plan(self, request: ChatRequest, fence: Fence | None = None, output: str = "text") -> Route:
+    def plan(self, request: ChatRequest, fence: Fence | None = None, output: str = "text",
+             account: str | None = None) -> Route:
         """The route for a request whose API answers with `output` (chat: "text"; see `_SERVED_BY` for the
         rest): a model that does not produce it is a 400 naming the API that serves it. `fence` keeps the
-        endpoints a key's guardrails exclude out of it."""
+        endpoints a key's guardrails exclude out of it. With `account` (the API key's hash), the endpoint that
+        last served the request's conversation for it goes first while it is healthy (sticky routing)."""
         prefs = request.provider
         route = Route(allow_fallbacks=prefs.allow_fallbacks)
         reasons: dict[str, set[str]] = {}
@@ -126,7 +137,28 @@ class Planner:
             model, endpoints = route.groups[0]
             keep = len(_ordered_by(endpoints, prefs.order, self.catalog)) or 1
             route.groups = [(model, endpoints[:keep])]
+        elif account is not None and len(route.groups[0][1]) > 1 and not prefs.order and not prefs.sort:
+            self._stick(route, request, account)
         return route
+
+    def _stick(self, route: Route, request: ChatRequest, account: str) -> None:
+        route.conversation, route.named = conversation_of(request, account)
+        stuck = self.sticky.get(route.conversation)
+        if stuck is None:
+            return
+        endpoints = route.groups[0][1]
+        for index, endpoint in enumerate(endpoints):
+            if endpoint.key == stuck:
+                if index and not self.health.recently_failing(stuck):
+                    endpoints.insert(0, endpoints.pop(index))
+                return
+
+    def remember(self, route: Route, endpoint: Endpoint | None, usage: Usage | None) -> None:
+        """The endpoint that served a request: its conversation goes there next time (`_stick`) — when the
+        request named its conversation, or the provider's prompt cache hit (`usage`'s cached tokens)."""
+        if route.conversation is not None and endpoint is not None and \
+                (route.named or (usage is not None and usage.cached_tokens)):
+            self.sticky.remember(route.conversation, endpoint.key)
 
     def _candidates(self, model: Model, request: ChatRequest, prefs: ProviderPreferences,
                     reasons: dict[str, set[str]]) -> list[Endpoint]:
@@ -140,6 +172,10 @@ class Planner:
         require = prefs.require_parameters
         wanted = request.required
         prompt = request.prompt_tokens_estimate()
+        # Plugins that make a request fit an endpoint (`plugins.fit`): a prompt over its context is
+        # compressed, PDFs become text where it cannot read them.
+        compresses = bool(request.plugins) and request.plugin("context-compression") is not None
+        parses = bool(request.plugins) and _parses_files(request)
         out: list[Endpoint] = []
 
         def drop(reason: str) -> None:
@@ -182,11 +218,11 @@ class Planner:
             if endpoint.max_completion_tokens is not None and output > endpoint.max_completion_tokens:
                 drop("max_tokens")
                 continue
-            if prompt + output > endpoint.context_length and prompt > 64:
+            if prompt + output > endpoint.context_length and prompt > 64 and not compresses:
                 drop("context_length")
                 continue
             if (request.has_images and "image" not in endpoint.input_modalities) or \
-                    (request.has_files and "file" not in endpoint.input_modalities and
+                    (request.has_files and not parses and "file" not in endpoint.input_modalities and
                      "image" not in endpoint.input_modalities) or \
                     (request.has_audio and "audio" not in endpoint.input_modalities):
                 drop("modality")
@@ -275,6 +311,12 @@ class Planner:
         return frozenset(out)
 
 
+def _parses_files(request: ChatRequest) -> bool:
+    """Whether the `file-parser` plugin turns the request's PDFs into text for endpoints without file input."""
+    parser = request.plugin("file-parser")
+    return parser is not None and (parser.options.get("pdf") or {}).get("engine") != "native"
+
+
 def _matches(endpoint: Endpoint, slugs: frozenset[str]) -> bool:
     """A base slug matches every endpoint of the provider; `slug/variant` matches only that tag."""
     return endpoint.provider.slug in slugs or endpoint.tag in slugs
@@ -346,8 +388,18 @@ def _wrong_api(model: Model, output: str) -> InvalidParameter:
                                      f"model{listed}")
 
 
-def _no_endpoints(request: ChatRequest, reasons: Mapping[str, set[str]]) -> NoEndpoints:
+def _no_endpoints(request: ChatRequest, reasons: Mapping[str, set[str]]) -> NoEndpoints | ContextLengthExceeded:
     models = ", ".join(request.models)
+    if set(reasons) == {"context_length"}:
+        # OpenRouter's answer to a prompt no endpoint can hold: a 400 that suggests compression.
+        return ContextLengthExceeded(
+            f"The prompt (about {request.prompt_tokens_estimate()} tokens) and the requested output "
+            f"({request.max_output or 0} tokens) exceed the maximum context length of every endpoint of {models}. "
+            "Shorten the messages, or use the \"context-compression\" plugin (or the \"middle-out\" transform) "
+            "to compress the prompt automatically.",
+            metadata={"availability": {"code": "constraint_filtered", "retryable": False,
+                                       "requested_models": list(request.models),
+                                       "excluded_by": ["context_length"]}})
     if not reasons:
         return NoEndpoints(f"No endpoints found for {models}.",
                            metadata={"availability": {"code": "no_endpoints", "retryable": False,

@@ -180,7 +180,7 @@ PARAMETERS: Final[dict[str, Check]] = {
     "image_config": any_object,
     "provider": PROVIDER_PREFERENCES,
     "route": Enum("fallback", "sort"),
-    "plugins": ListOf(Obj({"id": String(min_length=1), "enabled": boolean}, required=["id"])),
+    "plugins": ListOf(Obj({"id": String(min_length=1), "enabled": boolean}, required=["id"])),  # + `PLUGINS`
     "transforms": ListOf(string),
     "usage": Obj({"include": boolean}),
     "user": String(max_length=256),
@@ -216,11 +216,31 @@ _ROLES: Final = ("system", "developer", "user", "assistant", "tool")
 _PART_TYPES: Final = ("text", "image_url", "input_audio", "file", "video_url", "input_video")
 
 
-#: Plugins this gateway applies (OpenRouter's `web`, `file-parser`, `response-healing`... are not applied
-#: yet); a request that enables any other is refused rather than served without it.
-PLUGINS: Final[frozenset[str]] = frozenset()
-#: Prompt transforms this gateway applies (OpenRouter's `middle-out` is not applied yet).
-TRANSFORMS: Final[frozenset[str]] = frozenset()
+_domains = ListOf(String(min_length=1))
+
+
+def _pdf_engine(value: Any, path: str) -> Any:
+    engine = Enum("pdf-text", "cloudflare-ai", "mistral-ocr", "native")(value, path)
+    if engine == "mistral-ocr":  # an OCR service, not something this gateway runs
+        raise InvalidParameter(path, "the engine 'mistral-ocr' is not available on this gateway; use 'pdf-text' "
+                                     "or 'native'")
+    return engine
+
+
+#: Plugins this gateway applies (`crossroads.plugins`), each with the check of its options; a request that
+#: enables any other (`moderation`, the routers...) is refused rather than served without it.
+PLUGINS: Final[Mapping[str, Obj]] = {
+    "response-healing": Obj({}, closed=True),
+    "context-compression": Obj({"engine": Enum("middle-out")}, closed=True),
+    "file-parser": Obj({"pdf": Obj({"engine": _pdf_engine}, closed=True)}, closed=True),
+    "web": Obj({"engine": String(min_length=1), "max_results": Integer(1, 25),
+                "search_prompt": String(), "include_domains": _domains, "exclude_domains": _domains,
+                "max_uses": Integer(1, 100), "mode": string, "user_location": any_object}, closed=True),
+}
+#: Prompt transforms this gateway applies: `middle-out` is the `context-compression` plugin.
+TRANSFORMS: Final[Mapping[str, str]] = {"middle-out": "context-compression"}
+#: A model id suffix that asks for a plugin (`openai/gpt-4o:online` is `plugins: [{"id": "web"}]`).
+PLUGIN_VARIANTS: Final[Mapping[str, str]] = {"online": "web"}
 #: The request fields that set reasoning or the output cap; they count for `provider.require_parameters`.
 _REQUIRABLE_GATEWAY_FIELDS: Final = ("reasoning", "reasoning_effort", "include_reasoning", "max_tokens",
                                      "max_completion_tokens")
@@ -269,6 +289,8 @@ def parse_chat_request(body: Any, default_model: str, headers: Mapping[str, str]
         models = models or [default_model]
     else:
         models = [model or default_model]
+    if transforms or any(":" in name for name in models):
+        models, plugins = _plugins_asked_otherwise(models, plugins, transforms)
     provider = _resolve_preferences(fields["provider"]) if "provider" in fields else DEFAULT_PREFERENCES
     required: frozenset[str] = frozenset()
     if provider.require_parameters:
@@ -364,11 +386,37 @@ def _transforms(given: list[str]) -> tuple[str, ...]:
 
 
 def _plugins(given: list[Any]) -> tuple[Plugin, ...]:
-    plugins = tuple(Plugin(id=p["id"], enabled=p.get("enabled") is not False) for p in given)
-    for i, plugin in enumerate(plugins):
-        if plugin.enabled and plugin.id not in PLUGINS:
-            raise InvalidParameter(f"plugins[{i}].id", f"the plugin {plugin.id!r} is not supported by this gateway")
-    return plugins
+    plugins = []
+    for i, entry in enumerate(given):
+        enabled = entry.get("enabled") is not False
+        check = PLUGINS.get(entry["id"])
+        if check is None:
+            if enabled:
+                raise InvalidParameter(f"plugins[{i}].id",
+                                       f"the plugin {entry['id']!r} is not supported by this gateway")
+            continue
+        options = {key: value for key, value in entry.items() if key not in ("id", "enabled") and value is not None}
+        plugins.append(Plugin(id=entry["id"], enabled=enabled, options=check(options, f"plugins[{i}]")))
+    return tuple(plugins)
+
+
+def _plugins_asked_otherwise(models: list[str], plugins: tuple[Plugin, ...], transforms: tuple[str, ...]) \
+        -> tuple[list[str], tuple[Plugin, ...]]:
+    """Plugins asked for by a transform (`middle-out`) or a model variant (`:online`), added unless the
+    `plugins` list names them already (its settings win, `enabled: false` included)."""
+    wanted = [TRANSFORMS[name] for name in transforms]
+    bare = []
+    for name in models:
+        base, sep, variant = name.rpartition(":")
+        if sep and variant in PLUGIN_VARIANTS:
+            wanted.append(PLUGIN_VARIANTS[variant])
+        else:
+            base = name
+        if base not in bare:
+            bare.append(base)
+    named = {plugin.id for plugin in plugins}
+    added = tuple(Plugin(id=plugin_id) for plugin_id in dict.fromkeys(wanted) if plugin_id not in named)
+    return bare, plugins + added
 
 
 def _messages(messages: Any) -> tuple[int, int, bool, bool]:
@@ -423,6 +471,12 @@ def _messages(messages: Any) -> tuple[int, int, bool, bool]:
     return chars, images, files, audio
 
 
+def measure_messages(messages: list[Any]) -> tuple[int, int, bool, bool]:
+    """(characters of text, images, has files, has audio) of messages a plugin rewrote, counted as a
+    request's own are, so routing and reservations read them the same way."""
+    return _messages(messages)
+
+
 def _part(part: Any, path: str, role: str) -> str:
     if not isinstance(part, dict):
         raise InvalidParameter(path, "expected a content part object")
@@ -475,5 +529,6 @@ def _tool_calls(calls: Any, path: str) -> int:
     return chars
 
 
-__all__ = ["EFFORTS", "GATEWAY_FIELDS", "PARAMETERS", "PLUGINS", "PROVIDER_PREFERENCES", "PUBLISHED_PARAMETERS",
-           "QUANTIZATIONS", "SORTS", "TRANSFORMS", "ChatRequest", "parse_chat_request"]
+__all__ = ["EFFORTS", "GATEWAY_FIELDS", "PARAMETERS", "PLUGINS", "PLUGIN_VARIANTS", "PROVIDER_PREFERENCES",
+           "PUBLISHED_PARAMETERS", "QUANTIZATIONS", "SORTS", "TRANSFORMS", "ChatRequest", "measure_messages",
+           "parse_chat_request"]

@@ -94,6 +94,8 @@ PARAMETERS: Final[dict[str, Check]] = {
     # OpenRouter's extras
     "provider": PROVIDER_PREFERENCES,
     "session_id": String(max_length=256),
+    "plugins": anything,  # checked with the chat request's
+    "transforms": anything,
 }
 
 #: Tool entries without a `type`, or with these, are the client's own tools; any other type is a server tool
@@ -118,7 +120,7 @@ def parse_messages_request(body: Any, default_model: str, headers: Mapping[str, 
     chat: dict[str, Any] = {"messages": _conversation(fields.get("system"), body.get("messages")),
                             "max_tokens": fields["max_tokens"]}
     for name in ("model", "models", "temperature", "top_p", "top_k", "stream", "provider", "session_id",
-                 "cache_control"):
+                 "cache_control", "plugins", "transforms"):
         if name in fields:
             chat[name] = fields[name]
     server_tools = _tools(fields.get("tools") or (), chat)

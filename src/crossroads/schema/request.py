@@ -73,10 +73,12 @@ DEFAULT_PREFERENCES: Final = ProviderPreferences()
 
 
 class Plugin(Struct, frozen=True):
-    """One entry of `plugins`; `enabled: false` asks for nothing."""
+    """One entry of `plugins`; `enabled: false` asks for nothing. `options` are its other fields, checked
+    (`max_results`, `pdf`, `engine`...)."""
 
     id: str
     enabled: bool = True
+    options: Mapping[str, Any] = {}
 
 
 class Native(Struct, frozen=True):
@@ -90,6 +92,17 @@ class Native(Struct, frozen=True):
     wire_format: str
     body: Mapping[str, Any]
     needs: tuple[str, ...] = ()
+
+
+class Applied(Struct, frozen=True):
+    """What plugins did to a request before it was routed: the web searches made (charged at the serving
+    endpoint's `web_search` price) and the citations the reply carries as `annotations`."""
+
+    web_searches: int = 0
+    annotations: tuple[Mapping[str, Any], ...] = ()
+    #: The text of the request's PDFs once parsed, by their data, so each is parsed once whichever
+    #: endpoints the request is tried on.
+    parsed_files: dict[str, str] = {}
 
 
 class ChatRequest(Struct, frozen=True):
@@ -125,10 +138,19 @@ class ChatRequest(Struct, frozen=True):
     headers: Mapping[str, str]
     #: The client's own body, when its API is an upstream wire format too (see `Native`).
     native: Native | None = None
+    #: What the request's plugins added before it was routed (see `crossroads.plugins`); None without plugins.
+    applied: Applied | None = None
 
     @property
     def model(self) -> str:
         return self.models[0]
+
+    def plugin(self, plugin_id: str) -> Plugin | None:
+        """The enabled plugin of that id, if the request has one."""
+        for plugin in self.plugins:
+            if plugin.id == plugin_id and plugin.enabled:
+                return plugin
+        return None
 
     @property
     def has_images(self) -> bool:

@@ -41,7 +41,7 @@ class Usage:
     def public(self, cost: Decimal | None, prompt_cost: Decimal | None, completion_cost: Decimal | None,
                is_byok: bool = False) -> dict[str, Any]:
         """OpenRouter's `usage` object, `cost` in USD credits."""
-        return {
+        public = {
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
@@ -66,3 +66,6 @@ class Usage:
                 "rejected_prediction_tokens": self.rejected_prediction_tokens or 0,
             },
         }
+        if self.web_search_requests:
+            public["server_tool_use_details"] = {"web_search_requests": self.web_search_requests}
+        return public

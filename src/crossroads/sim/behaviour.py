@@ -22,6 +22,8 @@ Keys (times in milliseconds unless noted):
     fail_first=<n>      the first n requests fail with `status` (default 503), later ones succeed
     reasoning=<n>       n reasoning tokens (reported in usage; paced like output before the first chunk)
     cached=<n>          report n prompt tokens as cached
+    broken_json=<how>   a JSON-mode reply that is not valid JSON: `fence` (in a markdown fence), `trailing`
+                        (text after it), `truncate` (its last characters cut off)
 
 Flags also take a value (`malformed=false`), so a later source can switch off an earlier one. Sources merge
 per key, later ones winning: the behaviour installed for the model, directives after `#` in the model name,
@@ -37,7 +39,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["DIRECTIVE_KEYS", "Behaviour", "DirectiveError", "parse_directives"]
+__all__ = ["BROKEN_JSON", "DIRECTIVE_KEYS", "Behaviour", "DirectiveError", "parse_directives"]
 
 
 class DirectiveError(ValueError):
@@ -91,6 +93,15 @@ def _status(text: str) -> int:
     return value
 
 
+BROKEN_JSON = ("fence", "trailing", "truncate")
+
+
+def _broken_json(text: str) -> str:
+    if text not in BROKEN_JSON:
+        raise ValueError(f"expected one of {', '.join(BROKEN_JSON)}")
+    return text
+
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -119,6 +130,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "fail_first": _count,
     "reasoning": _count,
     "cached": _count,
+    "broken_json": _broken_json,
 }
 _FLAGS = frozenset({"malformed", "hang"})
 
@@ -176,6 +188,7 @@ class Behaviour:
     fail_first: int | None = None
     reasoning: int = 0
     cached: int = 0
+    broken_json: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> Behaviour:

@@ -28,6 +28,7 @@ __all__ = [
     "Rng",
     "alnum_id",
     "apply_stop",
+    "break_json",
     "count_tokens",
     "default_token_count",
     "json_instance",
@@ -161,6 +162,15 @@ def text_pieces(seed: int, count: int) -> tuple[str, ...]:
             pieces.append(" " + word if pieces else word)
             sentence_left -= 1
     return tuple(pieces)
+
+
+def break_json(text: str, how: str) -> str:
+    """A JSON text as models sometimes mangle it (the `broken_json` directive)."""
+    if how == "fence":
+        return f"```json\n{text}\n```"
+    if how == "trailing":
+        return f"{text}\n\nI hope this helps!"
+    return text[:-2]  # truncate: the closing brackets lost
 
 
 def apply_stop(pieces: Sequence[str], stops: Iterable[str]) -> tuple[list[str], bool]:

@@ -12,6 +12,7 @@ Generation endpoints (one per wire format):
     POST /v2/embed                      Cohere embeddings (v2)
     POST /v1/rerank, /v2/rerank, /rerank                   rerank: Jina's shape, Cohere's v2, TEI's
     GET  /v1/models                     an OpenAI model list (a fixed few plus every model seen)
+    POST /exa/search, /tavily/search    web search in Exa's and Tavily's shapes (`sim/search.py`)
 
 Control API:
 
@@ -56,6 +57,7 @@ from .gemini import GEMINI
 from .openai_chat import OPENAI_CHAT
 from .openai_chat.completions import OPENAI_COMPLETIONS
 from .rerank import COHERE_RERANK, COMMON_RERANK, TEI_RERANK
+from .search import exa_search, tavily_search
 from .wire import EventKind, Exchange, SimError, WireFormat
 
 __all__ = [
@@ -525,6 +527,8 @@ def create_app(state: SimState | None = None) -> web.Application:
         router.add_route(method, path, _generation_handler(fmt))
     router.add_post("/v1/messages/count_tokens", _count_tokens)
     router.add_get("/v1/models", _list_models)
+    router.add_post("/exa/search", exa_search)
+    router.add_post("/tavily/search", tavily_search)
     router.add_put("/_sim/behaviours/{model:.+}", _put_behaviour)
     router.add_delete("/_sim/behaviours/{model:.+}", _delete_behaviour)
     router.add_get("/_sim/behaviours", _get_behaviours)

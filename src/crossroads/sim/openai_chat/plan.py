@@ -154,6 +154,8 @@ def _plan_choice(
         pieces = reply.quote_results(results)
     else:
         pieces = list(reply.text_pieces(choice_seed, count))
+    if behaviour.broken_json and kind in ("json_schema", "json_object"):
+        pieces = reply.split_pieces(reply.break_json("".join(pieces), behaviour.broken_json))
     if budget is not None and len(pieces) > budget:
         pieces, length = pieces[:budget], True
     pieces, stopped = reply.apply_stop(pieces, params.stops)
