@@ -31,6 +31,9 @@ from crossroads.api.rerank import RerankAPI
 from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
+from crossroads.dashboard.routes import Dashboard
+from crossroads.dashboard.routes import Gateway as DashboardGateway
+from crossroads.dashboard.views import Views
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
 from crossroads.ledger.accounting import Accountant
 from crossroads.ledger.budget import Budget, MemoryBudget
@@ -250,6 +253,13 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/generation", generation.get)
     add("GET", "/api/v1/activity", activity.get)
     add("GET", "/health", _health)
+    # The web dashboard: its pages, sessions and API, answered through the handlers above.
+    gateway = DashboardGateway(
+        activity=activity.get, keys_index=keys.index, keys_create=keys.create, keys_update=keys.update,
+        keys_delete=keys.delete, key=keys.current, credits=keys.get_credits, models=models.index, model=models.one,
+        endpoints=models.endpoints, providers=models.providers, generation=generation.get, chat=chat.handle)
+    Dashboard(s.keys, Views(s.catalog, s.health, s.ledger, s.store), gateway, s.settings.trusted_proxies,
+              s.settings.max_body_bytes).mount(app)
 
 
 async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Final, Literal
 
@@ -52,6 +53,9 @@ class Settings:
     log_json: bool = False
     #: Where usage records are spooled before they reach the database (see `ledger/spool.py`).
     spool_dir: Path = Path("crossroads-spool")
+    #: Addresses (or networks) of reverse proxies whose `X-Forwarded-Proto` is believed: a dashboard session
+    #: opened through one that says `https` gets a `Secure` cookie.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -123,8 +127,19 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         log_level=log_level,
         log_json=(get("CROSSROADS_LOG_FORMAT") or "text") == "json",
         spool_dir=Path(get("CROSSROADS_SPOOL_DIR") or defaults.spool_dir),
+        trusted_proxies=_networks(get("CROSSROADS_TRUSTED_PROXIES")),
         environ=env,
     )
+
+
+def _networks(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+    if raw is None:
+        return ()
+    try:
+        return tuple(ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"CROSSROADS_TRUSTED_PROXIES must be IP addresses or networks separated by commas: {exc}"
+                          ) from None
 
 
 def _namespace(value: str) -> str:

@@ -7,11 +7,12 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
-from crossroads.storage.base import GenerationRecord, KeyRecord, Store, period_starts
+from crossroads.storage.base import GenerationQuery, GenerationRecord, KeyRecord, Store, period_starts
 from crossroads.storage.migrate import migrations
 from crossroads.storage.postgres import PostgresStore
 from crossroads.storage.sqlite import SQLiteStore
@@ -113,3 +114,31 @@ async def test_activity_groups_by_day_model_and_app(store: Store) -> None:
     await store.write_generations(records)
     rows = await store.activity(now - 60, now + 60)
     assert sum(r.requests for r in rows) == 2 and sum(r.cost_nanos for r in rows) == 30
+
+
+async def test_recent_generations_newest_first_and_filtered(store: Store) -> None:
+    now = time.time()
+    records = [generation("k1", 10, now - 30, "gen-a"), generation("k1", 20, now - 20, "gen-b"),
+               generation("k2", 30, now - 10, "gen-c")]
+    records[1].status, records[1].app_title, records[1].provider_name = 502, "App", "P"
+    await store.write_generations(records)
+
+    async def ids(**fields: Any) -> list[str]:
+        return [r.id for r in await store.recent_generations(GenerationQuery(**fields))]
+
+    assert await ids() == ["gen-c", "gen-b", "gen-a"]
+    assert await ids(limit=1) == ["gen-c"]
+    assert await ids(key_hash="k1") == ["gen-b", "gen-a"]
+    assert await ids(failed=True) == ["gen-b"] and await ids(failed=False) == ["gen-c", "gen-a"]
+    assert await ids(app="App", provider_name="P", model="a/b") == ["gen-b"]
+    assert await ids(model="x/y") == []
+    assert await ids(before=now - 15) == ["gen-b", "gen-a"]
+    (record,) = await store.recent_generations(GenerationQuery(app="App"))
+    assert record.streamed is False and record.status == 502
+
+
+async def test_activity_by_hour(store: Store) -> None:
+    now = time.time()
+    await store.write_generations([generation("k", 10, now - 3600), generation("k", 20, now)])
+    rows = await store.activity(now - 7200, now + 60, hourly=True)
+    assert len({r.date for r in rows}) == 2 and all(len(r.date) == 16 and r.date[10] == "T" for r in rows)

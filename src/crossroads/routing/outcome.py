@@ -19,7 +19,7 @@ import asyncio
 import enum
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import CrossroadsError, UpstreamError
@@ -41,6 +41,9 @@ class End(enum.Enum):
     FAILED = "failed"
     CLIENT_GONE = "client gone"
 
+#: A failed attempt's message in the routing trace is cut to this many characters.
+MESSAGE_CHARS: Final = 300
+
 
 @dataclass(slots=True)
 class Attempt:
@@ -52,10 +55,13 @@ class Attempt:
     status: int
     error_type: str | None
     latency_ms: int
+    #: Why the attempt failed, as the provider (or the gateway) said it, cut to `MESSAGE_CHARS`.
+    message: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {"provider": self.provider, "endpoint": self.endpoint, "model": self.model,
-                "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms}
+                "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms,
+                "message": self.message}
 
 
 class Outcome:
@@ -79,12 +85,12 @@ class Outcome:
 
     def attempt_failed(self, model: Model, endpoint: Endpoint, error: UpstreamError, started: float) -> None:
         self.health.record(HealthOutcome(endpoint.key, error.upstream_status, self.health.now()))
-        self._trace(model, endpoint, error.code, error.kind, started)
+        self._trace(model, endpoint, error.code, error.kind, started, error.message[:MESSAGE_CHARS])
 
     def _trace(self, model: Model, endpoint: Endpoint, status: int, error_type: str | None,
-               started: float) -> None:
+               started: float, message: str | None = None) -> None:
         self.trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, status, error_type,
-                                  int((time.monotonic() - started) * 1000)))
+                                  int((time.monotonic() - started) * 1000), message))
 
     def public_trace(self) -> list[dict[str, Any]]:
         return [a.public() for a in self.trace]
@@ -147,7 +153,7 @@ class Outcome:
             if isinstance(error, UpstreamError):  # the provider's failure, not one of the gateway's own
                 self.health.record(HealthOutcome(self.endpoint.key, status, self.health.now()))
             self._trace(self.model, self.endpoint, status, error.kind if error is not None else "server",
-                        self.started)
+                        self.started, error.message[:MESSAGE_CHARS] if error is not None else None)
 
 
 class Served(Outcome):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,6 +105,44 @@ class ActivityRow:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class GenerationQuery:
+    """Which generations a listing wants, newest first: all keys' (`key_hash` None) or one key's, narrowed by
+    model, provider, app (title or referer) and outcome (`failed`: status 400 or above), older than `before`."""
+
+    key_hash: str | None = None
+    model: str | None = None
+    provider_name: str | None = None
+    app: str | None = None
+    failed: bool | None = None
+    before: float | None = None
+    limit: int = 50
+
+    def conditions(self, placeholder: Callable[[int], str]) -> tuple[str, list[Any]]:
+        """The WHERE clause (empty, or starting with ` WHERE`) and its arguments; `placeholder(n)` writes the
+        n-th (1-based) parameter in the backend's style."""
+        parts: list[str] = []
+        args: list[Any] = []
+
+        def add(sql: str, value: Any) -> None:
+            args.append(value)
+            parts.append(sql.format(placeholder(len(args))))
+
+        if self.key_hash is not None:
+            add("key_hash = {}", self.key_hash)
+        if self.model:
+            add("model = {}", self.model)
+        if self.provider_name:
+            add("provider_name = {}", self.provider_name)
+        if self.app:
+            add("COALESCE(app_title, http_referer) = {}", self.app)
+        if self.failed is not None:
+            add("status >= {}" if self.failed else "status < {}", 400)
+        if self.before is not None:
+            add("created_at < {}", self.before)
+        return (" WHERE " + " AND ".join(parts) if parts else ""), args
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Connect and apply pending migrations."""
@@ -130,7 +168,14 @@ class Store(Protocol):
 
     async def get_generation(self, generation_id: str) -> GenerationRecord | None: ...
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]: ...
-    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]: ...
+    async def activity(self, since: float, until: float, key_hash: str | None = None,
+                       hourly: bool = False) -> list[ActivityRow]:
+        """Usage grouped by UTC day (`date` is `YYYY-MM-DD`), or by hour (`YYYY-MM-DDTHH:00`) when `hourly`."""
+        ...
+
+    async def recent_generations(self, query: GenerationQuery) -> list[GenerationRecord]:
+        """Generations matching `query`, newest first, at most `query.limit`."""
+        ...
 
     # credits
     async def grant_credits(self, grant_id: str, amount_nanos: int, note: str | None, at: float) -> None: ...

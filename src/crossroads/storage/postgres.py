@@ -19,6 +19,7 @@ from crossroads.storage.base import (
     KEY_COLUMNS,
     KEY_MUTABLE,
     ActivityRow,
+    GenerationQuery,
     GenerationRecord,
     KeyRecord,
     UsageTotals,
@@ -131,9 +132,16 @@ class PostgresStore:
             day, week, month, key_hashes)
         return {r[0]: UsageTotals(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0)) for r in rows}
 
-    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]:
+    async def recent_generations(self, query: GenerationQuery) -> list[GenerationRecord]:
+        where, args = query.conditions(lambda n: f"${n}")
+        sql = f"{_GEN_SELECT}{where} ORDER BY created_at DESC, id LIMIT ${len(args) + 1}"
+        return [GenerationRecord(*row) for row in await self.pool.fetch(sql, *args, query.limit)]
+
+    async def activity(self, since: float, until: float, key_hash: str | None = None,
+                       hourly: bool = False) -> list[ActivityRow]:
+        form = "YYYY-MM-DD\"T\"HH24:00" if hourly else "YYYY-MM-DD"
         sql = (
-            "SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), model, provider_name, "
+            f"SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', '{form}'), model, provider_name, "
             "COALESCE(app_title, http_referer), key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), "
             "SUM(COALESCE(tokens_reasoning, 0)), SUM(cost_nanos) FROM generations "
             "WHERE created_at >= $1 AND created_at < $2"

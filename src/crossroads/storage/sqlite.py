@@ -19,6 +19,7 @@ from crossroads.storage.base import (
     KEY_COLUMNS,
     KEY_MUTABLE,
     ActivityRow,
+    GenerationQuery,
     GenerationRecord,
     KeyRecord,
     UsageTotals,
@@ -143,10 +144,7 @@ class SQLiteStore:
             lambda db: db.execute(f"{_GEN_SELECT} WHERE id = ?", (generation_id,)).fetchall())
         if not rows:
             return None
-        record = GenerationRecord(*rows[0])
-        for name in _BOOL_GEN_FIELDS:
-            setattr(record, name, bool(getattr(record, name)))
-        return record
+        return _generation(rows[0])
 
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]:
         day, week, month = period_starts(now)
@@ -163,9 +161,17 @@ class SQLiteStore:
         return {row[0]: UsageTotals(int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))
                 for row in rows}
 
-    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]:
+    async def recent_generations(self, query: GenerationQuery) -> list[GenerationRecord]:
+        where, args = query.conditions(lambda _: "?")
+        sql = f"{_GEN_SELECT}{where} ORDER BY created_at DESC, id LIMIT ?"
+        rows = await self._run(lambda db: db.execute(sql, (*args, query.limit)).fetchall())
+        return [_generation(row) for row in rows]
+
+    async def activity(self, since: float, until: float, key_hash: str | None = None,
+                       hourly: bool = False) -> list[ActivityRow]:
+        bucket = "strftime('%Y-%m-%dT%H:00', created_at, 'unixepoch')" if hourly else "date(created_at, 'unixepoch')"
         sql = (
-            "SELECT date(created_at, 'unixepoch'), model, provider_name, COALESCE(app_title, http_referer), "
+            f"SELECT {bucket}, model, provider_name, COALESCE(app_title, http_referer), "
             "key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), SUM(COALESCE(tokens_reasoning, 0)), "
             "SUM(cost_nanos) FROM generations WHERE created_at >= ? AND created_at < ?"
             + (" AND key_hash = ?" if key_hash else "")
@@ -221,5 +227,12 @@ class _Migrating:
 def _key(row: tuple[Any, ...]) -> KeyRecord:
     record = KeyRecord(*row)
     for name in _BOOL_KEY_FIELDS:
+        setattr(record, name, bool(getattr(record, name)))
+    return record
+
+
+def _generation(row: tuple[Any, ...]) -> GenerationRecord:
+    record = GenerationRecord(*row)
+    for name in _BOOL_GEN_FIELDS:
         setattr(record, name, bool(getattr(record, name)))
     return record
