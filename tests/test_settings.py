@@ -29,6 +29,7 @@ def test_defaults() -> None:
     ("CROSSROADS_CATALOG", "/no/such/file.toml"),
     ("CROSSROADS_HEADER_TIMEOUT", "0"),
     ("CROSSROADS_MAX_PENDING_PER_CLIENT", "-1"),
+    ("CROSSROADS_TRUSTED_PROXIES", "10.0.0.1,proxy.local"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -53,3 +54,9 @@ def test_secrets_are_the_management_key_and_keys_in_the_environment() -> None:
     settings = from_environ({"CROSSROADS_ADMIN_KEY": "a" * 20, "OPENAI_API_KEY": "sk-x", "PATH": "/bin",
                              "CROSSROADS_PROVIDER_GROQ_API_KEY": "gsk", "HF_TOKEN": "hf"})
     assert sorted(settings.secrets()) == sorted(["a" * 20, "sk-x", "gsk", "hf"])
+
+
+def test_trusted_proxies_are_addresses_and_networks() -> None:
+    proxies = from_environ({"CROSSROADS_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16,::1"}).trusted_proxies
+    assert [str(p) for p in proxies] == ["10.0.0.1/32", "192.168.0.0/16", "::1/128"]
+    assert from_environ({}).trusted_proxies == ()

@@ -112,6 +112,8 @@ async def _serve_async(settings: settings_module.Settings) -> None:
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from exc
     base = f"http://{settings.host}:{settings.port}/api/v1"
     print(f"Crossroads listening on {base}  (ready in {time.monotonic() - started:.2f}s)", flush=True)
+    print(f"Dashboard: http://{settings.host}:{settings.port}/ (sign in with the management key or an API key)",
+          flush=True)
     configured = [p.name for p in services.catalog.providers.values() if p.configured and p.slug != "simulator"]
     if services.planner.policy.simulator_default:
         print(f"No provider keys set: the built-in Simulator serves all {len(services.catalog.models)} models.",

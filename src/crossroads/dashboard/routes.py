@@ -102,6 +102,7 @@ class Dashboard:
         add("POST", f"{API}/session", self.sign_in)
         add("DELETE", f"{API}/session", self.sign_out)
         add("GET", f"{API}/generations", self.generations)
+        add("GET", f"{API}/catalog/providers", self.model_providers)
         add("GET", f"{API}/models/{{author}}/{{slug}}/history", self.history)
         add("POST", f"{API}/chat/completions", self.playground)
         for method, path, handler in forwarded(self.gateway):
@@ -135,8 +136,10 @@ class Dashboard:
         return response
 
     async def session(self, request: web.Request) -> web.Response:
-        _, session = self._session(request)
-        return json_response(self._describe(session))
+        """The current session, or `null` data without one (a page asks this first; a 401 would be logged as
+        an error by the browser on every visit before sign-in)."""
+        session = self.sessions.find(request.cookies.get(COOKIE))
+        return json_response(self._describe(session) if session else {"data": None})
 
     async def sign_out(self, request: web.Request) -> web.Response:
         token, session = self._session(request)
@@ -168,6 +171,10 @@ class Dashboard:
     async def history(self, request: web.Request) -> web.Response:
         self._session(request)
         return await self.views.history(request)
+
+    async def model_providers(self, request: web.Request) -> web.Response:
+        self._session(request)
+        return self.views.model_providers()
 
     async def playground(self, request: web.Request) -> web.StreamResponse:
         """Chat completions as the session's key; an admin session gets a key of its own for this, created on

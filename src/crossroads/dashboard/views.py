@@ -50,6 +50,13 @@ class Views:
                          "ttft": history.ttft, "throughput": history.throughput, "uptime": history.uptime})
         return json_response({"data": data})
 
+    def model_providers(self) -> web.Response:
+        """Each model's providers (the public model listing names none), and whether each is configured."""
+        return json_response({"data": {
+            model.id: [{"name": e.provider.name, "configured": e.provider.configured or e.is_simulator}
+                       for e in model.endpoints]
+            for model in self.catalog.models.values()}})
+
 
 def summary(record: GenerationRecord) -> dict[str, Any]:
     return {
