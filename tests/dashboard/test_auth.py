@@ -165,6 +165,12 @@ async def test_an_api_key_sees_only_its_own_data(gateway: Gateway, browser: Brow
     assert status == 400
     status, body = await browser.call("GET", "/key")
     assert status == 200 and body["data"]["usage"] > 0
+    # Once the key is disabled, its session shows nothing more.
+    await gateway.services.keys.update(own_hash, {"disabled": True})
+    for path in ("/generations", "/key", "/models/openai/gpt-4o/history"):
+        status, _ = await browser.call("GET", path)
+        assert status == 401, path
+    await gateway.services.keys.update(own_hash, {"disabled": False})
     # The admin sees both.
     admin = Browser(gateway, browser.http)
     browser.http.cookie_jar.clear()

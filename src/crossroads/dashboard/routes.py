@@ -13,6 +13,7 @@ that says `X-Forwarded-Proto: https`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -27,8 +28,8 @@ from crossroads.api.body import read_json
 from crossroads.api.render import json_response
 from crossroads.dashboard.sessions import ADMIN, Session, Sessions, csrf_matches, seal, unseal
 from crossroads.dashboard.views import Views
-from crossroads.errors import CrossroadsError, Forbidden, InvalidParameter, Unauthorized
-from crossroads.ledger.keys import KeyRing, hash_secret
+from crossroads.errors import Forbidden, InvalidParameter, NotFound, Unauthorized
+from crossroads.ledger.keys import KeyRing
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -142,13 +143,12 @@ class Dashboard:
         return json_response(self._describe(session) if session else {"data": None})
 
     async def sign_out(self, request: web.Request) -> web.Response:
-        token, session = self._session(request)
+        token, session = await self._session(request)
         self._check_csrf(request, session)
         self.sessions.close(token)
-        if session.playground is not None:
-            key_hash = self._playground_hash(token, session)
-            if key_hash is not None:
-                await self.keys.delete(key_hash)
+        if session.playground_hash is not None:
+            with contextlib.suppress(NotFound):  # deleted already, from the keys page
+                await self.keys.delete(session.playground_hash)
         response = json_response({"signed_out": True})
         response.del_cookie(COOKIE, path="/", httponly=True, samesite="Strict", secure=self._secure(request))
         return response
@@ -157,7 +157,7 @@ class Dashboard:
 
     def _forwarding(self, handler: Handler) -> Handler:
         async def forward(request: web.Request) -> web.StreamResponse:
-            token, session = self._session(request)
+            token, session = await self._session(request)
             if request.method not in SAFE_METHODS:
                 self._check_csrf(request, session)
             return await handler(_as(request, unseal(token, session.sealed)))
@@ -165,36 +165,40 @@ class Dashboard:
         return forward
 
     async def generations(self, request: web.Request) -> web.Response:
-        _, session = self._session(request)
+        _, session = await self._session(request)
         return await self.views.generations(request, None if session.admin else session.principal)
 
     async def history(self, request: web.Request) -> web.Response:
-        self._session(request)
+        await self._session(request)
         return await self.views.history(request)
 
     async def model_providers(self, request: web.Request) -> web.Response:
-        self._session(request)
+        await self._session(request)
         return self.views.model_providers()
 
     async def playground(self, request: web.Request) -> web.StreamResponse:
         """Chat completions as the session's key; an admin session gets a key of its own for this, created on
         first use and expiring with the session (management keys cannot ask models)."""
-        token, session = self._session(request)
+        token, session = await self._session(request)
         self._check_csrf(request, session)
         if not session.admin:
             return await self.gateway.chat(_as(request, unseal(token, session.sealed)))
         if session.playground is None:
-            secret, _ = await self.keys.create(PLAYGROUND_KEY_NAME, expires_at=session.expires_at)
-            session.playground = seal(token, secret)
+            secret, key = await self.keys.create(PLAYGROUND_KEY_NAME, expires_at=session.expires_at)
+            session.playground, session.playground_hash = seal(token, secret), key.hash
         return await self.gateway.chat(_as(request, unseal(token, session.playground)))
 
     # -- checks -------------------------------------------------------------------------------------------
 
-    def _session(self, request: web.Request) -> tuple[str, Session]:
+    async def _session(self, request: web.Request) -> tuple[str, Session]:
         token = request.cookies.get(COOKIE)
         session = self.sessions.find(token)
         if token is None or session is None:
             raise Unauthorized("Sign in to the dashboard first")
+        if not session.admin:
+            # The key must still be good (not disabled, deleted or expired since sign-in): one hash and a
+            # dict lookup, as for any request made with it.
+            await self.keys.authenticate(f"Bearer {unseal(token, session.sealed)}")
         return token, session
 
     def _check_csrf(self, request: web.Request, session: Session) -> None:
@@ -218,16 +222,6 @@ class Dashboard:
         except ValueError:
             return False
         return any(peer in network for network in self.trusted_proxies)
-
-    def _playground_hash(self, token: str, session: Session) -> str | None:
-        if session.playground is None:
-            return None
-        digest = hash_secret(unseal(token, session.playground))
-        try:
-            self.keys.get(digest)
-        except CrossroadsError:
-            return None
-        return digest
 
     @staticmethod
     def _describe(session: Session) -> dict[str, object]:

@@ -33,6 +33,7 @@ class Session:
     sealed: bytes
     #: An admin session's playground key (management keys cannot ask models), sealed like `sealed`.
     playground: bytes | None = None
+    playground_hash: str | None = None
 
     @property
     def admin(self) -> bool:
