@@ -33,6 +33,7 @@ from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
 from crossroads.dashboard.routes import Dashboard
 from crossroads.dashboard.routes import Gateway as DashboardGateway
+from crossroads.dashboard.sessions import Sessions
 from crossroads.dashboard.views import Views
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
 from crossroads.ledger.accounting import Accountant
@@ -259,7 +260,7 @@ def _routes(app: web.Application, s: Services) -> None:
         keys_delete=keys.delete, key=keys.current, credits=keys.get_credits, models=models.index, model=models.one,
         endpoints=models.endpoints, providers=models.providers, generation=generation.get, chat=chat.handle)
     Dashboard(s.keys, Views(s.catalog, s.health, s.ledger, s.store), gateway, s.settings.trusted_proxies,
-              s.settings.max_body_bytes).mount(app)
+              s.settings.max_body_bytes, Sessions(s.store, s.keys)).mount(app)
 
 
 async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:

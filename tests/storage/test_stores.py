@@ -12,7 +12,14 @@ from typing import Any
 import asyncpg
 import pytest
 
-from crossroads.storage.base import GenerationQuery, GenerationRecord, KeyRecord, Store, period_starts
+from crossroads.storage.base import (
+    GenerationQuery,
+    GenerationRecord,
+    KeyRecord,
+    SessionRecord,
+    Store,
+    period_starts,
+)
 from crossroads.storage.migrate import migrations
 from crossroads.storage.postgres import PostgresStore
 from crossroads.storage.sqlite import SQLiteStore
@@ -74,6 +81,28 @@ async def test_key_round_trip(store: Store) -> None:
     assert await store.delete_key("h1") is True
     assert await store.delete_key("h1") is False
     assert await store.get_key("h1") is None
+
+
+async def test_session_round_trip(store: Store) -> None:
+    now = time.time()
+    live = SessionRecord("t1", "admin", b"\x00sealed\xff", now, now + 60)
+    expired = SessionRecord("t2", "keyhash", b"other", now - 120, now - 60)
+    for record in (live, expired):
+        await store.insert_session(record)
+    assert await store.get_session("t1") == live and await store.get_session("t3") is None
+    # A session gets one playground key: the second attempt (another process's) is refused.
+    assert await store.attach_playground("t1", b"pg", "pghash") is True
+    assert await store.attach_playground("t1", b"pg2", "pghash2") is False
+    assert await store.attach_playground("t3", b"pg", "pghash") is False
+    with_key = SessionRecord("t1", "admin", b"\x00sealed\xff", now, now + 60, b"pg", "pghash")
+    assert await store.get_session("t1") == with_key
+    # Purging returns the expired rows, each to one caller.
+    await store.attach_playground("t2", b"old", "oldhash")
+    purged = await store.purge_sessions(now)
+    assert [(r.token_hash, r.playground_hash) for r in purged] == [("t2", "oldhash")]
+    assert await store.purge_sessions(now) == [] and await store.get_session("t2") is None
+    assert await store.delete_session("t1") == with_key
+    assert await store.delete_session("t1") is None and await store.get_session("t1") is None
 
 
 async def test_ledger_writes_are_idempotent(store: Store) -> None:

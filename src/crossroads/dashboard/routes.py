@@ -13,7 +13,6 @@ that says `X-Forwarded-Proto: https`.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address
@@ -26,9 +25,9 @@ from multidict import CIMultiDict
 
 from crossroads.api.body import read_json
 from crossroads.api.render import json_response
-from crossroads.dashboard.sessions import ADMIN, Session, Sessions, csrf_matches, seal, unseal
+from crossroads.dashboard.sessions import ADMIN, Session, Sessions, csrf_matches
 from crossroads.dashboard.views import Views
-from crossroads.errors import Forbidden, InvalidParameter, NotFound, Unauthorized
+from crossroads.errors import Forbidden, InvalidParameter, Unauthorized
 from crossroads.ledger.keys import KeyRing
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,7 +44,6 @@ PAGE_HEADERS: Final = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-PLAYGROUND_KEY_NAME: Final = "Dashboard playground"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +85,13 @@ def forwarded(gateway: Gateway) -> tuple[tuple[str, str, Handler], ...]:
 
 class Dashboard:
     def __init__(self, keys: KeyRing, views: Views, gateway: Gateway,
-                 trusted_proxies: tuple[IPv4Network | IPv6Network, ...], max_body: int,
-                 sessions: Sessions | None = None) -> None:
+                 trusted_proxies: tuple[IPv4Network | IPv6Network, ...], max_body: int, sessions: Sessions) -> None:
         self.keys = keys
         self.views = views
         self.gateway = gateway
         self.trusted_proxies = trusted_proxies
         self.max_body = max_body
-        self.sessions = sessions or Sessions()
+        self.sessions = sessions
         self._index = (STATIC / "index.html").read_bytes()
 
     def mount(self, app: web.Application) -> None:
@@ -130,25 +127,22 @@ class Dashboard:
         credential = f"Bearer {secret.strip()}"
         admin = self.keys.is_admin(credential)
         principal = ADMIN if admin else (await self.keys.authenticate(credential)).hash
-        token, session = self.sessions.open(secret.strip(), principal)
+        session = await self.sessions.open(secret.strip(), principal)
         response = json_response(self._describe(session))
-        response.set_cookie(COOKIE, token, max_age=int(self.sessions.lifetime), path="/", httponly=True,
+        response.set_cookie(COOKIE, session.token, max_age=int(self.sessions.lifetime), path="/", httponly=True,
                             samesite="Strict", secure=self._secure(request))
         return response
 
     async def session(self, request: web.Request) -> web.Response:
         """The current session, or `null` data without one (a page asks this first; a 401 would be logged as
         an error by the browser on every visit before sign-in)."""
-        session = self.sessions.find(request.cookies.get(COOKIE))
+        session = await self.sessions.find(request.cookies.get(COOKIE))
         return json_response(self._describe(session) if session else {"data": None})
 
     async def sign_out(self, request: web.Request) -> web.Response:
-        token, session = await self._session(request)
+        session = await self._session(request)
         self._check_csrf(request, session)
-        self.sessions.close(token)
-        if session.playground_hash is not None:
-            with contextlib.suppress(NotFound):  # deleted already, from the keys page
-                await self.keys.delete(session.playground_hash)
+        await self.sessions.close(session.token)  # on every process: the next call anywhere finds no session
         response = json_response({"signed_out": True})
         response.del_cookie(COOKIE, path="/", httponly=True, samesite="Strict", secure=self._secure(request))
         return response
@@ -157,15 +151,15 @@ class Dashboard:
 
     def _forwarding(self, handler: Handler) -> Handler:
         async def forward(request: web.Request) -> web.StreamResponse:
-            token, session = await self._session(request)
+            session = await self._session(request)
             if request.method not in SAFE_METHODS:
                 self._check_csrf(request, session)
-            return await handler(_as(request, unseal(token, session.sealed)))
+            return await handler(_as(request, session.credential))
 
         return forward
 
     async def generations(self, request: web.Request) -> web.Response:
-        _, session = await self._session(request)
+        session = await self._session(request)
         return await self.views.generations(request, None if session.admin else session.principal)
 
     async def history(self, request: web.Request) -> web.Response:
@@ -178,28 +172,23 @@ class Dashboard:
 
     async def playground(self, request: web.Request) -> web.StreamResponse:
         """Chat completions as the session's key; an admin session gets a key of its own for this, created on
-        first use and expiring with the session (management keys cannot ask models)."""
-        token, session = await self._session(request)
+        first use and ending with the session (management keys cannot ask models)."""
+        session = await self._session(request)
         self._check_csrf(request, session)
-        if not session.admin:
-            return await self.gateway.chat(_as(request, unseal(token, session.sealed)))
-        if session.playground is None:
-            secret, key = await self.keys.create(PLAYGROUND_KEY_NAME, expires_at=session.expires_at)
-            session.playground, session.playground_hash = seal(token, secret), key.hash
-        return await self.gateway.chat(_as(request, unseal(token, session.playground)))
+        secret = await self.sessions.playground(session) if session.admin else session.credential
+        return await self.gateway.chat(_as(request, secret))
 
     # -- checks -------------------------------------------------------------------------------------------
 
-    async def _session(self, request: web.Request) -> tuple[str, Session]:
-        token = request.cookies.get(COOKIE)
-        session = self.sessions.find(token)
-        if token is None or session is None:
+    async def _session(self, request: web.Request) -> Session:
+        session = await self.sessions.find(request.cookies.get(COOKIE))
+        if session is None:
             raise Unauthorized("Sign in to the dashboard first")
         if not session.admin:
-            # The key must still be good (not disabled, deleted or expired since sign-in): one hash and a
-            # dict lookup, as for any request made with it.
-            await self.keys.authenticate(f"Bearer {unseal(token, session.sealed)}")
-        return token, session
+            # The key must still be good (not disabled, deleted or expired since sign-in, on any process: the
+            # key ring takes changes from storage within a second): one hash and a dict lookup.
+            await self.keys.authenticate(f"Bearer {session.credential}")
+        return session
 
     def _check_csrf(self, request: web.Request, session: Session) -> None:
         self._same_origin(request)

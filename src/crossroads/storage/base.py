@@ -1,5 +1,5 @@
-"""The storage interface: keys, the generation ledger and credit grants, with the same behaviour on every
-backend (SQLite, the embedded default, and PostgreSQL).
+"""The storage interface: keys, the generation ledger, credit grants and dashboard sessions, with the same
+behaviour on every backend (SQLite, the embedded default, and PostgreSQL).
 
 Money crosses this interface as integer nanodollars (1e-9 USD), the unit the tables store, so sums are
 exact on both backends. Migrations are numbered SQL files in `storage/migrations/`, shared by all backends and
@@ -78,6 +78,23 @@ class GenerationRecord:
 
 
 GENERATION_COLUMNS = tuple(GenerationRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A dashboard session as stored: its token's SHA-256 (the token itself lives only in the browser's
+    cookie), who opened it, and the credentials it acts with, sealed with the token."""
+
+    token_hash: str
+    principal: str
+    sealed: bytes
+    created_at: float
+    expires_at: float
+    playground: bytes | None = None
+    playground_hash: str | None = None
+
+
+SESSION_COLUMNS = tuple(SessionRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +192,21 @@ class Store(Protocol):
 
     async def recent_generations(self, query: GenerationQuery) -> list[GenerationRecord]:
         """Generations matching `query`, newest first, at most `query.limit`."""
+        ...
+
+    # dashboard sessions
+    async def insert_session(self, session: SessionRecord) -> None: ...
+    async def get_session(self, token_hash: str) -> SessionRecord | None: ...
+    async def attach_playground(self, token_hash: str, sealed: bytes, key_hash: str) -> bool:
+        """Give a session its playground key unless it has one already (or is gone); True when this did."""
+        ...
+
+    async def delete_session(self, token_hash: str) -> SessionRecord | None:
+        """Delete a session; returns it, or None when no such session was left to delete."""
+        ...
+
+    async def purge_sessions(self, now: float) -> list[SessionRecord]:
+        """Delete the sessions expired at `now`; returns them (each to exactly one caller)."""
         ...
 
     # credits

@@ -18,10 +18,12 @@ from crossroads.storage.base import (
     GENERATION_COLUMNS,
     KEY_COLUMNS,
     KEY_MUTABLE,
+    SESSION_COLUMNS,
     ActivityRow,
     GenerationQuery,
     GenerationRecord,
     KeyRecord,
+    SessionRecord,
     UsageTotals,
     period_starts,
 )
@@ -30,6 +32,8 @@ from crossroads.storage.migrate import Migration, apply_migrations
 _MIGRATION_LOCK = 0x63726F7373  # "cross": one advisory lock id for the migration step
 _KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM api_keys"
 _GEN_SELECT = f"SELECT {', '.join(GENERATION_COLUMNS)} FROM generations"
+_SESSION_SELECT = f"SELECT {', '.join(SESSION_COLUMNS)} FROM dashboard_sessions"
+_SESSION_RETURNING = f"RETURNING {', '.join(SESSION_COLUMNS)}"
 _GEN_TYPES = {"created_at": "float8", "streamed": "bool", "cancelled": "bool", "usage_estimated": "bool",
               "cost_nanos": "int8", "status": "int4", "latency_ms": "int4", "generation_time_ms": "int4",
               "tokens_prompt": "int4", "tokens_completion": "int4", "tokens_reasoning": "int4",
@@ -151,6 +155,34 @@ class PostgresStore:
         args: tuple[Any, ...] = (since, until, key_hash) if key_hash else (since, until)
         rows = await self.pool.fetch(sql, *args)
         return [ActivityRow(*row[:5], *(int(v or 0) for v in row[5:])) for row in rows]
+
+    # -- dashboard sessions --------------------------------------------------------------------------------
+
+    async def insert_session(self, session: SessionRecord) -> None:
+        placeholders = ", ".join(f"${i + 1}" for i in range(len(SESSION_COLUMNS)))
+        await self.pool.execute(
+            f"INSERT INTO dashboard_sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({placeholders})",
+            *(getattr(session, c) for c in SESSION_COLUMNS))
+
+    async def get_session(self, token_hash: str) -> SessionRecord | None:
+        row = await self.pool.fetchrow(f"{_SESSION_SELECT} WHERE token_hash = $1", token_hash)
+        return SessionRecord(*row) if row else None
+
+    async def attach_playground(self, token_hash: str, sealed: bytes, key_hash: str) -> bool:
+        result = await self.pool.execute(
+            "UPDATE dashboard_sessions SET playground = $2, playground_hash = $3 "
+            "WHERE token_hash = $1 AND playground_hash IS NULL", token_hash, sealed, key_hash)
+        return bool(result.endswith(" 1"))
+
+    async def delete_session(self, token_hash: str) -> SessionRecord | None:
+        row = await self.pool.fetchrow(
+            f"DELETE FROM dashboard_sessions WHERE token_hash = $1 {_SESSION_RETURNING}", token_hash)
+        return SessionRecord(*row) if row else None
+
+    async def purge_sessions(self, now: float) -> list[SessionRecord]:
+        rows = await self.pool.fetch(f"DELETE FROM dashboard_sessions WHERE expires_at <= $1 {_SESSION_RETURNING}",
+                                     now)
+        return [SessionRecord(*row) for row in rows]
 
     # -- credits -------------------------------------------------------------------------------------------
 

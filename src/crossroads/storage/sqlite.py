@@ -18,10 +18,12 @@ from crossroads.storage.base import (
     GENERATION_COLUMNS,
     KEY_COLUMNS,
     KEY_MUTABLE,
+    SESSION_COLUMNS,
     ActivityRow,
     GenerationQuery,
     GenerationRecord,
     KeyRecord,
+    SessionRecord,
     UsageTotals,
     period_starts,
 )
@@ -35,6 +37,8 @@ _GEN_INSERT = (
     f"INSERT INTO generations ({', '.join(GENERATION_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in GENERATION_COLUMNS)}) ON CONFLICT (id) DO NOTHING"
 )
+_SESSION_SELECT = f"SELECT {', '.join(SESSION_COLUMNS)} FROM dashboard_sessions"
+_SESSION_RETURNING = f"RETURNING {', '.join(SESSION_COLUMNS)}"
 _BOOL_KEY_FIELDS = ("disabled", "include_byok_in_limit", "is_management")
 _BOOL_GEN_FIELDS = ("streamed", "cancelled", "usage_estimated")
 
@@ -180,6 +184,35 @@ class SQLiteStore:
         params: tuple[Any, ...] = (since, until, key_hash) if key_hash else (since, until)
         rows = await self._run(lambda db: db.execute(sql, params).fetchall())
         return [ActivityRow(*row[:5], *(int(v or 0) for v in row[5:])) for row in rows]
+
+    # -- dashboard sessions --------------------------------------------------------------------------------
+
+    async def insert_session(self, session: SessionRecord) -> None:
+        values = tuple(getattr(session, c) for c in SESSION_COLUMNS)
+        sql = (f"INSERT INTO dashboard_sessions ({', '.join(SESSION_COLUMNS)}) "
+               f"VALUES ({', '.join('?' for _ in SESSION_COLUMNS)})")
+        await self._run(lambda db: db.execute(sql, values))
+
+    async def get_session(self, token_hash: str) -> SessionRecord | None:
+        rows = await self._run(
+            lambda db: db.execute(f"{_SESSION_SELECT} WHERE token_hash = ?", (token_hash,)).fetchall())
+        return SessionRecord(*rows[0]) if rows else None
+
+    async def attach_playground(self, token_hash: str, sealed: bytes, key_hash: str) -> bool:
+        cursor = await self._run(lambda db: db.execute(
+            "UPDATE dashboard_sessions SET playground = ?, playground_hash = ? "
+            "WHERE token_hash = ? AND playground_hash IS NULL", (sealed, key_hash, token_hash)))
+        return bool(cursor.rowcount)
+
+    async def delete_session(self, token_hash: str) -> SessionRecord | None:
+        rows = await self._run(lambda db: db.execute(
+            f"DELETE FROM dashboard_sessions WHERE token_hash = ? {_SESSION_RETURNING}", (token_hash,)).fetchall())
+        return SessionRecord(*rows[0]) if rows else None
+
+    async def purge_sessions(self, now: float) -> list[SessionRecord]:
+        rows = await self._run(lambda db: db.execute(
+            f"DELETE FROM dashboard_sessions WHERE expires_at <= ? {_SESSION_RETURNING}", (now,)).fetchall())
+        return [SessionRecord(*row) for row in rows]
 
     # -- credits -------------------------------------------------------------------------------------------
 
