@@ -100,3 +100,11 @@ async def test_a_session_is_shared_by_every_process_and_ends_on_all(gateways: tu
                 break
             await asyncio.sleep(0.1)
         assert status == 401
+        # That ended the session itself: enabling the key again does not bring it back, on either process.
+        await second.admin("PATCH", f"/keys/{key_hash}", json={"disabled": False})
+        await asyncio.sleep(1.5)  # both processes have taken the key back by now
+        for tab in (first, second):
+            assert await tab.call("GET", "/session", session) == (200, {"data": None})
+            status, _ = await tab.call("GET", "/key", session)
+            assert status == 401
+        assert (await first.call("GET", "/key", await first.sign_in(key)))[0] == 200

@@ -186,8 +186,13 @@ class Dashboard:
             raise Unauthorized("Sign in to the dashboard first")
         if not session.admin:
             # The key must still be good (not disabled, deleted or expired since sign-in, on any process: the
-            # key ring takes changes from storage within a second): one hash and a dict lookup.
-            await self.keys.authenticate(f"Bearer {session.credential}")
+            # key ring takes changes from storage within a second): one hash and a dict lookup. A key refused
+            # ends the session for good, even if the key is enabled again later.
+            try:
+                await self.keys.authenticate(f"Bearer {session.credential}")
+            except Unauthorized:
+                await self.sessions.close(session.token)
+                raise
         return session
 
     def _check_csrf(self, request: web.Request, session: Session) -> None:
