@@ -44,6 +44,7 @@ def test_defaults() -> None:
     ("CROSSROADS_DEBUG_HEADERS", "yes"),
     ("CROSSROADS_OTLP_ENDPOINT", "collector:4318"),
     ("CROSSROADS_OTLP_CONTENT", "yes"),
+    ("CROSSROADS_TRUSTED_PROXIES", "10.0.0.1,proxy.local"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -100,3 +101,9 @@ def test_the_shipper_gets_the_tracing_switches_and_the_sdk_variables() -> None:
     assert settings.tracing_environ() == {"CROSSROADS_OTLP_ENDPOINT": "http://collector:4318",
                                           "CROSSROADS_OTLP_CONTENT": "on",
                                           "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=blue"}
+
+
+def test_trusted_proxies_are_addresses_and_networks() -> None:
+    proxies = from_environ({"CROSSROADS_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16,::1"}).trusted_proxies
+    assert [str(p) for p in proxies] == ["10.0.0.1/32", "192.168.0.0/16", "::1/128"]
+    assert from_environ({}).trusted_proxies == ()

@@ -20,6 +20,7 @@ process stay on CPU 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from crossbench import fixtures, machine, procstat, report, runners
+from crossbench.dashboard import DashboardPoller
 from crossbench.mock import Mock
 from crossbench.targets import (
     LITELLM_VERSION,
@@ -98,6 +100,8 @@ class Scenario:
     body: str | None = None
     #: The model asked for (the `messages` scenarios also ask for the one served in Anthropic's format).
     model: str = fixtures.MODEL
+    #: A dashboard polls the target every second during each cell (Crossroads targets only).
+    dashboard: bool = False
 
     @property
     def body_name(self) -> str:
@@ -113,6 +117,10 @@ class Scenario:
 SCENARIOS = (
     Scenario("nonstream", "Non-stream, instant upstream", "json", stream=False, open_loop=True, in_quick=True),
     Scenario("stream", "Stream of 24 events, instant upstream", "sse", stream=True, in_quick=True),
+    # The `nonstream` c=16 cell again, with a dashboard open on the gateway, polling every second: dashboard
+    # reads must leave the request path alone, so the two cells should agree within noise.
+    Scenario("nonstream-dashboard", "Non-stream, instant upstream, a dashboard polling every second", "json",
+             stream=False, levels=(16,), dashboard=True),
     Scenario("nonstream-50ms", "Non-stream, upstream answers after 50 ms", "json-50ms", stream=False),
     Scenario("stream-125ms", "Stream of 24 events paced over 125 ms", "sse-125ms", stream=True,
              levels=(1, 16, 64, 256, 2000)),
@@ -307,7 +315,7 @@ class Suite:
         probe = body.read_bytes()
         running: list[Target] = []
         for target in self.targets:
-            if scenario.api not in target.apis:
+            if scenario.api not in target.apis or (scenario.dashboard and not isinstance(target, Crossroads)):
                 continue
             target.api = scenario.api
             try:
@@ -422,8 +430,12 @@ class Suite:
                             served=result["completed"])
                 served = result["completed"]
             else:
-                run = runners.wrk(target.url, body, target.key, level, self.plan.cell_seconds)
+                with DashboardPoller(f"http://127.0.0.1:{target.port}", target.key) if scenario.dashboard \
+                        else contextlib.nullcontext() as poller:
+                    run = runners.wrk(target.url, body, target.key, level, self.plan.cell_seconds)
                 used, mock_used, helpers_used = sut.stop(), load.stop(), helpers.stop()
+                if poller is not None:
+                    cell["dashboard"] = poller.result()
                 result = run.result
                 measured = result["duration_us"] / 1e6
                 latency = result["latency_us"]

@@ -40,6 +40,10 @@ from crossroads.api.rerank import RerankAPI
 from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
 from crossroads.catalog.types import Catalog
+from crossroads.dashboard.routes import Dashboard
+from crossroads.dashboard.routes import Gateway as DashboardGateway
+from crossroads.dashboard.sessions import Sessions
+from crossroads.dashboard.views import Views
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
 from crossroads.guardrails.book import GuardrailBook
 from crossroads.guardrails.enforce import Guardrails
@@ -374,6 +378,14 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/generation/content", stored.content)
     add("POST", "/api/v1/generation/feedback", stored.feedback)
     add("GET", "/api/v1/activity", activity.get)
+    # The web dashboard: its pages, sessions and API, answered through the handlers above.
+    gateway = DashboardGateway(
+        activity=activity.get, keys_index=keys.index, keys_create=keys.create, keys_update=keys.update,
+        keys_delete=keys.delete, key=keys.current, credits=keys.get_credits, models=models.index, model=models.one,
+        endpoints=models.endpoints, providers=models.providers, generation=generation.get, chat=chat.handle)
+    views = Views(s.catalog, s.health, s.ledger, s.store)
+    Dashboard(s.keys, views, gateway, s.settings.trusted_proxies,
+              s.settings.max_body_bytes, Sessions(s.store, s.keys)).mount(app)
     preset_api = PresetsAPI(s.keys, s.presets, {"chat": chat, "messages": messages, "responses": responses},
                             s.settings.max_body_bytes)
     add("GET", "/api/v1/presets", preset_api.index)
@@ -397,7 +409,7 @@ def _routes(app: web.Application, s: Services) -> None:
     app[ACCESS] = Sources(s.ledger, s.keys)
     health = HealthAPI(s.store, s.catalog, s.settings.spool_dir)
     # Everything here that keeps the catalog: a reload (SIGHUP) hands each the new one.
-    s.readers = (s.planner, models, messages_face, completions_face, health)
+    s.readers = (s.planner, models, messages_face, completions_face, health, views)
     add("GET", "/health", health.health)
     add("GET", "/ready", health.ready)
     if s.settings.metrics:

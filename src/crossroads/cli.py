@@ -174,6 +174,7 @@ def banner(host: str, port: int, seconds: float, *, workers: int, models: int, s
     base = f"http://{host}:{port}/api/v1"
     processes = f", {workers} workers" if workers > 1 else ""
     print(f"Crossroads listening on {base}  (ready in {seconds:.2f}s{processes})", flush=True)
+    print(f"Dashboard: http://{host}:{port}/ (sign in with the management key or an API key)", flush=True)
     if simulator_default:
         print(f"No provider keys set: the built-in Simulator serves all {models} models.", flush=True)
     else:

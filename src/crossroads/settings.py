@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Final, Literal
 
@@ -86,6 +87,9 @@ class Settings:
     web_search_api: str | None = None
     web_search_url: str | None = None
     web_search_key: str | None = None
+    #: Addresses (or networks) of reverse proxies whose `X-Forwarded-Proto` is believed: a dashboard session
+    #: opened through one that says `https` gets a `Secure` cookie.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
     #: Environment as read at start; the catalog loader takes provider URLs and keys from it.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -206,6 +210,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         web_search_api=web_search_api,
         web_search_url=web_search_url,
         web_search_key=get("CROSSROADS_WEB_SEARCH_KEY"),
+        trusted_proxies=_networks(get("CROSSROADS_TRUSTED_PROXIES")),
         environ=env,
     )
 
@@ -226,6 +231,16 @@ def _switch(raw: str | None, name: str) -> bool:
     if raw.lower() in ("on", "true", "1", "yes"):
         return True
     raise ConfigError(f"{name} must be on or off, not {raw!r}")
+
+
+def _networks(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+    if raw is None:
+        return ()
+    try:
+        return tuple(ip_network(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"CROSSROADS_TRUSTED_PROXIES must be IP addresses or networks separated by commas: {exc}"
+                          ) from None
 
 
 def _namespace(value: str) -> str:

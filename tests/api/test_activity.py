@@ -44,3 +44,23 @@ async def test_activity_by_model_app_and_key(gateway: Gateway) -> None:
         assert [row["requests"] for row in body["data"]] == [2]  # an API key sees only itself
         status, body = await _activity(http, gateway, gateway.auth, group_by="colour")
         assert status == 400 and body["error"]["metadata"]["param"] == "group_by"
+
+
+async def test_activity_by_hour_week_and_month_sums_to_the_days(gateway: Gateway) -> None:
+    async with aiohttp.ClientSession() as http:
+        spent = [await _chat(http, gateway, gateway.key, "App A", "openai/gpt-4o") for _ in range(2)]
+        totals = {}
+        for granularity in ("hour", "day", "week", "month"):
+            status, body = await _activity(http, gateway, gateway.admin, granularity=granularity)
+            assert status == 200, body
+            rows = body["data"]
+            totals[granularity] = (sum(r["requests"] for r in rows), round(sum(r["usage"] for r in rows), 9))
+            assert len(rows) == 1
+            date = rows[0]["date"]
+            if granularity == "hour":
+                assert date.endswith(":00") and "T" in date
+            if granularity == "month":
+                assert date.endswith("-01")
+        assert set(totals.values()) == {(2, round(sum(spent), 9))}
+        status, body = await _activity(http, gateway, gateway.admin, granularity="year")
+        assert status == 400 and body["error"]["metadata"]["param"] == "granularity"

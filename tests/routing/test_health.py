@@ -73,3 +73,25 @@ def test_outcomes_recorded_here_are_offered_to_other_processes() -> None:
     health.record(outcome)
     health.apply(Outcome("e", 500, 1.0))  # another process's: counted, not re-shared
     assert health.outbox == [outcome]
+
+
+def test_history_for_sparklines() -> None:
+    clock = Clock()
+    clock.now = 36_000.0  # on the hour
+    health = Health(clock)
+    endpoint = "m|p"
+    # Two hours ago: one failure and one success; ten minutes ago: slow; now: fast.
+    clock.now -= 7200
+    health.record(Outcome(endpoint, 503, clock()))
+    health.record(Outcome(endpoint, 200, clock(), ttft=0.2, tokens_per_second=10))
+    clock.now += 7200 - 600
+    health.record(Outcome(endpoint, 200, clock(), ttft=1.0, tokens_per_second=20))
+    clock.now += 600
+    health.record(Outcome(endpoint, 200, clock(), ttft=0.1, tokens_per_second=80))
+    health.record(Outcome(endpoint, 200, clock(), ttft=0.3, tokens_per_second=60))
+    history = health.history(endpoint)
+    assert len(history.ttft) == len(history.throughput) == 30 and len(history.uptime) == 24
+    assert history.ttft[-1] == 0.1 and history.throughput[-1] == 60  # the lower median of two
+    assert history.ttft[-11] == 1.0 and history.ttft[-12] is None
+    assert history.uptime[-1] == 100.0 and history.uptime[-3] == 50.0 and history.uptime[-2] == 100.0
+    assert health.history("unknown").uptime == [None] * 24

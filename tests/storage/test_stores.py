@@ -8,15 +8,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from crossroads.storage.base import (
     FeedbackRecord,
+    GenerationQuery,
     GenerationRecord,
     GuardrailRecord,
     KeyRecord,
+    SessionRecord,
     Store,
     period_starts,
 )
@@ -81,6 +84,28 @@ async def test_key_round_trip(store: Store) -> None:
     assert await store.delete_key("h1") is True
     assert await store.delete_key("h1") is False
     assert await store.get_key("h1") is None
+
+
+async def test_session_round_trip(store: Store) -> None:
+    now = time.time()
+    live = SessionRecord("t1", "admin", b"\x00sealed\xff", now, now + 60)
+    expired = SessionRecord("t2", "keyhash", b"other", now - 120, now - 60)
+    for record in (live, expired):
+        await store.insert_session(record)
+    assert await store.get_session("t1") == live and await store.get_session("t3") is None
+    # A session gets one playground key: the second attempt (another process's) is refused.
+    assert await store.attach_playground("t1", b"pg", "pghash") is True
+    assert await store.attach_playground("t1", b"pg2", "pghash2") is False
+    assert await store.attach_playground("t3", b"pg", "pghash") is False
+    with_key = SessionRecord("t1", "admin", b"\x00sealed\xff", now, now + 60, b"pg", "pghash")
+    assert await store.get_session("t1") == with_key
+    # Purging returns the expired rows, each to one caller.
+    await store.attach_playground("t2", b"old", "oldhash")
+    purged = await store.purge_sessions(now)
+    assert [(r.token_hash, r.playground_hash) for r in purged] == [("t2", "oldhash")]
+    assert await store.purge_sessions(now) == [] and await store.get_session("t2") is None
+    assert await store.delete_session("t1") == with_key
+    assert await store.delete_session("t1") is None and await store.get_session("t1") is None
 
 
 async def test_ledger_writes_are_idempotent(store: Store) -> None:
@@ -186,3 +211,31 @@ async def test_content_is_purged_after_its_retention_and_feedback_counts_in_acti
         await store.add_feedback(FeedbackRecord(f"f{i}", new.id, "k", "latency", None, now))
     rows = await store.activity(now - 60, now + 60)
     assert sum(r.feedback for r in rows) == 2 and sum(r.requests for r in rows) == 2
+
+
+async def test_recent_generations_newest_first_and_filtered(store: Store) -> None:
+    now = time.time()
+    records = [generation("k1", 10, now - 30, "gen-a"), generation("k1", 20, now - 20, "gen-b"),
+               generation("k2", 30, now - 10, "gen-c")]
+    records[1].status, records[1].app_title, records[1].provider_name = 502, "App", "P"
+    await store.write_generations(records)
+
+    async def ids(**fields: Any) -> list[str]:
+        return [r.id for r in await store.recent_generations(GenerationQuery(**fields))]
+
+    assert await ids() == ["gen-c", "gen-b", "gen-a"]
+    assert await ids(limit=1) == ["gen-c"]
+    assert await ids(key_hash="k1") == ["gen-b", "gen-a"]
+    assert await ids(failed=True) == ["gen-b"] and await ids(failed=False) == ["gen-c", "gen-a"]
+    assert await ids(app="App", provider_name="P", model="a/b") == ["gen-b"]
+    assert await ids(model="x/y") == []
+    assert await ids(before=now - 15) == ["gen-b", "gen-a"]
+    (record,) = await store.recent_generations(GenerationQuery(app="App"))
+    assert record.streamed is False and record.status == 502
+
+
+async def test_activity_by_hour(store: Store) -> None:
+    now = time.time()
+    await store.write_generations([generation("k", 10, now - 3600), generation("k", 20, now)])
+    rows = await store.activity(now - 7200, now + 60, hourly=True)
+    assert len({r.date for r in rows}) == 2 and all(len(r.date) == 16 and r.date[10] == "T" for r in rows)

@@ -1,5 +1,7 @@
 """`GET /api/v1/activity`: spend and tokens per UTC day, grouped by model and provider (OpenRouter's shape),
-or by any of model, provider, app and key (`group_by=app,key`; an extension for dashboards). Each item also
+or by any of model, provider, app and key (`group_by=app,key`; an extension for dashboards). Another
+extension, `granularity`, buckets by `hour` (the last 48 hours), `week` (12 weeks, from Mondays) or `month`
+(12 months) instead of `day` (30 days); each row's `date` is its bucket's start. Each item also
 counts the feedback submitted on its generations (`feedback`, an extension: `POST /generation/feedback`).
 
 With the management key it covers every key (`api_key_hash` narrows it); with an API key, only that key.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -24,6 +27,10 @@ from crossroads.storage.base import ActivityRow, Store
 
 DAYS: Final = 30
 GROUPS: Final = ("model", "provider", "app", "key")
+HOURS: Final = 48
+WEEKS: Final = 12
+MONTHS: Final = 12
+GRANULARITIES: Final = ("hour", "day", "week", "month")
 
 
 class ActivityAPI:
@@ -42,16 +49,43 @@ class ActivityAPI:
                 raise InvalidParameter("api_key_hash", "an API key can only see its own activity")
             key_hash = own
         groups = _groups(query.get("group_by"))
-        today = dt.datetime.now(dt.UTC).date()
-        since = dt.datetime.combine(today - dt.timedelta(days=DAYS - 1), dt.time(), dt.UTC).timestamp()
-        until = time.time() + 1
+        granularity = query.get("granularity", "day")
+        if granularity not in GRANULARITIES:
+            raise InvalidParameter("granularity", f"must be one of {', '.join(GRANULARITIES)}")
+        now = time.time()
+        since = _since(granularity, dt.datetime.fromtimestamp(now, dt.UTC))
+        until = now + 1
         if "date" in query:
             day = _date(query["date"])
             since = dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
             until = since + 86400
         await self.ledger.flush()
-        rows = await self.store.activity(since, until, key_hash)
-        return json_response({"data": _aggregate(rows, groups)})
+        rows = await self.store.activity(since, until, key_hash, hourly=granularity == "hour")
+        return json_response({"data": _aggregate(rows, groups, _period(granularity))})
+
+
+def _since(granularity: str, now: dt.datetime) -> float:
+    today = now.date()
+    if granularity == "hour":
+        return now.replace(minute=0, second=0, microsecond=0).timestamp() - (HOURS - 1) * 3600
+    if granularity == "week":
+        start = today - dt.timedelta(days=today.weekday() + 7 * (WEEKS - 1))
+    elif granularity == "month":
+        month = today.year * 12 + today.month - 1 - (MONTHS - 1)
+        start = dt.date(month // 12, month % 12 + 1, 1)
+    else:
+        start = today - dt.timedelta(days=DAYS - 1)
+    return dt.datetime.combine(start, dt.time(), dt.UTC).timestamp()
+
+
+def _period(granularity: str) -> Callable[[str], str]:
+    """Maps a row's date (a day, or an hour) to the start of its bucket."""
+    if granularity == "week":
+        return lambda day: (dt.date.fromisoformat(day) - dt.timedelta(days=dt.date.fromisoformat(day).weekday())
+                            ).isoformat()
+    if granularity == "month":
+        return lambda day: day[:8] + "01"
+    return lambda date: date
 
 
 def _groups(raw: str | None) -> tuple[str, ...]:
@@ -71,14 +105,16 @@ def _date(raw: str) -> dt.date:
         raise InvalidParameter("date", "expected YYYY-MM-DD") from None
 
 
-def _aggregate(rows: list[ActivityRow], groups: tuple[str, ...]) -> list[dict[str, Any]]:
+def _aggregate(rows: list[ActivityRow], groups: tuple[str, ...],
+               period: Callable[[str], str] = lambda date: date) -> list[dict[str, Any]]:
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         parts = {"model": row.model, "provider": row.provider_name, "app": row.app, "key": row.key_hash}
-        ident = (row.date, *(parts[g] for g in groups))
+        date = period(row.date)
+        ident = (date, *(parts[g] for g in groups))
         item = merged.get(ident)
         if item is None:
-            item = merged[ident] = {"date": row.date, "requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
+            item = merged[ident] = {"date": date, "requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
                                     "reasoning_tokens": 0, "usage_nanos": 0, "feedback": 0}
             if "model" in groups:
                 item.update(model=row.model, model_permaslug=row.model)

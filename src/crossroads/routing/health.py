@@ -110,6 +110,21 @@ class Snapshot:
     rate_limited_5m: int
 
 
+@dataclass(frozen=True, slots=True)
+class History:
+    """An endpoint's recent figures as series for sparklines, oldest first (None where nothing was counted):
+    median time to first token (seconds) and median throughput (tokens/s) per minute over the last 30
+    minutes, and uptime (%) per hour over the last day."""
+
+    ttft: list[float | None]
+    throughput: list[float | None]
+    uptime: list[float | None]
+
+
+HISTORY_MINUTES: Final = 30
+HISTORY_HOURS: Final = 24
+
+
 class Health:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -188,6 +203,37 @@ class Health:
             recent_failures=series.recent_failed,
             recent_attempts=series.recent_total,
             rate_limited_5m=sum(b.limited for b in series.buckets if b.start >= now - 300),
+        )
+
+    def history(self, endpoint: str) -> History:
+        """Computed on demand from what routing keeps anyway (percentile samples, uptime buckets), so
+        nothing is added to the request path."""
+        series = self._series.get(endpoint)
+        if series is None:
+            return History([None] * HISTORY_MINUTES, [None] * HISTORY_MINUTES, [None] * HISTORY_HOURS)
+        now = self._clock()
+        first_minute = int(now // 60) - HISTORY_MINUTES + 1
+        ttfts: list[list[float]] = [[] for _ in range(HISTORY_MINUTES)]
+        rates: list[list[float]] = [[] for _ in range(HISTORY_MINUTES)]
+        for at, ttft, rate in series.samples:
+            slot = int(at // 60) - first_minute
+            if 0 <= slot < HISTORY_MINUTES:
+                if ttft is not None:
+                    ttfts[slot].append(ttft)
+                if rate is not None:
+                    rates[slot].append(rate)
+        first_hour = int(now // 3600) - HISTORY_HOURS + 1
+        ok = [0] * HISTORY_HOURS
+        failed = [0] * HISTORY_HOURS
+        for bucket in series.buckets:
+            slot = bucket.start // 3600 - first_hour
+            if 0 <= slot < HISTORY_HOURS:
+                ok[slot] += bucket.ok
+                failed[slot] += bucket.failed
+        return History(
+            ttft=[round(_pick(sorted(v), .5), 4) if v else None for v in ttfts],
+            throughput=[round(_pick(sorted(v), .5), 4) if v else None for v in rates],
+            uptime=[round(100.0 * o / (o + f), 2) if o + f else None for o, f in zip(ok, failed, strict=True)],
         )
 
     def endpoints(self) -> Iterable[str]:

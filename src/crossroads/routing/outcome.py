@@ -19,7 +19,7 @@ import asyncio
 import enum
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import CrossroadsError, UpstreamError
@@ -42,6 +42,9 @@ class End(enum.Enum):
     FAILED = "failed"
     CLIENT_GONE = "client gone"
 
+#: A failed attempt's message in the routing trace is cut to this many characters.
+MESSAGE_CHARS: Final = 300
+
 
 @dataclass(slots=True)
 class Attempt:
@@ -55,11 +58,13 @@ class Attempt:
     latency_ms: int
     #: When the attempt began, in milliseconds from the request's admission (traces place it by this).
     start_ms: int
+    #: Why the attempt failed, as the provider (or the gateway) said it, cut to `MESSAGE_CHARS`.
+    message: str | None = None
 
     def public(self) -> dict[str, Any]:
         return {"provider": self.provider, "endpoint": self.endpoint, "model": self.model,
                 "status": self.status, "error_type": self.error_type, "latency_ms": self.latency_ms,
-                "start_ms": self.start_ms}
+                "start_ms": self.start_ms, "message": self.message}
 
 
 class Outcome:
@@ -83,7 +88,7 @@ class Outcome:
 
     def attempt_failed(self, model: Model, endpoint: Endpoint, error: UpstreamError, started: float) -> None:
         self._health(endpoint, error.upstream_status)
-        self._trace(model, endpoint, error.code, error.kind, started)
+        self._trace(model, endpoint, error.code, error.kind, started, error.message[:MESSAGE_CHARS])
 
     def _health(self, endpoint: Endpoint, status: int, ttft: float | None = None,
                 tokens_per_second: float | None = None) -> None:
@@ -93,9 +98,10 @@ class Outcome:
         self.tab.accountant.metrics.attempt(endpoint.provider.name, endpoint.model_id, status)
 
     def _trace(self, model: Model, endpoint: Endpoint, status: int, error_type: str | None,
-               started: float) -> None:
+               started: float, message: str | None = None) -> None:
         self.trace.append(Attempt(endpoint.provider.name, endpoint.key, model.id, status, error_type,
-                                  int((time.monotonic() - started) * 1000), int((started - self.tab.clock) * 1000)))
+                                  int((time.monotonic() - started) * 1000), int((started - self.tab.clock) * 1000),
+                                  message))
 
     def public_trace(self) -> list[dict[str, Any]]:
         return [a.public() for a in self.trace]
@@ -165,7 +171,7 @@ class Outcome:
             if isinstance(error, UpstreamError):  # the provider's failure, not one of the gateway's own
                 self._health(self.endpoint, status)
             self._trace(self.model, self.endpoint, status, error.kind if error is not None else "server",
-                        self.started)
+                        self.started, error.message[:MESSAGE_CHARS] if error is not None else None)
 
 
 class Served(Outcome):

@@ -1,5 +1,5 @@
-"""The storage interface: keys, the generation ledger and credit grants, with the same behaviour on every
-backend (SQLite, the embedded default, and PostgreSQL).
+"""The storage interface: keys, the generation ledger, credit grants and dashboard sessions, with the same
+behaviour on every backend (SQLite, the embedded default, and PostgreSQL).
 
 Money crosses this interface as integer nanodollars (1e-9 USD), the unit the tables store, so sums are
 exact on both backends. Migrations are numbered SQL files in `storage/migrations/`, shared by all backends and
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -165,6 +165,23 @@ FEEDBACK_COLUMNS = tuple(FeedbackRecord.__dataclass_fields__)
 
 
 @dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A dashboard session as stored: its token's SHA-256 (the token itself lives only in the browser's
+    cookie), who opened it, and the credentials it acts with, sealed with the token."""
+
+    token_hash: str
+    principal: str
+    sealed: bytes
+    created_at: float
+    expires_at: float
+    playground: bytes | None = None
+    playground_hash: str | None = None
+
+
+SESSION_COLUMNS = tuple(SessionRecord.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
 class UsageTotals:
     """A key's spend in nanodollars: all time and within the current UTC day, week (from Monday), month."""
 
@@ -189,6 +206,44 @@ class ActivityRow:
     #: Feedback submitted on these generations (`POST /generation/feedback`).
     feedback: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationQuery:
+    """Which generations a listing wants, newest first: all keys' (`key_hash` None) or one key's, narrowed by
+    model, provider, app (title or referer) and outcome (`failed`: status 400 or above), older than `before`."""
+
+    key_hash: str | None = None
+    model: str | None = None
+    provider_name: str | None = None
+    app: str | None = None
+    failed: bool | None = None
+    before: float | None = None
+    limit: int = 50
+
+    def conditions(self, placeholder: Callable[[int], str]) -> tuple[str, list[Any]]:
+        """The WHERE clause (empty, or starting with ` WHERE`) and its arguments; `placeholder(n)` writes the
+        n-th (1-based) parameter in the backend's style."""
+        parts: list[str] = []
+        args: list[Any] = []
+
+        def add(sql: str, value: Any) -> None:
+            args.append(value)
+            parts.append(sql.format(placeholder(len(args))))
+
+        if self.key_hash is not None:
+            add("key_hash = {}", self.key_hash)
+        if self.model:
+            add("model = {}", self.model)
+        if self.provider_name:
+            add("provider_name = {}", self.provider_name)
+        if self.app:
+            add("COALESCE(app_title, http_referer) = {}", self.app)
+        if self.failed is not None:
+            add("status >= {}" if self.failed else "status < {}", 400)
+        if self.before is not None:
+            add("created_at < {}", self.before)
+        return (" WHERE " + " AND ".join(parts) if parts else ""), args
 
 
 class Store(Protocol):
@@ -261,7 +316,29 @@ class Store(Protocol):
 
     async def add_feedback(self, feedback: FeedbackRecord) -> None: ...
     async def usage_totals(self, key_hashes: list[str], now: float) -> dict[str, UsageTotals]: ...
-    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]: ...
+    async def activity(self, since: float, until: float, key_hash: str | None = None,
+                       hourly: bool = False) -> list[ActivityRow]:
+        """Usage grouped by UTC day (`date` is `YYYY-MM-DD`), or by hour (`YYYY-MM-DDTHH:00`) when `hourly`."""
+        ...
+
+    async def recent_generations(self, query: GenerationQuery) -> list[GenerationRecord]:
+        """Generations matching `query`, newest first, at most `query.limit`."""
+        ...
+
+    # dashboard sessions
+    async def insert_session(self, session: SessionRecord) -> None: ...
+    async def get_session(self, token_hash: str) -> SessionRecord | None: ...
+    async def attach_playground(self, token_hash: str, sealed: bytes, key_hash: str) -> bool:
+        """Give a session its playground key unless it has one already (or is gone); True when this did."""
+        ...
+
+    async def delete_session(self, token_hash: str) -> SessionRecord | None:
+        """Delete a session; returns it, or None when no such session was left to delete."""
+        ...
+
+    async def purge_sessions(self, now: float) -> list[SessionRecord]:
+        """Delete the sessions expired at `now`; returns them (each to exactly one caller)."""
+        ...
 
     # credits
     async def grant_credits(self, grant_id: str, amount_nanos: int, note: str | None, at: float) -> None: ...

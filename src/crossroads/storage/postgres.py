@@ -25,14 +25,17 @@ from crossroads.storage.base import (
     PRESET_COLUMNS,
     PRESET_VERSION_COLUMNS,
     PRESETS_SELECT,
+    SESSION_COLUMNS,
     ActivityRow,
     FeedbackRecord,
+    GenerationQuery,
     GenerationRecord,
     GuardrailKeyRecord,
     GuardrailRecord,
     KeyRecord,
     PresetRecord,
     PresetVersionRecord,
+    SessionRecord,
     UsageTotals,
     period_starts,
     preset_row,
@@ -42,6 +45,8 @@ from crossroads.storage.migrate import Migration, apply_migrations
 _MIGRATION_LOCK = 0x63726F7373  # "cross": one advisory lock id for the migration step
 _KEY_SELECT = f"SELECT {', '.join(KEY_COLUMNS)} FROM api_keys"
 _GEN_SELECT = f"SELECT {', '.join(GENERATION_COLUMNS)} FROM generations"
+_SESSION_SELECT = f"SELECT {', '.join(SESSION_COLUMNS)} FROM dashboard_sessions"
+_SESSION_RETURNING = f"RETURNING {', '.join(SESSION_COLUMNS)}"
 _GEN_TYPES = {"created_at": "float8", "streamed": "bool", "cancelled": "bool", "usage_estimated": "bool",
               "cost_nanos": "int8", "status": "int4", "latency_ms": "int4", "generation_time_ms": "int4",
               "tokens_prompt": "int4", "tokens_completion": "int4", "tokens_reasoning": "int4",
@@ -228,9 +233,16 @@ class PostgresStore:
             day, week, month, key_hashes)
         return {r[0]: UsageTotals(int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0)) for r in rows}
 
-    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]:
+    async def recent_generations(self, query: GenerationQuery) -> list[GenerationRecord]:
+        where, args = query.conditions(lambda n: f"${n}")
+        sql = f"{_GEN_SELECT}{where} ORDER BY created_at DESC, id LIMIT ${len(args) + 1}"
+        return [GenerationRecord(*row) for row in await self.pool.fetch(sql, *args, query.limit)]
+
+    async def activity(self, since: float, until: float, key_hash: str | None = None,
+                       hourly: bool = False) -> list[ActivityRow]:
+        form = "YYYY-MM-DD\"T\"HH24:00" if hourly else "YYYY-MM-DD"
         sql = (
-            "SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD'), model, provider_name, "
+            f"SELECT to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', '{form}'), model, provider_name, "
             "COALESCE(app_title, http_referer), key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), "
             "SUM(COALESCE(tokens_reasoning, 0)), SUM(cost_nanos), "
             "SUM((SELECT COUNT(*) FROM generation_feedback f WHERE f.generation_id = generations.id)) FROM generations "
@@ -241,6 +253,34 @@ class PostgresStore:
         args: tuple[Any, ...] = (since, until, key_hash) if key_hash else (since, until)
         rows = await self.pool.fetch(sql, *args)
         return [ActivityRow(*row[:5], *(int(v or 0) for v in row[5:])) for row in rows]
+
+    # -- dashboard sessions --------------------------------------------------------------------------------
+
+    async def insert_session(self, session: SessionRecord) -> None:
+        placeholders = ", ".join(f"${i + 1}" for i in range(len(SESSION_COLUMNS)))
+        await self.pool.execute(
+            f"INSERT INTO dashboard_sessions ({', '.join(SESSION_COLUMNS)}) VALUES ({placeholders})",
+            *(getattr(session, c) for c in SESSION_COLUMNS))
+
+    async def get_session(self, token_hash: str) -> SessionRecord | None:
+        row = await self.pool.fetchrow(f"{_SESSION_SELECT} WHERE token_hash = $1", token_hash)
+        return SessionRecord(*row) if row else None
+
+    async def attach_playground(self, token_hash: str, sealed: bytes, key_hash: str) -> bool:
+        result = await self.pool.execute(
+            "UPDATE dashboard_sessions SET playground = $2, playground_hash = $3 "
+            "WHERE token_hash = $1 AND playground_hash IS NULL", token_hash, sealed, key_hash)
+        return bool(result.endswith(" 1"))
+
+    async def delete_session(self, token_hash: str) -> SessionRecord | None:
+        row = await self.pool.fetchrow(
+            f"DELETE FROM dashboard_sessions WHERE token_hash = $1 {_SESSION_RETURNING}", token_hash)
+        return SessionRecord(*row) if row else None
+
+    async def purge_sessions(self, now: float) -> list[SessionRecord]:
+        rows = await self.pool.fetch(f"DELETE FROM dashboard_sessions WHERE expires_at <= $1 {_SESSION_RETURNING}",
+                                     now)
+        return [SessionRecord(*row) for row in rows]
 
     # -- credits -------------------------------------------------------------------------------------------
 

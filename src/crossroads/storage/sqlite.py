@@ -25,14 +25,17 @@ from crossroads.storage.base import (
     PRESET_COLUMNS,
     PRESET_VERSION_COLUMNS,
     PRESETS_SELECT,
+    SESSION_COLUMNS,
     ActivityRow,
     FeedbackRecord,
+    GenerationQuery,
     GenerationRecord,
     GuardrailKeyRecord,
     GuardrailRecord,
     KeyRecord,
     PresetRecord,
     PresetVersionRecord,
+    SessionRecord,
     UsageTotals,
     period_starts,
     preset_row,
@@ -49,6 +52,8 @@ _GEN_INSERT = (
 )
 _PRESET_SELECT = f"SELECT {', '.join(PRESET_COLUMNS)} FROM presets"
 _VERSION_SELECT = f"SELECT {', '.join(PRESET_VERSION_COLUMNS)} FROM preset_versions"
+_SESSION_SELECT = f"SELECT {', '.join(SESSION_COLUMNS)} FROM dashboard_sessions"
+_SESSION_RETURNING = f"RETURNING {', '.join(SESSION_COLUMNS)}"
 _BOOL_KEY_FIELDS = ("disabled", "include_byok_in_limit", "is_management")
 _BOOL_GEN_FIELDS = ("streamed", "cancelled", "usage_estimated")
 
@@ -252,10 +257,7 @@ class SQLiteStore:
             lambda db: db.execute(f"{_GEN_SELECT} WHERE id = ?", (generation_id,)).fetchall())
         if not rows:
             return None
-        record = GenerationRecord(*rows[0])
-        for name in _BOOL_GEN_FIELDS:
-            setattr(record, name, bool(getattr(record, name)))
-        return record
+        return _generation(rows[0])
 
     async def purge_content(self, before: float) -> int:
         sql = "UPDATE generations SET content = NULL WHERE content IS NOT NULL AND created_at < ?"
@@ -282,9 +284,17 @@ class SQLiteStore:
         return {row[0]: UsageTotals(int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))
                 for row in rows}
 
-    async def activity(self, since: float, until: float, key_hash: str | None = None) -> list[ActivityRow]:
+    async def recent_generations(self, query: GenerationQuery) -> list[GenerationRecord]:
+        where, args = query.conditions(lambda _: "?")
+        sql = f"{_GEN_SELECT}{where} ORDER BY created_at DESC, id LIMIT ?"
+        rows = await self._run(lambda db: db.execute(sql, (*args, query.limit)).fetchall())
+        return [_generation(row) for row in rows]
+
+    async def activity(self, since: float, until: float, key_hash: str | None = None,
+                       hourly: bool = False) -> list[ActivityRow]:
+        bucket = "strftime('%Y-%m-%dT%H:00', created_at, 'unixepoch')" if hourly else "date(created_at, 'unixepoch')"
         sql = (
-            "SELECT date(created_at, 'unixepoch'), model, provider_name, COALESCE(app_title, http_referer), "
+            f"SELECT {bucket}, model, provider_name, COALESCE(app_title, http_referer), "
             "key_hash, COUNT(*), SUM(tokens_prompt), SUM(tokens_completion), SUM(COALESCE(tokens_reasoning, 0)), "
             "SUM(cost_nanos), SUM((SELECT COUNT(*) FROM generation_feedback f WHERE f.generation_id = generations.id)) "
             "FROM generations WHERE created_at >= ? AND created_at < ?"
@@ -294,6 +304,35 @@ class SQLiteStore:
         params: tuple[Any, ...] = (since, until, key_hash) if key_hash else (since, until)
         rows = await self._run(lambda db: db.execute(sql, params).fetchall())
         return [ActivityRow(*row[:5], *(int(v or 0) for v in row[5:])) for row in rows]
+
+    # -- dashboard sessions --------------------------------------------------------------------------------
+
+    async def insert_session(self, session: SessionRecord) -> None:
+        values = tuple(getattr(session, c) for c in SESSION_COLUMNS)
+        sql = (f"INSERT INTO dashboard_sessions ({', '.join(SESSION_COLUMNS)}) "
+               f"VALUES ({', '.join('?' for _ in SESSION_COLUMNS)})")
+        await self._run(lambda db: db.execute(sql, values))
+
+    async def get_session(self, token_hash: str) -> SessionRecord | None:
+        rows = await self._run(
+            lambda db: db.execute(f"{_SESSION_SELECT} WHERE token_hash = ?", (token_hash,)).fetchall())
+        return SessionRecord(*rows[0]) if rows else None
+
+    async def attach_playground(self, token_hash: str, sealed: bytes, key_hash: str) -> bool:
+        cursor = await self._run(lambda db: db.execute(
+            "UPDATE dashboard_sessions SET playground = ?, playground_hash = ? "
+            "WHERE token_hash = ? AND playground_hash IS NULL", (sealed, key_hash, token_hash)))
+        return bool(cursor.rowcount)
+
+    async def delete_session(self, token_hash: str) -> SessionRecord | None:
+        rows = await self._run(lambda db: db.execute(
+            f"DELETE FROM dashboard_sessions WHERE token_hash = ? {_SESSION_RETURNING}", (token_hash,)).fetchall())
+        return SessionRecord(*rows[0]) if rows else None
+
+    async def purge_sessions(self, now: float) -> list[SessionRecord]:
+        rows = await self._run(lambda db: db.execute(
+            f"DELETE FROM dashboard_sessions WHERE expires_at <= ? {_SESSION_RETURNING}", (now,)).fetchall())
+        return [SessionRecord(*row) for row in rows]
 
     # -- credits -------------------------------------------------------------------------------------------
 
@@ -344,3 +383,9 @@ def _key(row: tuple[Any, ...]) -> KeyRecord:
         setattr(record, name, bool(getattr(record, name)))
     return record
 
+
+def _generation(row: tuple[Any, ...]) -> GenerationRecord:
+    record = GenerationRecord(*row)
+    for name in _BOOL_GEN_FIELDS:
+        setattr(record, name, bool(getattr(record, name)))
+    return record
