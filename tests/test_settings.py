@@ -29,6 +29,9 @@ def test_defaults() -> None:
     ("CROSSROADS_CATALOG", "/no/such/file.toml"),
     ("CROSSROADS_HEADER_TIMEOUT", "0"),
     ("CROSSROADS_MAX_PENDING_PER_CLIENT", "-1"),
+    ("CROSSROADS_CATALOG_REFRESH", "daily"),
+    ("CROSSROADS_CATALOG_REFRESH", "on"),  # and no CROSSROADS_CATALOG_URL to refresh from
+    ("CROSSROADS_CATALOG_REFRESH_INTERVAL", "0"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -53,3 +56,13 @@ def test_secrets_are_the_management_key_and_keys_in_the_environment() -> None:
     settings = from_environ({"CROSSROADS_ADMIN_KEY": "a" * 20, "OPENAI_API_KEY": "sk-x", "PATH": "/bin",
                              "CROSSROADS_PROVIDER_GROQ_API_KEY": "gsk", "HF_TOKEN": "hf"})
     assert sorted(settings.secrets()) == sorted(["a" * 20, "sk-x", "gsk", "hf"])
+
+
+def test_the_catalog_refresh_is_off_unless_allowed() -> None:
+    url = "https://openrouter.ai/api/v1/models"
+    assert not from_environ({"CROSSROADS_CATALOG_URL": url}).catalog_refresh
+    settings = from_environ({"CROSSROADS_CATALOG_URL": url, "CROSSROADS_CATALOG_REFRESH": "on",
+                             "CROSSROADS_CATALOG_CACHE": "/var/lib/crossroads/catalog.toml"})
+    assert settings.catalog_refresh and settings.catalog_url == url
+    assert settings.catalog_refresh_interval == 86_400
+    assert settings.catalog_cache == Path("/var/lib/crossroads/catalog.toml")

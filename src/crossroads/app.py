@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
@@ -30,6 +32,7 @@ from crossroads.api.render import error_response
 from crossroads.api.rerank import RerankAPI
 from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
+from crossroads.catalog.refresh import CatalogRefresh
 from crossroads.catalog.types import Catalog
 from crossroads.errors import CrossroadsError, MethodNotAllowed, NotFound, PayloadTooLarge
 from crossroads.ledger.accounting import Accountant
@@ -82,6 +85,8 @@ class Services:
     #: The built-in simulator, when it runs (CROSSROADS_SIMULATOR is not "off" and no
     #: CROSSROADS_PROVIDER_SIMULATOR_BASE_URL names a simulator elsewhere).
     simulator: SimServer | None
+    #: The run-time catalog refresh, when the operator allows one (CROSSROADS_CATALOG_REFRESH=on).
+    refresh: CatalogRefresh | None = None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -126,8 +131,12 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         # Everything opened here is closed in reverse order, also when a later step fails.
         async with contextlib.AsyncExitStack() as stack:
-            app[SERVICES] = await _open(settings, stack)
-            _routes(app, app[SERVICES])
+            services = app[SERVICES] = await _open(settings, stack)
+            readers = _routes(app, services)
+            if services.refresh is not None:
+                services.refresh.apply = functools.partial(_use_catalog, services, readers)
+                services.refresh.start()
+                stack.push_async_callback(services.refresh.close)
             yield
 
     return lifespan
@@ -147,7 +156,16 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             await simulator.start()
             stack.push_async_callback(simulator.close)
             simulator_url = simulator.url
-    catalog = loader.load(settings.catalog_paths, settings.environ, simulator_url=simulator_url)
+    def build(imported: Path | None) -> Catalog:
+        # An imported catalog goes under the operator's own files, so their corrections keep winning.
+        paths = (imported, *settings.catalog_paths) if imported else settings.catalog_paths
+        return loader.load(paths, settings.environ, simulator_url=simulator_url)
+
+    refresh = None
+    if settings.catalog_refresh and settings.catalog_url:
+        refresh = CatalogRefresh(settings.catalog_url, settings.catalog_cache, build, lambda catalog: None,
+                                 every=settings.catalog_refresh_interval)
+    catalog = build(None) if refresh is None else refresh.initial()
     store = await open_store(settings.database_url)
     stack.push_async_callback(store.close)
     spool = Spool(settings.spool_dir)
@@ -197,10 +215,11 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     refresher = asyncio.create_task(_refresh_keys(keys), name="crossroads-key-refresh")
     stack.callback(refresher.cancel)
     return Services(settings, catalog, store, keys, credits, ledger, health, planner, dispatcher, transport,
-                    limiter, budget, link, simulator)
+                    limiter, budget, link, simulator, refresh)
 
 
-def _routes(app: web.Application, s: Services) -> None:
+def _routes(app: web.Application, s: Services) -> list[CatalogReader]:
+    """Add every route; return the parts that read the catalog, for `_use_catalog`."""
     accountant = Accountant(s.budget, s.ledger)
     chat = Inference(ChatFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
     responses = Inference(ResponsesFace(), s.settings, s.keys, s.planner, s.dispatcher, accountant, s.limiter)
@@ -250,6 +269,20 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/generation", generation.get)
     add("GET", "/api/v1/activity", activity.get)
     add("GET", "/health", _health)
+    return [s.planner, models, messages_face]
+
+
+class CatalogReader(Protocol):
+    catalog: Catalog
+
+
+def _use_catalog(services: Services, readers: list[CatalogReader], catalog: Catalog) -> None:
+    """Swap in a refreshed catalog: each part that reads it sees the new one from its next request on, while
+    a request under way keeps the models and endpoints it already holds. The providers, and with them the
+    routing policy, stay as they were: an imported catalog adds models, endpoints and prices only."""
+    services.catalog = catalog
+    for reader in readers:
+        reader.catalog = catalog
 
 
 async def _refresh_keys(keys: KeyRing, every: float = 1.0) -> None:
