@@ -175,3 +175,14 @@ def test_the_written_file_loads_over_the_builtin_catalog_with_the_listed_prices(
     gpt4o = catalog.models["openai/gpt-4o"]
     assert gpt4o.description == listed("openai/gpt-4o")["description"]
     assert gpt4o.features.tools and gpt4o.endpoints[0].pricing.prompt == Decimal("0.0000025")
+
+
+def test_an_upstream_id_the_catalog_does_not_know_is_spelled_as_the_provider_does_and_reported(known: Catalog) -> None:
+    document, report = imported(known, with_endpoints=False)
+    haiku = document["models"]["anthropic/claude-haiku-4.5"]["endpoints"][0]
+    assert haiku["upstream_model"] == "claude-haiku-4-5"  # Anthropic's alias, not "claude-haiku-4.5"
+    assert document["models"]["openai/gpt-4.1"]["endpoints"][0]["upstream_model"] == "gpt-4.1"
+    assert report.guessed_ids["anthropic/claude-haiku-4.5"] == ["anthropic"]
+    assert "meta-llama/llama-3.3-70b-instruct" not in report.guessed_ids  # the catalog knows its ids
+    assert any(line.startswith(f"{len(report.guessed_ids)} models have endpoints new to the catalog")
+               for line in report.lines())

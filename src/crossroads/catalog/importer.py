@@ -50,6 +50,12 @@ FIRST_PARTY: Final[Mapping[str, str]] = {
     "voyage": "voyage",
 }
 
+#: How a provider spells a model's id when the catalog does not know it yet: (OpenRouter's character, the
+#: provider's). Anthropic's aliases write versions with dashes (`claude-opus-4-1` for `claude-opus-4.1`).
+SPELLING: Final[Mapping[str, tuple[str, str]]] = {
+    "anthropic": (".", "-"),
+}
+
 #: Parameters (OpenRouter's `supported_parameters`) → the `Features` field each one turns on.
 _FEATURES: Final[Mapping[str, str]] = {
     "tools": "tools",
@@ -81,6 +87,8 @@ class ImportReport:
     without_endpoints: list[str] = field(default_factory=list)
     #: Price components the catalog has no field for (e.g. `audio_output`) → how many prices dropped them.
     dropped_prices: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: Endpoints whose upstream id neither the endpoint list nor the catalog gave: model id → provider slug.
+    guessed_ids: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     #: Modalities the catalog does not know → how many models listed them.
     dropped_modalities: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -96,6 +104,11 @@ class ImportReport:
             out.append(f"{len(self.without_endpoints)} models keep only the catalog's endpoints (none listed at a "
                        "known provider): "
                        + ", ".join(self.without_endpoints[:10]) + (" ..." if len(self.without_endpoints) > 10 else ""))
+        if self.guessed_ids:
+            guessed = [f"{model_id} at {', '.join(slugs)}" for model_id, slugs in sorted(self.guessed_ids.items())]
+            out.append(f"{len(guessed)} models have endpoints new to the catalog, with upstream ids spelled from "
+                       "the OpenRouter id (check them): " + "; ".join(guessed[:10])
+                       + (" ..." if len(guessed) > 10 else ""))
         for key, count in sorted(self.dropped_prices.items()):
             out.append(f"price component {key!r} has no catalog field; dropped from {count} prices")
         for modality, count in sorted(self.dropped_modalities.items()):
@@ -226,7 +239,8 @@ def _first_party(
     slug = FIRST_PARTY.get(model.id.split("/", 1)[0])
     if slug is None or slug not in known.providers:
         return []
-    endpoint: dict[str, Any] = {"provider": slug, "upstream_model": _upstream(model.id, slug, slug, None, known)}
+    endpoint: dict[str, Any] = {"provider": slug,
+                                "upstream_model": _upstream(model.id, slug, slug, None, known, report)}
     top = model.top_provider
     if top.context_length and top.context_length != table["context_length"]:
         endpoint["context_length"] = top.context_length
@@ -249,7 +263,7 @@ def _endpoint(
     endpoint: dict[str, Any] = {"provider": slug}
     if tag != slug:
         endpoint["tag"] = tag
-    endpoint["upstream_model"] = _upstream(model_id, slug, tag, listed.provider_model_id, known)
+    endpoint["upstream_model"] = _upstream(model_id, slug, tag, listed.provider_model_id, known, report)
     quantization = listed.quantization if listed.quantization in _QUANTIZATIONS else "unknown"
     endpoint["quantization"] = quantization
     if listed.context_length > 0 and listed.context_length != table["context_length"]:
@@ -277,9 +291,10 @@ def _provider_slug(listed: openrouter.Endpoint, known: Catalog) -> str | None:
     return known.provider_slug(listed.provider_name) or known.provider_slug(prefix)
 
 
-def _upstream(model_id: str, slug: str, tag: str, given: str | None, known: Catalog) -> str:
+def _upstream(model_id: str, slug: str, tag: str, given: str | None, known: Catalog, report: ImportReport) -> str:
     """The provider's own id for the model: as the endpoint list gives it, else as the catalog already has it
-    for that endpoint (or any endpoint of that provider), else the model id's slug."""
+    for that endpoint (or any endpoint of that provider), else the model id's slug in the provider's spelling
+    (reported, for the operator to check)."""
     if given:
         return given
     model = known.models.get(model_id)
@@ -287,7 +302,10 @@ def _upstream(model_id: str, slug: str, tag: str, given: str | None, known: Cata
         same = [e for e in model.endpoints if e.provider.slug == slug]
         for endpoint in sorted(same, key=lambda e: e.tag != tag):
             return endpoint.upstream_model
-    return model_id.split("/", 1)[1]
+    report.guessed_ids[model_id].append(slug)
+    old, new = SPELLING.get(slug, ("", ""))
+    name = model_id.split("/", 1)[1]
+    return name.replace(old, new) if old else name
 
 
 def _pricing(pricing: openrouter.Pricing, report: ImportReport) -> dict[str, str]:
@@ -323,4 +341,4 @@ def _plain(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-__all__ = ["FIRST_PARTY", "ImportReport", "import_models", "per_million", "to_toml"]
+__all__ = ["FIRST_PARTY", "SPELLING", "ImportReport", "import_models", "per_million", "to_toml"]
