@@ -3,6 +3,7 @@ quickstart against it; manage keys and credits from the shell; refuse bad settin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +153,63 @@ def test_bad_settings_stop_the_gateway_with_a_clear_message(tmp_path: Path, env:
                             capture_output=True, text=True, timeout=20)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+OPENROUTER = Path(__file__).parent / "data" / "openrouter"
+
+
+def test_catalog_import_writes_a_file_that_check_accepts_and_the_gateway_loads(tmp_path: Path) -> None:
+    out = tmp_path / "imported.toml"
+    result = subprocess.run([*CLI, "catalog", "import", str(OPENROUTER / "models.json"), "--providers-from",
+                             str(OPENROUTER / "endpoints"), "-o", str(out)], env=clean_env(), capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "imported " in result.stderr and "unknown provider 'Lambda'" in result.stderr
+    assert '[models."openai/gpt-4o"]' in out.read_text()
+    checked = subprocess.run([*CLI, "catalog", "check", str(out)], env=clean_env(), capture_output=True, text=True,
+                             timeout=30)
+    assert checked.returncode == 0, checked.stdout
+    assert f"(built-in + {out})" in checked.stdout and "0 errors" in checked.stdout
+
+
+def test_catalog_check_fails_on_errors_and_reads_catalog_files_from_the_environment(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[models."openai/gpt-4o"]\ncontext_length = 1000\n')
+    result = subprocess.run([*CLI, "catalog", "check"], env=clean_env(CROSSROADS_CATALOG=str(bad)),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "error: openai/gpt-4o at openai: max_completion_tokens 16384 exceeds its context 1000" in result.stdout
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[models."a/b"]\ncontext_length = "long"\n')
+    result = subprocess.run([*CLI, "catalog", "check", str(broken)], env=clean_env(), capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 2 and "context_length" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_catalog_import_from_a_url(tmp_path: Path) -> None:
+    from aiohttp import web
+
+    async def models(request: web.Request) -> web.Response:
+        return web.Response(body=(OPENROUTER / "models.json").read_bytes(), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/v1/models", models)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *CLI, "catalog", "import", f"http://127.0.0.1:{port}/api/v1/models", env=clean_env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+        missing = await asyncio.create_subprocess_exec(
+            *CLI, "catalog", "import", f"http://127.0.0.1:{port}/nothing", env=clean_env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        _, missing_err = await asyncio.wait_for(missing.communicate(), 30)
+    finally:
+        await runner.cleanup()
+    assert process.returncode == 0, stderr
+    assert tomllib.loads(stdout.decode())["models"]["openai/gpt-4o"]["endpoints"][0]["pricing"]["prompt"] == "2.5"
+    assert missing.returncode == 2 and b"HTTP 404 Not Found" in missing_err

@@ -45,6 +45,9 @@ def test_defaults() -> None:
     ("CROSSROADS_OTLP_ENDPOINT", "collector:4318"),
     ("CROSSROADS_OTLP_CONTENT", "yes"),
     ("CROSSROADS_TRUSTED_PROXIES", "10.0.0.1,proxy.local"),
+    ("CROSSROADS_CATALOG_REFRESH", "daily"),
+    ("CROSSROADS_CATALOG_REFRESH", "on"),  # and no CROSSROADS_CATALOG_URL to refresh from
+    ("CROSSROADS_CATALOG_REFRESH_INTERVAL", "0"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
@@ -107,3 +110,13 @@ def test_trusted_proxies_are_addresses_and_networks() -> None:
     proxies = from_environ({"CROSSROADS_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16,::1"}).trusted_proxies
     assert [str(p) for p in proxies] == ["10.0.0.1/32", "192.168.0.0/16", "::1/128"]
     assert from_environ({}).trusted_proxies == ()
+
+
+def test_the_catalog_refresh_is_off_unless_allowed() -> None:
+    url = "https://openrouter.ai/api/v1/models"
+    assert not from_environ({"CROSSROADS_CATALOG_URL": url}).catalog_refresh
+    settings = from_environ({"CROSSROADS_CATALOG_URL": url, "CROSSROADS_CATALOG_REFRESH": "on",
+                             "CROSSROADS_CATALOG_CACHE": "/var/lib/crossroads/catalog.toml"})
+    assert settings.catalog_refresh and settings.catalog_url == url
+    assert settings.catalog_refresh_interval == 86_400
+    assert settings.catalog_cache == Path("/var/lib/crossroads/catalog.toml")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
@@ -39,6 +41,7 @@ from crossroads.api.render import error_response
 from crossroads.api.rerank import RerankAPI
 from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
+from crossroads.catalog.refresh import CatalogRefresh
 from crossroads.catalog.types import Catalog
 from crossroads.dashboard.routes import Dashboard
 from crossroads.dashboard.routes import Gateway as DashboardGateway
@@ -115,6 +118,8 @@ class Services:
     simulator_url: str | None = None
     #: The objects that read the catalog; `reload_catalog` hands each the new one.
     readers: tuple[CatalogReader, ...] = ()
+    #: The run-time catalog refresh, when the operator allows one (CROSSROADS_CATALOG_REFRESH=on).
+    refresh: CatalogRefresh | None = None
 
 
 class CatalogReader(Protocol):
@@ -187,8 +192,12 @@ def _lifespan(settings: Settings) -> Callable[[web.Application], AsyncIterator[N
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         # Everything opened here is closed in reverse order, also when a later step fails.
         async with contextlib.AsyncExitStack() as stack:
-            app[SERVICES] = await _open(settings, stack)
-            _routes(app, app[SERVICES])
+            services = app[SERVICES] = await _open(settings, stack)
+            _routes(app, services)
+            if services.refresh is not None:
+                services.refresh.apply = functools.partial(_use_catalog, services)
+                services.refresh.start()
+                stack.push_async_callback(services.refresh.close)
             yield
 
     return lifespan
@@ -208,7 +217,16 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
             await simulator.start()
             stack.push_async_callback(simulator.close)
             simulator_url = simulator.url
-    catalog = loader.load(settings.catalog_paths, settings.environ, simulator_url=simulator_url)
+    def build(imported: Path | None) -> Catalog:
+        # An imported catalog goes under the operator's own files, so their corrections keep winning.
+        paths = (imported, *settings.catalog_paths) if imported else settings.catalog_paths
+        return loader.load(paths, settings.environ, simulator_url=simulator_url)
+
+    refresh = None
+    if settings.catalog_refresh and settings.catalog_url:
+        refresh = CatalogRefresh(settings.catalog_url, settings.catalog_cache, build, lambda catalog: None,
+                                 every=settings.catalog_refresh_interval)
+    catalog = build(None) if refresh is None else refresh.initial()
     store = await open_store(settings.database_url)
     stack.push_async_callback(store.close)
     spool = Spool(settings.spool_dir)
@@ -266,7 +284,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     plugins = Plugins(_web_search(settings, transport, simulator_url if planner.policy.simulator_default else None))
     cache = ResponseCache(_cache_store(link), default_on=settings.response_cache, ttl=settings.response_cache_ttl)
     return Services(settings, catalog, store, keys, book, rails, credits, ledger, health, planner, dispatcher,
-                    transport, limiter, budget, link, simulator, metrics, plugins, cache, simulator_url)
+                    transport, limiter, budget, link, simulator, metrics, plugins, cache, simulator_url,
+                    refresh=refresh)
 
 
 def _cache_store(link: Link | None) -> MemoryStore | RedisStore:
@@ -414,6 +433,15 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/ready", health.ready)
     if s.settings.metrics:
         add("GET", "/metrics", MetricsAPI(s.metrics, s.settings.metrics_token).get)
+
+
+def _use_catalog(services: Services, catalog: Catalog) -> None:
+    """Swap in a refreshed catalog: each part that reads it sees the new one from its next request on, while
+    a request under way keeps the models and endpoints it already holds. The providers, and with them the
+    routing policy, stay as they were: an imported catalog adds models, endpoints and prices only."""
+    services.catalog = catalog
+    for reader in services.readers:
+        reader.catalog = catalog
 
 
 async def _refresh(keys: KeyRing, book: PresetBook, rails: GuardrailBook, every: float = 1.0) -> None:

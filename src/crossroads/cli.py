@@ -1,4 +1,5 @@
-"""The `crossroads` command: serve the gateway, run the simulator, manage keys, credits and migrations."""
+"""The `crossroads` command: serve the gateway, run the simulator, manage keys, credits and migrations, import
+and check catalogs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from crossroads import logs
 from crossroads import settings as settings_module
@@ -74,6 +76,19 @@ def _parser() -> argparse.ArgumentParser:
     add.set_defaults(run=lambda args: _with_store(lambda store: _credits_add(store, args)))
     show = credits.add_parser("show", help="show granted credits and total usage")
     show.set_defaults(run=lambda args: _with_store(_credits_show))
+
+    catalog = commands.add_parser("catalog", help="import and check catalogs").add_subparsers(title="catalog commands")
+    imports = catalog.add_parser("import", help="write a catalog file from OpenRouter's model list (/api/v1/models)")
+    imports.add_argument("source", metavar="FILE|URL", help="the model list: a JSON file or an http(s) URL")
+    imports.add_argument("--providers-from", metavar="FILE|DIR", type=Path,
+                         help="per-model endpoint lists (/api/v1/models/{author}/{slug}/endpoints JSON): a file, "
+                              "a file holding a JSON array of them, or a directory of *.json files")
+    imports.add_argument("-o", "--output", type=Path, help="the catalog file to write (default: standard output)")
+    imports.set_defaults(run=_catalog_import)
+    checks = catalog.add_parser("check", help="validate the built-in catalog merged with FILEs (default: with "
+                                              "CROSSROADS_CATALOG) and report what needs attention")
+    checks.add_argument("files", metavar="FILE", nargs="*", type=Path)
+    checks.set_defaults(run=_catalog_check)
     return parser
 
 
@@ -197,6 +212,47 @@ def _sim(args: argparse.Namespace) -> int:
     logs.configure("INFO", False)
     run(args.host, args.port)
     return 0
+
+
+# -- catalog -------------------------------------------------------------------------------------------------
+
+
+def _catalog_import(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from crossroads.catalog import importer, loader, openrouter, source
+
+    settings = settings_module.from_environ()
+    models = openrouter.decode_models(asyncio.run(source.read(args.source)), args.source)
+    endpoint_lists = openrouter.read_endpoints(args.providers_from) if args.providers_from else []
+    known = loader.load(settings.catalog_paths, settings.environ)
+    document, report = importer.import_models(models, endpoint_lists, known, source=args.source)
+    text = importer.to_toml(document, args.source, datetime.now(UTC).strftime("%Y-%m-%d"))
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    for line in report.lines():
+        print(f"crossroads catalog import: {line}", file=sys.stderr)
+    return 0
+
+
+def _catalog_check(args: argparse.Namespace) -> int:
+    from crossroads.catalog import check, loader
+
+    settings = settings_module.from_environ()
+    paths = tuple(args.files) or settings.catalog_paths
+    catalog = loader.load(paths, settings.environ)
+    findings = check.check(catalog)
+    names = ", ".join(str(p) for p in paths)
+    print(f"{len(catalog.models)} models, {len(catalog.providers)} providers (built-in"
+          + (f" + {names})" if names else ")"))
+    for finding in findings:
+        print(finding)
+    errors = sum(f.level == "error" for f in findings)
+    warnings = sum(f.level == "warning" for f in findings)
+    print(f"{errors} errors, {warnings} warnings")
+    return 1 if check.has_errors(findings) else 0
 
 
 # -- store commands ------------------------------------------------------------------------------------------

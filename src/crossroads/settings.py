@@ -35,6 +35,14 @@ class Settings:
     redis_namespace: str = "cr"
     admin_key: str | None = None
     catalog_paths: tuple[Path, ...] = ()
+    #: An OpenRouter-format model list (`/api/v1/models` JSON, a URL or a file) to refresh the catalog from
+    #: at run time, when `catalog_refresh` is on (see `catalog/refresh.py`).
+    catalog_url: str | None = None
+    catalog_refresh: bool = False
+    #: Seconds between refreshes (a day).
+    catalog_refresh_interval: int = 86_400
+    #: The last good imported copy, loaded at start and replaced by each successful refresh.
+    catalog_cache: Path = Path("crossroads-catalog.toml")
     #: `auto`: the built-in simulator serves every model while no real provider is configured, and stays
     #: out of routing (unless asked for by `provider.only`/`order`) once one is.
     simulator: SimulatorMode = "auto"
@@ -135,6 +143,12 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
     for path in paths:
         if not path.is_file():
             raise ConfigError(f"CROSSROADS_CATALOG: {path} is not a file")
+    catalog_url = get("CROSSROADS_CATALOG_URL")
+    refresh = (get("CROSSROADS_CATALOG_REFRESH") or "off").lower()
+    if refresh not in ("on", "off"):
+        raise ConfigError(f"CROSSROADS_CATALOG_REFRESH must be on or off, not {refresh!r}")
+    if refresh == "on" and not catalog_url:
+        raise ConfigError("CROSSROADS_CATALOG_REFRESH is on but CROSSROADS_CATALOG_URL names no model list")
     admin_key = get("CROSSROADS_ADMIN_KEY")
     if admin_key is not None and len(admin_key) < 16:
         raise ConfigError("CROSSROADS_ADMIN_KEY must be at least 16 characters long")
@@ -174,6 +188,11 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         redis_namespace=_namespace(get("CROSSROADS_REDIS_NAMESPACE") or "cr"),
         admin_key=admin_key,
         catalog_paths=paths,
+        catalog_url=catalog_url,
+        catalog_refresh=refresh == "on",
+        catalog_refresh_interval=_int(get("CROSSROADS_CATALOG_REFRESH_INTERVAL"), "CROSSROADS_CATALOG_REFRESH_INTERVAL",
+                                      defaults.catalog_refresh_interval, 1, 366 * 86_400),
+        catalog_cache=Path(get("CROSSROADS_CATALOG_CACHE") or defaults.catalog_cache),
         simulator=simulator,  # type: ignore[arg-type]
         default_model=get("CROSSROADS_DEFAULT_MODEL") or defaults.default_model,
         max_body_bytes=_int(get("CROSSROADS_MAX_BODY_BYTES"), "CROSSROADS_MAX_BODY_BYTES",

@@ -1,15 +1,19 @@
-"""The built-in catalog (`crossroads/catalog/data/catalog.toml`) meets the product requirements: enough real
+"""The built-in catalog (`crossroads/catalog/data/*.toml`, merged) meets the product requirements: enough real
 models and providers, open models served by several providers at different prices, every wire format, local
 servers that stay off until configured, and sane numbers everywhere."""
 
 from __future__ import annotations
 
+import re
+import tomllib
+from collections.abc import Callable
 from decimal import Decimal
+from importlib import resources
 
 import pytest
 
 from crossroads.catalog.loader import env_name, load
-from crossroads.catalog.types import PRICE_KEYS, Catalog
+from crossroads.catalog.types import PRICE_KEYS, Catalog, Model
 from crossroads.catalog.wire_formats import WIRE_FORMATS
 
 LOCAL_SERVERS = {
@@ -146,3 +150,62 @@ def test_known_upstream_ids(catalog: Catalog) -> None:
     assert upstream["together"] == "meta-llama/Llama-3.3-70B-Instruct-Turbo"
     assert upstream["deepinfra"] == "meta-llama/Llama-3.3-70B-Instruct"
     assert upstream["fireworks"] == "accounts/fireworks/models/llama-v3p3-70b-instruct"
+
+
+# -- the catalog as a whole: every built-in file (catalog.toml, providers.toml, models.toml, ...) merged --------
+
+DATA = resources.files("crossroads.catalog").joinpath("data")
+
+
+def test_at_least_150_models_and_30_providers(catalog: Catalog) -> None:
+    assert len(catalog.models) >= 150
+    assert len(catalog.providers) >= 30
+    assert len([p for p in catalog.providers.values() if not p.local]) >= 25
+
+
+def test_every_model_has_an_endpoint_and_every_file_its_date(catalog: Catalog) -> None:
+    for model in catalog.models.values():
+        assert model.endpoints, model.id
+    for entry in DATA.iterdir():
+        if entry.name.endswith(".toml"):
+            assert re.search(r"Compiled 20\d\d-\d\d", entry.read_text("utf-8")), entry.name
+
+
+def test_every_price_in_the_files_is_an_exact_decimal_string() -> None:
+    """TOML strings keep prices exact; a float (`0.1`) or a malformed string would not."""
+    for entry in DATA.iterdir():
+        if not entry.name.endswith(".toml"):
+            continue
+        document = tomllib.loads(entry.read_text("utf-8"))
+        for model_id, model in document.get("models", {}).items():
+            for endpoint in model.get("endpoints", []):
+                for key, value in endpoint.get("pricing", {}).items():
+                    assert isinstance(value, str), (entry.name, model_id, key)
+                    assert Decimal(value).is_finite() and Decimal(value) >= 0, (entry.name, model_id, key)
+
+
+def test_the_catalog_covers_every_kind_of_model(catalog: Catalog) -> None:
+    """Image, PDF and audio input, reasoning, and embedding models, each from several vendors."""
+    def authors(keep: Callable[[Model], bool]) -> set[str]:
+        return {m.author for m in catalog.models.values() if keep(m)}
+
+    assert len(authors(lambda m: "image" in m.input_modalities)) >= 6
+    assert len(authors(lambda m: "file" in m.input_modalities)) >= 3
+    assert len(authors(lambda m: "audio" in m.input_modalities)) >= 3
+    assert len(authors(lambda m: m.reasoning is not None)) >= 8
+    assert len(authors(lambda m: "embeddings" in m.output_modalities)) >= 6
+    assert authors(lambda m: "image" in m.output_modalities)
+    for model in catalog.models.values():
+        assert model.input_modalities and model.output_modalities, model.id
+        for endpoint in model.endpoints:
+            assert endpoint.input_modalities <= set(model.input_modalities), endpoint.key
+
+
+def test_every_model_is_served_by_the_simulator_in_its_providers_format() -> None:
+    simulated = load([], {}, simulator_url="http://127.0.0.1:1")
+    for model in simulated.models.values():
+        simulator = [e for e in model.endpoints if e.is_simulator]
+        assert len(simulator) == 1, model.id
+        hosted = [e for e in model.endpoints if not e.is_simulator and not e.provider.local]
+        if hosted:
+            assert simulator[0].provider.wire_format in {e.provider.wire_format for e in hosted}, model.id

@@ -62,13 +62,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import tomllib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+import tomli
 from msgspec import structs
 
 from crossroads.catalog.document import (
@@ -118,17 +118,17 @@ def read_builtin() -> list[tuple[str, CatalogDocument]]:
     documents = []
     for name in [_BASE_FILE, *names]:
         source = f"{BUILTIN}/{name}"
-        documents.append((source, parse(tomllib.loads(data.joinpath(name).read_text("utf-8")), source)))
+        documents.append((source, parse(tomli.loads(data.joinpath(name).read_text("utf-8")), source)))
     return documents
 
 
 def read_file(path: Path) -> CatalogDocument:
     try:
         with path.open("rb") as fh:
-            document = tomllib.load(fh)
+            document = tomli.load(fh)
     except OSError as exc:
         raise ConfigError(f"CROSSROADS_CATALOG: cannot read {path}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except tomli.TOMLDecodeError as exc:
         raise ConfigError(f"CROSSROADS_CATALOG: {path} is not valid TOML: {exc}") from exc
     return parse(document, str(path))
 

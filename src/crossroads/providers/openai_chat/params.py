@@ -143,6 +143,55 @@ QUIRKS: Final[Mapping[str, Quirks]] = {
         stream_usage=False,  # Cohere's compatibility API rejects stream_options
         reasoning="none",
     ),
+    # https://docs.sambanova.ai/cloud/api-reference/endpoints/chat: top_k is taken; no penalties, logit_bias,
+    # logprobs, seed or n.
+    "sambanova": Quirks(
+        params={**_NO_SAMPLERS, "top_k": Keep(), "logit_bias": Unsupported(), "logprobs": Unsupported(),
+                "top_logprobs": Unsupported(), "seed": Unsupported(), "n": Unsupported(),
+                "frequency_penalty": Unsupported(), "presence_penalty": Unsupported()},
+    ),
+    # https://docs.z.ai/api-reference/llm/chat-completion: thinking is `thinking: {"type": ...}`, not an effort;
+    # no penalties, logit_bias, logprobs, seed or n; the end user is `user_id`.
+    "zai": Quirks(
+        params={**_NO_SAMPLERS, "logit_bias": Unsupported(), "logprobs": Unsupported(),
+                "top_logprobs": Unsupported(), "seed": Unsupported(), "n": Unsupported(),
+                "frequency_penalty": Unsupported(), "presence_penalty": Unsupported(), "user": Unsupported()},
+        extras=frozenset({"thinking", "do_sample", "request_id", "user_id", "tool_stream"}),
+        reasoning="none",
+    ),
+    # Alibaba Cloud Model Studio's OpenAI-compatible mode (https://www.alibabacloud.com/help/en/model-studio/):
+    # top_k is taken; thinking is `enable_thinking` / `thinking_budget`; no logit_bias.
+    "alibaba": Quirks(
+        params={**_NO_SAMPLERS, "top_k": Keep(), "logit_bias": Unsupported()},
+        extras=frozenset({"enable_thinking", "thinking_budget", "enable_search", "search_options"}),
+        reasoning="none",
+    ),
+    # https://platform.minimax.io/docs/api-reference/text-openai-api: penalties, logit_bias, logprobs, seed and n
+    # are ignored or refused; thinking is always on (`reasoning_split` separates it from the answer).
+    "minimax": Quirks(
+        params={**_NO_SAMPLERS, "logit_bias": Unsupported(), "logprobs": Unsupported(),
+                "top_logprobs": Unsupported(), "seed": Unsupported(), "n": Unsupported(),
+                "frequency_penalty": Unsupported(), "presence_penalty": Unsupported()},
+        extras=frozenset({"reasoning_split"}),
+        reasoning="none",
+    ),
+    # https://docs.ai21.com/reference/jamba-1-6-api-ref: no penalties, logit_bias, logprobs or seed;
+    # `documents` grounds the answer.
+    "ai21": Quirks(
+        params={**_NO_SAMPLERS, "logit_bias": Unsupported(), "logprobs": Unsupported(),
+                "top_logprobs": Unsupported(), "seed": Unsupported(), "frequency_penalty": Unsupported(),
+                "presence_penalty": Unsupported()},
+        extras=frozenset({"documents"}),
+        reasoning="none",
+    ),
+    # https://docs.inceptionlabs.ai/: a diffusion model; no penalties, logit_bias, logprobs, seed or n.
+    "inception": Quirks(
+        params={**_NO_SAMPLERS, "logit_bias": Unsupported(), "logprobs": Unsupported(),
+                "top_logprobs": Unsupported(), "seed": Unsupported(), "n": Unsupported(),
+                "frequency_penalty": Unsupported(), "presence_penalty": Unsupported()},
+        extras=frozenset({"diffusing"}),
+        reasoning="none",
+    ),
     "ollama": Quirks(params={"top_a": Unsupported(), "logit_bias": Unsupported()}, accepts_unknown=True,
                      strict_messages=False, legacy_completions=True),
     "vllm": Quirks(params={"top_a": Unsupported()}, accepts_unknown=True, strict_messages=False,
