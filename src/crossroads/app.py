@@ -39,6 +39,7 @@ from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool
 from crossroads.ledger.writer import LedgerWriter
+from crossroads.providers.auth import build_authenticators
 from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.transport import Transport
@@ -190,7 +191,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
                     simulator_default=simulator_default(catalog, settings.simulator))
     planner = Planner(catalog, adapters, health, policy)
     transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-                          first_byte_timeout=settings.first_byte_timeout)
+                          first_byte_timeout=settings.first_byte_timeout,
+                          authenticators=build_authenticators(catalog.providers.values()))
     await transport.start()
     stack.push_async_callback(transport.close)
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)

@@ -21,7 +21,6 @@ from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import AllProvidersFailed, UpstreamError
 from crossroads.ledger.accounting import Tab
 from crossroads.providers.base import Adapter
-from crossroads.providers.sse import SSEDecoder
 from crossroads.providers.transport import Transport
 from crossroads.routing.health import Health
 from crossroads.routing.outcome import EndsOnFailure, OpenStream, Served, pieces_of
@@ -48,7 +47,7 @@ class Dispatcher:
                 try:
                     # The transport enforces the first-byte timeout (headers of a whole reply) itself.
                     upstream = await self.transport.post(adapter.build_request(request, endpoint),
-                                                         endpoint.provider.name)
+                                                         endpoint.provider)
                     first_byte = time.monotonic()
                     body = await upstream.read()
                     if upstream.status != 200:
@@ -85,13 +84,13 @@ class Dispatcher:
     async def _open(self, outcome: OpenStream, model: Model, endpoint: Endpoint, started: float) -> OpenStream:
         adapter = self.adapters[endpoint.provider.wire_format]
         request = outcome.request
-        upstream = await self.transport.post(adapter.build_request(request, endpoint), endpoint.provider.name)
+        upstream = await self.transport.post(adapter.build_request(request, endpoint), endpoint.provider)
         try:
             if upstream.status != 200:
                 body = await upstream.read()
                 raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
             translator = adapter.stream_translator(request, endpoint)
-            decoder = SSEDecoder()
+            decoder = translator.decoder()
             while (data := await upstream.next()) is not None:
                 pieces = pieces_of(decoder.feed(data), translator)
                 if pieces:
