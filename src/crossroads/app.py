@@ -62,6 +62,7 @@ from crossroads.metrics.recorder import Metrics, NoMetrics
 from crossroads.plugins import Plugins
 from crossroads.presets import apply as presets
 from crossroads.presets.book import PresetBook
+from crossroads.providers.auth import build_authenticators
 from crossroads.providers.embedding import build_embedders
 from crossroads.providers.registry import build_adapters
 from crossroads.providers.search import WebSearch
@@ -272,7 +273,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     adapters = build_adapters()
     planner = Planner(catalog, adapters, health, _policy(catalog, settings))
     transport = Transport(connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
-                          first_byte_timeout=settings.first_byte_timeout)
+                          first_byte_timeout=settings.first_byte_timeout,
+                          authenticators=build_authenticators(catalog.providers.values()))
     await transport.start()
     stack.push_async_callback(transport.close)
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)

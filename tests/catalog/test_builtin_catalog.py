@@ -89,9 +89,10 @@ def test_hosted_providers_have_keys_and_https(catalog: Catalog) -> None:
     for provider in catalog.providers.values():
         if provider.local:
             continue
-        assert provider.api_key_env, provider.slug
+        assert provider.api_key_env or provider.credentials, provider.slug
         assert provider.base_url.startswith("https://"), provider.slug
         assert provider.api_key is None  # no key in an empty environment
+        assert not provider.configured, provider.slug  # nor a cloud's region or project
 
 
 def test_prices_are_non_negative_and_hosted_ones_are_not_free(catalog: Catalog) -> None:

@@ -125,3 +125,43 @@ def test_the_simulator_base_url_is_overridden_like_any_providers() -> None:
         simulator_base_url({"CROSSROADS_PROVIDER_SIMULATOR_BASE_URL": "sim:8090"})
     catalog = load([], {"CROSSROADS_PROVIDER_SIMULATOR_API_KEY": "sim-key"}, simulator_url="http://sim:8090")
     assert catalog.providers["simulator"].api_key == "sim-key"
+
+
+def test_cloud_options_fill_the_base_url_from_the_environment() -> None:
+    env = {"AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "us-west-2", "GOOGLE_CLOUD_PROJECT": "proj-1",
+           "CROSSROADS_PROVIDER_GOOGLE_VERTEX_REGION": "europe-west4", "CROSSROADS_PROVIDER_AZURE_RESOURCE": "res",
+           "OPENAI_API_VERSION": "v1"}
+    providers = load([], env).providers
+    bedrock, vertex, azure = providers["amazon-bedrock"], providers["google-vertex"], providers["azure"]
+    assert bedrock.base_url == "https://bedrock-runtime.us-west-2.amazonaws.com"  # the first standard variable
+    assert bedrock.option("region") == "us-west-2" and bedrock.configured  # the credential chain signs
+    assert vertex.base_url == "https://europe-west4-aiplatform.googleapis.com/v1/projects/proj-1/locations/europe-west4"
+    assert vertex.configured
+    assert azure.base_url == "https://res.openai.azure.com" and azure.option("api_version") == "v1"
+    assert not azure.configured  # Azure needs its key
+    assert load([], {**env, "AZURE_OPENAI_API_KEY": "k"}).providers["azure"].configured
+    crossroads_first = load([], {**env, "CROSSROADS_PROVIDER_AMAZON_BEDROCK_REGION": "ap-south-1"})
+    assert crossroads_first.providers["amazon-bedrock"].option("region") == "ap-south-1"
+
+
+def test_a_cloud_without_its_region_or_project_cannot_serve() -> None:
+    providers = load([], {"AWS_BEARER_TOKEN_BEDROCK": "key", "CROSSROADS_PROVIDER_AZURE_API_VERSION": "2025-04-01"})
+    assert providers.providers["amazon-bedrock"].api_key == "key"
+    assert not providers.providers["amazon-bedrock"].configured  # a key, but no region
+    vertex = providers.providers["google-vertex"]
+    assert not vertex.configured and vertex.option("region") == "us-east5"  # the catalog's default
+    assert providers.providers["azure"].option("api_version") == "2025-04-01"
+
+
+def test_option_values_that_would_change_the_url_are_refused() -> None:
+    with pytest.raises(ConfigError, match="CROSSROADS_PROVIDER_AMAZON_BEDROCK_REGION"):
+        load([], {"CROSSROADS_PROVIDER_AMAZON_BEDROCK_REGION": "evil.example/#"})
+
+
+def test_claude_gpt_and_gemini_list_their_cloud_endpoints() -> None:
+    models = load([], {}).models
+    tags = {model: [e.provider.slug for e in models[model].endpoints]
+            for model in ("anthropic/claude-sonnet-4.5", "openai/gpt-4o", "google/gemini-2.5-pro")}
+    assert tags == {"anthropic/claude-sonnet-4.5": ["anthropic", "amazon-bedrock", "google-vertex"],
+                    "openai/gpt-4o": ["openai", "azure"],
+                    "google/gemini-2.5-pro": ["google-ai-studio", "google-vertex"]}

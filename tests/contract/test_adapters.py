@@ -32,6 +32,8 @@ class WireCase:
     #: Whether replies carry something opaque the client must send back with the reasoning (a signature,
     #: encrypted data) in `reasoning_details`.
     opaque_reasoning: bool = False
+    #: The test id, where one wire format has several cases.
+    name: str | None = None
 
     def catalog(self, sim_url: str, directives: tuple[str, str] = ("", "")) -> str:
         """Two providers of this wire format (`first`, cheaper, and `second`) serving `contract/model`."""
@@ -57,6 +59,16 @@ CASES = [
     WireCase("openai_chat", lambda root: f"{root}/v1", "gpt-4o-mini", quirks="openai", reasoning=True),
     WireCase("anthropic_messages", lambda root: root, "claude-sonnet-4-5", reasoning=True, opaque_reasoning=True),
     WireCase("gemini", lambda root: root, "gemini-2.5-flash", reasoning=True, opaque_reasoning=True),
+    # The clouds, each with a key (Bedrock's API key, a fixed Vertex access token, Azure's api-key); the
+    # credential chains that sign otherwise are tested against fakes in tests/api/test_cloud_e2e.py.
+    WireCase("bedrock", lambda root: root, "us.anthropic.claude-sonnet-4-5-v1:0", reasoning=True,
+             opaque_reasoning=True),
+    WireCase("bedrock", lambda root: root, "us.meta.llama3-3-70b-instruct-v1:0", name="bedrock-converse"),
+    WireCase("vertex", lambda root: f"{root}/v1/projects/p/locations/l", "anthropic/claude-sonnet-4-5@20250929",
+             reasoning=True, opaque_reasoning=True, name="vertex-anthropic"),
+    WireCase("vertex", lambda root: f"{root}/v1/projects/p/locations/l", "google/gemini-2.5-flash",
+             reasoning=True, opaque_reasoning=True, name="vertex-gemini"),
+    WireCase("azure_openai", lambda root: root, "gpt-4o-mini", quirks="openai", reasoning=True),
 ]
 
 KEYS = {"FIRST_KEY": "first-secret", "SECOND_KEY": "second-secret"}
@@ -67,7 +79,7 @@ PNG = ("data:image/png;base64,"
        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
 
 
-@pytest.fixture(params=CASES, ids=lambda case: case.wire_format)
+@pytest.fixture(params=CASES, ids=lambda case: case.name or case.wire_format)
 def case(request: pytest.FixtureRequest) -> WireCase:
     value: WireCase = request.param
     return value

@@ -198,7 +198,7 @@ class TokenCounter:
             if upstream_request is None:
                 continue
             try:
-                upstream = await self.transport.post(upstream_request, endpoint.provider.name)
+                upstream = await self.transport.post(upstream_request, endpoint.provider)
                 reply = await upstream.read()
                 tokens: int | None = adapter.parse_count(reply) if upstream.status == 200 else None  # type: ignore[union-attr]
             except (UpstreamError, ValueError):

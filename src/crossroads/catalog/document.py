@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar, get_args
 import msgspec
 from msgspec import Meta, Struct
 
-from crossroads.catalog.types import InputModality, OutputModality, Quantization
+from crossroads.catalog.types import Credentials, InputModality, OutputModality, Quantization
 from crossroads.catalog.wire_formats import WireFormat
 from crossroads.errors import ConfigError
 
@@ -56,6 +56,13 @@ class ProviderTable(Table):
     status_page_url: str | None = None
     data_policy: DataPolicyTable | None = None
     headers: dict[str, str] | None = None
+    #: Where credentials come from besides `api_key_env`: a cloud's own credential chain.
+    credentials: Credentials | None = None
+    #: Named settings (region, project, api_version...) with their defaults; `{name}` in `base_url` is
+    #: replaced by the setting's value.
+    options: dict[str, str] | None = None
+    #: The standard variables each option is also read from, in order, after `CROSSROADS_PROVIDER_<S>_<NAME>`.
+    options_env: dict[str, tuple[str, ...]] | None = None
 
 
 class FeaturesTable(Table):
@@ -182,6 +189,7 @@ _CHOICES: Final[Mapping[str, tuple[str, ...]]] = {
     "input_modalities": get_args(InputModality),
     "output_modalities": get_args(OutputModality),
     "sort": get_args(Sort),
+    "credentials": get_args(Credentials),
 }
 
 

@@ -17,6 +17,14 @@ File format (the built-in `data/catalog.toml` is the reference example)::
     headers = { "X-Title" = "Crossroads" }  # extra request headers (optional; never credentials)
     enabled = false                         # a local server usable without a base URL from the environment
 
+    [providers.amazon-bedrock]              # a cloud (see data/cloud.toml)
+    base_url = "https://bedrock-runtime.{region}.amazonaws.com"   # `{option}` is filled from `options`
+    credentials = "aws"                     # aws | google | azure: the cloud's credential chain signs
+                                            # requests when no API key is set
+    options = { region = "us-east-1" }      # named settings and their defaults (optional); each is read
+                                            # from CROSSROADS_PROVIDER_<S>_<NAME>, then from the variables
+    options_env = { region = ["AWS_REGION", "AWS_DEFAULT_REGION"] }   # of options_env, then the default
+
     [models."meta-llama/llama-3.3-70b-instruct"]
     name = "Meta: Llama 3.3 70B Instruct"
     created = 1733356800                    # unix seconds
@@ -62,6 +70,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from importlib import resources
@@ -246,6 +255,30 @@ def _catalog(document: CatalogDocument, environ: Mapping[str, str], simulator_ur
                    routing_deny=deny, routing_sort=routing.sort)
 
 
+_PLACEHOLDER: Final = re.compile(r"\{([A-Za-z0-9_]+)\}")
+#: What an option's value may hold: it goes into URLs (a region, a project id, an API version).
+_OPTION_VALUE: Final = re.compile(r"[A-Za-z0-9._:-]+")
+
+
+def _options(slug: str, table: ProviderTable, base_url: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """A provider's options (those the catalog names, and those its base URL uses):
+    `CROSSROADS_PROVIDER_<S>_<NAME>`, else the first of its standard variables that is set, else the
+    catalog's default; options without any value are left out."""
+    prefix = f"CROSSROADS_PROVIDER_{env_name(slug)}_"
+    defaults, standard = table.options or {}, table.options_env or {}
+    options: dict[str, str] = {}
+    for name in sorted(set(defaults) | set(standard) | set(_PLACEHOLDER.findall(base_url))):
+        value = environ.get(prefix + env_name(name)) or next(
+            (environ[var] for var in standard.get(name, ()) if environ.get(var)), None) or defaults.get(name)
+        if value is None:
+            continue
+        if not _OPTION_VALUE.fullmatch(value):
+            raise ConfigError(f"{prefix}{env_name(name)}: {value!r} is not a valid {name} "
+                              "(letters, digits, '.', '_', ':' and '-')")
+        options[name] = value
+    return options
+
+
 def _provider(slug: str, table: ProviderTable, environ: Mapping[str, str]) -> Provider:
     prefix = f"CROSSROADS_PROVIDER_{env_name(slug)}_"
     base_url = environ.get(prefix + "BASE_URL") or table.base_url
@@ -253,11 +286,16 @@ def _provider(slug: str, table: ProviderTable, environ: Mapping[str, str]) -> Pr
         raise ConfigError(f"provider {slug!r}: no base_url (set it in the catalog or in {prefix}BASE_URL)")
     if not base_url.startswith(("http://", "https://")):
         raise ConfigError(f"{prefix}BASE_URL: {base_url!r} is not an http(s) URL")
+    options = _options(slug, table, base_url, environ)
+    # `{option}` in the URL: a provider whose URL names an option without a value (a cloud region or
+    # project nobody gave) is listed but cannot serve.
+    missing = [name for name in _PLACEHOLDER.findall(base_url) if name not in options]
+    base_url = _PLACEHOLDER.sub(lambda m: options.get(m[1], m[0]), base_url)
     api_key_env = table.api_key_env
     api_key = environ.get(prefix + "API_KEY") or (environ.get(api_key_env) if api_key_env else None)
     local = bool(table.local)
     # A local server is usable only once the user points Crossroads at it.
-    enabled = not local or bool(environ.get(prefix + "BASE_URL")) or bool(table.enabled)
+    enabled = (not local or bool(environ.get(prefix + "BASE_URL")) or bool(table.enabled)) and not missing
     policy = table.data_policy
     return Provider(
         slug=slug,
@@ -280,6 +318,8 @@ def _provider(slug: str, table: ProviderTable, environ: Mapping[str, str]) -> Pr
             retention_days=policy.retention_days,
         ),
         headers=tuple((table.headers or {}).items()),
+        credentials=table.credentials,
+        options=tuple(options.items()),
     )
 
 

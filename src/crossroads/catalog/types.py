@@ -31,6 +31,11 @@ Quantization = Literal["int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "m
 InputModality = Literal["text", "image", "file", "audio", "video"]
 OutputModality = Literal["text", "image", "audio", "embeddings", "rerank"]
 
+#: A cloud's own credential chain, used when a provider has no API key: AWS (Signature Version 4 with the
+#: credentials of botocore's chain), Google (OAuth2 tokens from google-auth's Application Default
+#: Credentials), Azure (Entra ID tokens from azure-identity).
+Credentials = Literal["aws", "google", "azure"]
+
 SIMULATOR_SLUG: Final = "simulator"
 
 
@@ -155,11 +160,19 @@ class Provider:
     data_policy: DataPolicy = field(default_factory=DataPolicy)
     #: Extra request headers the provider wants (e.g. attribution); never credentials.
     headers: tuple[tuple[str, str], ...] = ()
+    #: The cloud credential chain that signs requests when there is no API key (None: keys only).
+    credentials: Credentials | None = None
+    #: Named settings (region, project, api_version...), resolved from the catalog and the environment.
+    options: tuple[tuple[str, str], ...] = ()
 
     @property
     def configured(self) -> bool:
-        """A provider can serve when it has a key, or is an enabled local server (which needs none)."""
-        return self.enabled and (self.local or bool(self.api_key))
+        """A provider can serve when it has a key or a cloud credential chain, or is an enabled local server
+        (which needs none)."""
+        return self.enabled and (self.local or bool(self.api_key) or self.credentials is not None)
+
+    def option(self, name: str) -> str | None:
+        return next((value for key, value in self.options if key == name), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-WireFormat = Literal["openai_chat", "anthropic_messages", "gemini"]
+WireFormat = Literal["openai_chat", "anthropic_messages", "gemini", "bedrock", "vertex", "azure_openai"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,13 @@ SPECS: Final[Mapping[WireFormat, WireFormatSpec]] = {
     "openai_chat": WireFormatSpec(root_path="/v1", simulator_takes_catalog_ids=True),
     "anthropic_messages": WireFormatSpec(root_path="", simulator_takes_catalog_ids=False),
     "gemini": WireFormatSpec(root_path="", simulator_takes_catalog_ids=False),
+    # The clouds: Amazon Bedrock's runtime (InvokeModel with Anthropic's Messages body, Converse for the
+    # rest), Vertex AI (a publisher's model under a project and region: Gemini's format or Anthropic's), and
+    # Azure OpenAI (OpenAI's format, the deployment named in the path). Each names the model in the URL.
+    "bedrock": WireFormatSpec(root_path="", simulator_takes_catalog_ids=False),
+    "vertex": WireFormatSpec(root_path="/v1/projects/simulator/locations/simulator",
+                             simulator_takes_catalog_ids=False),
+    "azure_openai": WireFormatSpec(root_path="", simulator_takes_catalog_ids=False),
 }
 WIRE_FORMATS: Final[tuple[WireFormat, ...]] = get_args(WireFormat)
 #: The format of a provider whose catalog table names none, and of the simulator's `/providers` entry.

@@ -14,6 +14,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 
 from crossroads.catalog.types import Endpoint, Features
 from crossroads.errors import UpstreamError
+from crossroads.providers.sse import SSEDecoder, StreamDecoder
 from crossroads.schema.request import ChatRequest
 from crossroads.schema.usage import Usage
 
@@ -165,8 +166,8 @@ class StreamTranslator:
     known once the first piece is out and go in every chunk's head.
     """
 
-    __slots__ = ("completion_chars", "endpoint", "finish_reason", "head_fields", "native_finish_reason",
-                 "upstream_id", "usage")
+    __slots__ = ("completion_chars", "endpoint", "finish_reason", "framing", "head_fields",
+                 "native_finish_reason", "upstream_id", "usage")
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -177,6 +178,13 @@ class StreamTranslator:
         self.head_fields: dict[str, Any] = {}
         #: Characters of content and tool-call arguments so far: the estimate when no usage comes.
         self.completion_chars = 0
+        #: What splits the stream's bytes into events: server-sent events, unless the provider frames a
+        #: format's events otherwise (Bedrock's AWS event streams carry Anthropic's events).
+        self.framing: Callable[[], StreamDecoder] = SSEDecoder
+
+    def decoder(self) -> StreamDecoder:
+        """A decoder for this stream's framing, yielding the events `feed` takes."""
+        return self.framing()
 
     def feed(self, event: str | None, data: bytes) -> list[Piece]:
         raise NotImplementedError

@@ -7,13 +7,16 @@ from collections.abc import Mapping
 
 from crossroads.catalog.wire_formats import WIRE_FORMATS
 from crossroads.providers.anthropic_messages import AnthropicMessages
+from crossroads.providers.azure_openai import AzureOpenAI
 from crossroads.providers.base import Adapter
+from crossroads.providers.bedrock import Bedrock
 from crossroads.providers.gemini import Gemini
 from crossroads.providers.openai_chat import OpenAIChat
+from crossroads.providers.vertex import Vertex
 
 
 def build_adapters() -> Mapping[str, Adapter]:
-    adapters: list[Adapter] = [OpenAIChat(), AnthropicMessages(), Gemini()]
+    adapters: list[Adapter] = [OpenAIChat(), AnthropicMessages(), Gemini(), Bedrock(), Vertex(), AzureOpenAI()]
     by_format = {adapter.wire_format: adapter for adapter in adapters}
     if sorted(by_format) != sorted(WIRE_FORMATS):
         raise RuntimeError(f"adapters for {sorted(by_format)}, but the catalog lists {sorted(WIRE_FORMATS)}")

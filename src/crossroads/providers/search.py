@@ -83,7 +83,7 @@ class WebSearch:
         api = self.api
         request = UpstreamRequest(self.url, {"content-type": "application/json", **api.auth(self.key)},
                                   orjson.dumps(api.body(query, count)))
-        upstream = await self.transport.post(request, "web search")
+        upstream = await self.transport.send(request, "web search")
         body = await upstream.read()
         if upstream.status != 200:
             raise UpstreamError(502, f"The web search backend answered {upstream.status}", provider="web search",

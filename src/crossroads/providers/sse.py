@@ -7,9 +7,19 @@ lines starting with `:` are comments; `event:` names the event (Anthropic's form
 
 from __future__ import annotations
 
+from typing import Protocol
+
 #: An event's name (None for the default, "message") and its data. A plain tuple: a stream has many events,
 #: and building a named tuple costs several times as much.
 Event = tuple[str | None, bytes]
+
+
+class StreamDecoder(Protocol):
+    """What splits a stream's bytes into events: `SSEDecoder` here, or another framing (AWS event streams)."""
+
+    def feed(self, chunk: bytes) -> list[Event]: ...
+
+    def flush(self) -> list[Event]: ...
 
 
 class SSEDecoder:

@@ -1,14 +1,17 @@
 """HTTP to upstream providers, and the one place where transport failures become `UpstreamError`s.
 
 The client is `providers/http.py`: pooled keep-alive connections and little work per request (see its
-docstring for why not a general-purpose client).
+docstring for why not a general-purpose client). Requests to a provider that signs with a cloud credential
+chain are signed here, last, by its `providers/auth` authenticator.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from crossroads.catalog.types import Provider
 from crossroads.errors import UpstreamError
+from crossroads.providers.auth import Authenticator
 from crossroads.providers.base import UpstreamRequest
 from crossroads.providers.http import HTTPClient, HTTPError, Response, Target, request_head
 
@@ -53,10 +56,13 @@ class Upstream:
 
 
 class Transport:
-    def __init__(self, *, connect_timeout: float, read_timeout: float, first_byte_timeout: float) -> None:
+    def __init__(self, *, connect_timeout: float, read_timeout: float, first_byte_timeout: float,
+                 authenticators: Mapping[str, Authenticator] | None = None) -> None:
         self._client = HTTPClient(connect_timeout=connect_timeout, read_timeout=read_timeout,
                                   first_byte_timeout=first_byte_timeout)
         self._targets: dict[str, Target] = {}
+        #: Provider slug → what signs its requests (providers that sign with a cloud credential chain).
+        self._authenticators = dict(authenticators or {})
 
     async def start(self) -> None:
         return None
@@ -64,8 +70,16 @@ class Transport:
     async def close(self) -> None:
         await self._client.close()
 
-    async def post(self, request: UpstreamRequest, provider: str) -> Upstream:
-        """Send the request; return once the reply's status line and headers have arrived."""
+    async def post(self, request: UpstreamRequest, provider: Provider) -> Upstream:
+        """Sign the request if its provider needs it, send it, and return once the reply's status line and
+        headers have arrived."""
+        authenticator = self._authenticators.get(provider.slug)
+        if authenticator is not None:
+            request = await authenticator.sign(request)
+        return await self.send(request, provider.name)
+
+    async def send(self, request: UpstreamRequest, provider: str) -> Upstream:
+        """Send a request as it is (no provider's signing), for a service `provider` names (e.g. web search)."""
         target = self._targets.get(request.url)
         if target is None:
             target = self._targets[request.url] = Target.parse(request.url)

@@ -22,7 +22,6 @@ from crossroads.errors import AllProvidersFailed, UpstreamError
 from crossroads.ledger.accounting import Tab
 from crossroads.plugins import fit
 from crossroads.providers.base import Adapter
-from crossroads.providers.sse import SSEDecoder
 from crossroads.providers.transport import Transport
 from crossroads.routing.health import Health
 from crossroads.routing.outcome import EndsOnFailure, OpenStream, Served, pieces_of
@@ -50,7 +49,7 @@ class Dispatcher:
                     # The transport enforces the first-byte timeout (headers of a whole reply) itself.
                     sent = fit(request, endpoint) if request.plugins else request
                     upstream = await self.transport.post(adapter.build_request(sent, endpoint),
-                                                         endpoint.provider.name)
+                                                         endpoint.provider)
                     first_byte = time.monotonic()
                     body = await upstream.read()
                     if upstream.status != 200:
@@ -87,13 +86,13 @@ class Dispatcher:
     async def _open(self, outcome: OpenStream, model: Model, endpoint: Endpoint, started: float) -> OpenStream:
         adapter = self.adapters[endpoint.provider.wire_format]
         request = fit(outcome.request, endpoint) if outcome.request.plugins else outcome.request
-        upstream = await self.transport.post(adapter.build_request(request, endpoint), endpoint.provider.name)
+        upstream = await self.transport.post(adapter.build_request(request, endpoint), endpoint.provider)
         try:
             if upstream.status != 200:
                 body = await upstream.read()
                 raise adapter.parse_error(upstream.status, body, upstream.headers, endpoint)
             translator = adapter.stream_translator(request, endpoint)
-            decoder = SSEDecoder()
+            decoder = translator.decoder()
             while (data := await upstream.next()) is not None:
                 pieces = pieces_of(decoder.feed(data), translator)
                 if pieces:

@@ -80,7 +80,7 @@ class EmbeddingDispatcher:
     async def _send(self, embedder: Embedder, request: EmbeddingsRequest, inputs: Sequence[Item],
                     endpoint: Endpoint) -> EmbeddingBatch:
         upstream = await self.transport.post(embedder.build_request(request, inputs, endpoint),
-                                             endpoint.provider.name)
+                                             endpoint.provider)
         body = await upstream.read()
         if upstream.status != 200:
             raise embedder.parse_error(upstream.status, body, upstream.headers, endpoint)

@@ -25,7 +25,7 @@ from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Charge, Tab, estimate_usage
 from crossroads.providers.base import Completion, Piece, StreamTranslator
-from crossroads.providers.sse import Event, SSEDecoder
+from crossroads.providers.sse import Event, StreamDecoder
 from crossroads.providers.transport import Upstream
 from crossroads.routing.health import Health
 from crossroads.routing.health import Outcome as HealthOutcome
@@ -202,7 +202,7 @@ class OpenStream(Outcome):
     __slots__ = ("decoder", "finished", "pieces", "transcript", "translator", "upstream")
     upstream: Upstream
     translator: StreamTranslator
-    decoder: SSEDecoder
+    decoder: StreamDecoder
     pieces: list[Piece]
     #: The upstream stream ended properly (until `open`, there is none to end).
     finished: bool
@@ -215,7 +215,7 @@ class OpenStream(Outcome):
         self.transcript = None
 
     def open(self, model: Model, endpoint: Endpoint, upstream: Upstream, translator: StreamTranslator,
-             decoder: SSEDecoder, pieces: list[Piece], started: float) -> OpenStream:
+             decoder: StreamDecoder, pieces: list[Piece], started: float) -> OpenStream:
         self.model, self.endpoint = model, endpoint
         self.upstream, self.translator, self.decoder, self.pieces = upstream, translator, decoder, pieces
         self.started, self.first_byte = started, time.monotonic()

@@ -47,7 +47,7 @@ class RerankDispatcher:
                 started = time.monotonic()
                 try:
                     upstream = await self.transport.post(reranker.build_request(request, endpoint),
-                                                         endpoint.provider.name)
+                                                         endpoint.provider)
                     body = await upstream.read()
                     if upstream.status != 200:
                         raise parse_error(upstream.status, body, upstream.headers, endpoint)

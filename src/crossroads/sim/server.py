@@ -11,6 +11,14 @@ Generation endpoints (one per wire format):
     POST /v1beta/models/{model}:batchEmbedContents        Gemini embeddings (also :embedContent; also /v1)
     POST /v2/embed                      Cohere embeddings (v2)
     POST /v1/rerank, /v2/rerank, /rerank                   rerank: Jina's shape, Cohere's v2, TEI's
+    POST /model/{model}/invoke          Amazon Bedrock InvokeModel, Claude (and /invoke-with-response-stream)
+    POST /model/{model}/converse        Amazon Bedrock Converse, any model (and /converse-stream)
+    POST /v1/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent   Vertex AI, Gemini
+                                        (and :streamGenerateContent)
+    POST /v1/projects/{p}/locations/{l}/publishers/anthropic/models/{model}:rawPredict    Vertex AI, Claude
+                                        (and :streamRawPredict)
+    POST /openai/deployments/{deployment}/chat/completions    Azure OpenAI (and the v1 API's
+                                        /openai/v1/chat/completions)
     GET  /v1/models                     an OpenAI model list (a fixed few plus every model seen)
     POST /exa/search, /tavily/search    web search in Exa's and Tavily's shapes (`sim/search.py`)
 
@@ -52,6 +60,7 @@ from aiohttp import web
 
 from .anthropic_messages import ANTHROPIC_MESSAGES, count_messages_tokens
 from .behaviour import Behaviour, DirectiveError, parse_directives
+from .cloud import AZURE_OPENAI, BEDROCK, CONVERSE, VERTEX_ANTHROPIC, VERTEX_GEMINI
 from .embeddings import COHERE_EMBED, GEMINI_EMBEDDINGS, OPENAI_EMBEDDINGS
 from .gemini import GEMINI
 from .openai_chat import OPENAI_CHAT
@@ -495,6 +504,7 @@ async def _health(request: web.Request) -> web.Response:
 
 # --------------------------------------------------------------------------------------------- app
 
+_VERTEX = "/v1/projects/{project}/locations/{location}"
 GENERATION_ROUTES: tuple[tuple[str, str, WireFormat], ...] = (
     ("POST", "/v1/chat/completions", OPENAI_CHAT),
     ("POST", "/v1/completions", OPENAI_COMPLETIONS),
@@ -510,6 +520,16 @@ GENERATION_ROUTES: tuple[tuple[str, str, WireFormat], ...] = (
     ("POST", "/v1/rerank", COMMON_RERANK),
     ("POST", "/v2/rerank", COHERE_RERANK),
     ("POST", "/rerank", TEI_RERANK),
+    # The clouds (`cloud/`): Bedrock's InvokeModel, Vertex AI's publisher models, Azure OpenAI's deployments.
+    ("POST", "/model/{model}/invoke", BEDROCK),
+    ("POST", "/model/{model}/invoke-with-response-stream", BEDROCK),
+    ("POST", "/model/{model}/converse", CONVERSE),
+    ("POST", "/model/{model}/converse-stream", CONVERSE),
+    *(("POST", f"{_VERTEX}/publishers/google/models/{{model}}:{method}", VERTEX_GEMINI)
+      for method in ("generateContent", "streamGenerateContent")),
+    ("POST", f"{_VERTEX}/publishers/anthropic/models/{{model}}:{{method}}", VERTEX_ANTHROPIC),
+    ("POST", "/openai/deployments/{deployment}/chat/completions", AZURE_OPENAI),
+    ("POST", "/openai/v1/chat/completions", AZURE_OPENAI),
 )
 """(method, path, wire format) for every generation endpoint."""
 
