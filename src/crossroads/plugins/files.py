@@ -14,9 +14,6 @@ import binascii
 import io
 from typing import Any, Final
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-
 from crossroads.errors import InvalidParameter
 from crossroads.schema.request import Plugin
 
@@ -57,6 +54,9 @@ def _as_text(part: dict[str, Any], cache: dict[str, str]) -> dict[str, Any]:
 
 
 def _pdf_text(encoded: str, name: str) -> str:
+    from pypdf import PdfReader  # on first use: a gateway that parses no PDF never loads it
+    from pypdf.errors import PdfReadError
+
     try:
         reader = PdfReader(io.BytesIO(base64.b64decode(encoded, validate=True)))
         pages = [page.extract_text() for page in reader.pages]

@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from json_repair import repair_json
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 
 def heals(response_format: Mapping[str, Any] | None) -> bool:
@@ -30,6 +27,8 @@ def heal(text: str, response_format: Mapping[str, Any]) -> str | None:
         return None
     except orjson.JSONDecodeError:
         pass
+    from json_repair import repair_json  # imported on first use: a gateway that heals nothing never loads it
+
     value = repair_json(text, return_objects=True)
     if not isinstance(value, dict | list):
         return None
@@ -41,6 +40,9 @@ def heal(text: str, response_format: Mapping[str, Any]) -> str | None:
 
 
 def _valid(value: Any, schema: Mapping[str, Any]) -> bool:
+    from jsonschema import Draft202012Validator  # on first use, as json_repair
+    from jsonschema.exceptions import SchemaError
+
     try:
         return bool(Draft202012Validator(schema).is_valid(value))
     except SchemaError:
