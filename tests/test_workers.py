@@ -21,6 +21,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from tests.metrics_support import scrape, total
 from tests.redis_support import REDIS_URL, namespace, wipe
 from tests.test_multiprocess import free_port
 
@@ -138,6 +139,22 @@ async def test_requests_are_spread_over_both_workers(gateway: Gateway) -> None:
     assert len(set(workers)) == 2, workers
     assert min(workers.count(pid) for pid in set(workers)) >= 4  # spread, not one worker and a stray
     assert int(gateway.popen.pid) not in {int(pid) for pid in workers}  # the supervisor serves nothing
+
+
+async def test_metrics_are_one_view_of_both_workers(gateway: Gateway) -> None:
+    async with fresh_connections() as http:
+        results = await asyncio.gather(*(chat(http, gateway, gateway.key) for _ in range(30)))
+    assert {status for status, _, _ in results} == {200} and len({pid for _, _, pid in results}) == 2
+    root = gateway.url.removesuffix("/api/v1")
+    # Each worker moves its counts into the shared directory once a second; any worker answers for all.
+    deadline = time.monotonic() + 10
+    while True:
+        samples = await scrape(root)
+        counted = total(samples, "crossroads_requests_total", api="chat", status="200")
+        if counted == 30 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    assert counted == 30
 
 
 async def test_a_key_limit_holds_across_workers_without_redis(gateway: Gateway) -> None:
