@@ -133,6 +133,11 @@ async def _serve_async(settings: settings_module.Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    # A gateway process writes its log lines in batches (one write per request would cost a fifth of its
+    # throughput, see `logs.BatchingHandler`), drained every fifth of a second and at exit.
+    handler = logs.configure(settings.log_level, settings.log_json, settings.secrets(), batched=True)
+    assert isinstance(handler, logs.BatchingHandler)
+    _drain_every(loop, handler)
     app = create_app(settings)
     # Stopping drains: the listening socket closes, and requests in flight (streams included) get up to the
     # drain timeout to finish before they are cancelled.
@@ -181,6 +186,11 @@ async def _serve_async(settings: settings_module.Settings) -> None:
         else:
             watcher.cancel()
         await runner.cleanup()
+
+
+def _drain_every(loop: asyncio.AbstractEventLoop, handler: logs.BatchingHandler) -> None:
+    handler.drain()
+    loop.call_later(handler.DRAIN_SECONDS, _drain_every, loop, handler)
 
 
 def banner(host: str, port: int, seconds: float, *, workers: int, models: int, simulator_default: bool,
