@@ -51,6 +51,8 @@ class BedrockExchange:
     """A Messages reply as Bedrock sends it: the body as is; the stream's events in event-stream framing."""
 
     __slots__ = ("_inner",)
+    #: The `x-amzn-RequestId` its replies carry.
+    request_id = "00000000-0000-4000-8000-0000000000b7"
 
     def __init__(self, inner: MessagesExchange) -> None:
         self._inner = inner
@@ -69,7 +71,7 @@ class BedrockExchange:
 
     def headers(self) -> dict[str, str]:
         kind = "application/vnd.amazon.eventstream" if self.stream else "application/json"
-        return {"Content-Type": kind, "x-amzn-RequestId": "00000000-0000-4000-8000-0000000000b7"}
+        return {"Content-Type": kind, "x-amzn-RequestId": self.request_id}
 
     def body(self) -> bytes:
         return self._inner.body()

@@ -21,7 +21,7 @@ from ..anthropic_messages.validate import check_request
 from ..behaviour import Behaviour
 from ..wire import SimError, StreamEvent
 from . import eventstream
-from .bedrock import Bedrock, bedrock_error
+from .bedrock import Bedrock, BedrockExchange, bedrock_error
 
 __all__ = ["CONVERSE", "Converse", "ConverseExchange"]
 
@@ -144,27 +144,11 @@ def _event(kind: str, payload: Mapping[str, Any]) -> bytes:
                                orjson.dumps(payload))
 
 
-class ConverseExchange:
-    __slots__ = ("_inner",)
+class ConverseExchange(BedrockExchange):
+    """A Messages reply recast in Converse's shape (body and stream events)."""
 
-    def __init__(self, inner: MessagesExchange) -> None:
-        self._inner = inner
-
-    @property
-    def stream(self) -> bool:
-        return self._inner.stream
-
-    @property
-    def generated_tokens(self) -> int:
-        return self._inner.generated_tokens
-
-    @property
-    def reasoning_tokens(self) -> int:
-        return self._inner.reasoning_tokens
-
-    def headers(self) -> dict[str, str]:
-        kind = "application/vnd.amazon.eventstream" if self.stream else "application/json"
-        return {"Content-Type": kind, "x-amzn-RequestId": "00000000-0000-4000-8000-0000000000c0"}
+    __slots__ = ()
+    request_id = "00000000-0000-4000-8000-0000000000c0"
 
     def body(self) -> bytes:
         reply = orjson.loads(self._inner.body())
@@ -217,7 +201,7 @@ class ConverseExchange:
 class Converse(Bedrock):
     name = "bedrock-converse"
 
-    def prepare(self, request: web.Request, body: Any, model: str | None,  # type: ignore[override]
+    def prepare(self, request: web.Request, body: Any, model: str | None,
                 behaviour: Behaviour) -> ConverseExchange:
         self._serial += 1
         messages = to_messages_body(body, model, request.path.endswith("/converse-stream"))

@@ -23,9 +23,9 @@ from aiohttp import web
 
 from .. import reply
 from ..behaviour import Behaviour
-from ..checks import bearer_token, model_in_body
-from ..wire import EventKind, SimError, StreamEvent, interleave
-from .errors import INVALID_JSON, MISSING_KEY, STREAM_ERROR, error_body, invalid, status_error, wrong_type
+from ..wire import EventKind, StreamEvent, interleave
+from . import OpenAIChat
+from .errors import STREAM_ERROR, invalid, wrong_type
 from .plan import Choice, plan_choices
 from .validate import check_request
 
@@ -159,32 +159,12 @@ class CompletionsExchange:
         return b"data: " + STREAM_ERROR + b"\n\n"
 
 
-class OpenAICompletions:
-    """`WireFormat` for OpenAI's legacy Completions API."""
+class OpenAICompletions(OpenAIChat):
+    """`WireFormat` for OpenAI's legacy Completions API: the chat format's credentials and errors."""
 
     name = "openai-completions"
 
-    def __init__(self) -> None:
-        self._serial = 0
-
-    def authenticate(self, request: web.Request) -> None:
-        if not bearer_token(request):
-            raise SimError(401, error_body(MISSING_KEY, "invalid_request_error", None, None))
-
-    def model_of(self, request: web.Request, body: Any) -> str | None:
-        return model_in_body(body)
-
-    def error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> SimError:
-        return SimError(status, error_body(message, "invalid_request_error" if status < 500 else "server_error",
-                                           param, code))
-
-    def invalid_json(self) -> SimError:
-        return invalid(INVALID_JSON, None, None)
-
-    def status_error(self, status: int, model: str, retry_after: float | None) -> SimError:
-        return status_error(status, model, retry_after)
-
-    def prepare(self, request: web.Request, body: Any, model: str | None,
+    def prepare(self, request: web.Request, body: Any, model: str | None,  # type: ignore[override]
                 behaviour: Behaviour) -> CompletionsExchange:
         if not isinstance(body, dict):
             raise wrong_type("body", "an object", body)
