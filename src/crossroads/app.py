@@ -284,19 +284,22 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
         purger = asyncio.create_task(content.purge(store, settings.log_content_days), name="crossroads-purge")
         stack.callback(purger.cancel)
     plugins = Plugins(_web_search(settings, transport, simulator_url if planner.policy.simulator_default else None))
-    cache = ResponseCache(_cache_store(link), default_on=settings.response_cache, ttl=settings.response_cache_ttl)
+    cache = ResponseCache(_cache_store(settings, link), default_on=settings.response_cache,
+                          ttl=settings.response_cache_ttl)
     return Services(settings, catalog, store, keys, book, rails, credits, ledger, health, planner, dispatcher,
                     transport, limiter, budget, link, simulator, metrics, plugins, cache, simulator_url,
                     refresh=refresh)
 
 
-def _cache_store(link: Link | None) -> MemoryStore | RedisStore:
-    """Cached replies live in Redis when there is one (shared by every process), else in each process."""
-    if link is None:
+def _cache_store(settings: Settings, link: Link | None) -> MemoryStore | RedisStore:
+    """Cached replies live in Redis when there is one (shared by every process), else in each process (the
+    broker of `--workers` keeps no replies). Without Redis the Redis client is never imported."""
+    if settings.redis_url is None or link is None:
         return MemoryStore()
-    from crossroads.storage.redis import RedisLink  # a link exists: Redis, or the broker of --workers
+    from crossroads.storage.redis import RedisLink
 
-    return RedisStore(link) if isinstance(link, RedisLink) else MemoryStore()
+    assert isinstance(link, RedisLink)  # `_open_link` makes one whenever CROSSROADS_REDIS_URL is set
+    return RedisStore(link)
 
 
 def _web_search(settings: Settings, transport: Transport, simulator_url: str | None) -> WebSearch | None:
