@@ -284,6 +284,23 @@ async def test_null_for_a_field_that_cannot_be_cleared_is_a_400(gateway: Gateway
             assert r.status == 400, await r.text()
 
 
+async def test_a_null_expiry_means_the_key_never_expires(gateway: Gateway) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{gateway.url}/keys", headers=gateway.admin,
+                             json={"name": "0", "expires_at": None}) as r:
+            assert r.status == 201, await r.text()
+            data = (await r.json())["data"]
+            assert data["expires_at"] is None
+        async with http.patch(f"{gateway.url}/keys/{data['hash']}", headers=gateway.admin,
+                              json={"expires_at": "2999-01-01T00:00:00Z"}) as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["data"]["expires_at"] == "2999-01-01T00:00:00Z"
+        async with http.patch(f"{gateway.url}/keys/{data['hash']}", headers=gateway.admin,
+                              json={"expires_at": None}) as r:
+            assert r.status == 200, await r.text()
+            assert (await r.json())["data"]["expires_at"] is None
+
+
 async def test_credits_granted_in_all_stay_within_bounds(gateway: Gateway) -> None:
     # Grants are summed into a 64-bit total: the total is bounded, not only each grant.
     await gateway.services.store.grant_credits("earlier", (10**9 - 10) * 10**9, None, 0.0)

@@ -217,8 +217,8 @@ def _fields(body: dict[str, Any], patch: bool = False) -> dict[str, Any]:
         out["include_byok_in_limit"] = _not_null(body, "include_byok_in_limit")
     if not patch and "creator_user_id" in body:
         out["creator_user_id"] = body["creator_user_id"]
-    if "expires_at" in body:
-        out["expires_at"] = _parse_time(body["expires_at"])
+    if "expires_at" in body:  # null: the key never expires
+        out["expires_at"] = None if body["expires_at"] is None else _parse_time(body["expires_at"])
     return out
 
 
