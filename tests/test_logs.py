@@ -230,3 +230,45 @@ def test_the_quick_path_redacts_exactly_as_the_patterns_do(text: str) -> None:
     slow = _HEADER_VALUE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
     slow = _TOKENS.sub(lambda m: f"{m[1]}{REDACTED}" if m[1] else f"sk-cr-v1-{REDACTED}", slow)
     assert Redactor().redact(text) == slow
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+@pytest.mark.parametrize("message", [
+    "POST /api/v1/chat/completions 200 1.2ms model=openai/gpt-4o provider=OpenAI generation=gen-1 key=team-a",
+    'GET /api/v1/model/a"b/c\nd\r 404 0.3ms model=- provider=- generation=- key=-',
+    "GET /api/v1/Bearer 0123456789abcdef 404 0.1ms model=- provider=- generation=- key=ſk-é",
+])
+def test_the_quick_access_line_is_the_line_logging_writes(as_json: bool, message: str) -> None:
+    import io
+    import re
+
+    from crossroads import logs
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    out = io.StringIO()
+    fields = {"method": "GET", "path": message.split(" ")[1], "status": 404, "duration_ms": 0.1, "model": None,
+              "key_name": "Bearer 0123456789abcdef"}
+    try:
+        handler = logs.configure("INFO", as_json=as_json, secrets=["0123456789abcdef"], stream=out, batched=True)
+        assert isinstance(handler, logs.BatchingHandler)
+        logger = logging.getLogger("crossroads.access")
+        assert logs.quick_handler(logger) is handler
+        logger.info("%s", message, extra=fields)
+        assert handler.info_line(logger.name, message, fields)
+        handler.drain()
+        root.addHandler(logging.NullHandler())  # another handler would see the record: no quick path
+        assert logs.quick_handler(logger) is None
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    slow, quick = out.getvalue().splitlines()
+    stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}")
+    if as_json:
+        slow_entry, quick_entry = json.loads(slow), json.loads(quick)
+        assert stamp.fullmatch(slow_entry.pop("time")) and stamp.fullmatch(quick_entry.pop("time"))
+        assert quick_entry == slow_entry
+    else:
+        assert stamp.match(slow) and stamp.match(quick)
+        assert quick[23:] == slow[23:]
+    assert "0123456789abcdef" not in out.getvalue()

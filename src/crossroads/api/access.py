@@ -21,6 +21,7 @@ from aiohttp.web_request import BaseRequest
 from crossroads.errors import NotFound
 from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.writer import LedgerWriter
+from crossroads.logs import quick_handler
 
 LOGGER = "crossroads.access"
 
@@ -52,12 +53,14 @@ class AccessLog(AbstractAccessLogger):
                 with contextlib.suppress(NotFound):  # unless deleted meanwhile
                     key = sources.keys.get(record.key_hash).record.name
         duration_ms = round(time * 1000, 1)
-        self.logger.info(
-            "%s %s %d %.1fms model=%s provider=%s generation=%s key=%s", request.method, request.path,
-            response.status, duration_ms, model or "-", provider or "-", generation_id or "-", key or "-",
-            extra={"method": request.method, "path": request.path, "status": response.status,
-                   "duration_ms": duration_ms, "model": model, "provider": provider,
-                   "generation_id": generation_id, "key_name": key})
+        method, path, status = request.method, request.path, response.status
+        message = (f"{method} {path} {status} {duration_ms:.1f}ms model={model or '-'} provider={provider or '-'} "
+                   f"generation={generation_id or '-'} key={key or '-'}")
+        fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms, "model": model,
+                  "provider": provider, "generation_id": generation_id, "key_name": key}
+        handler = quick_handler(self.logger)
+        if handler is None or not handler.info_line(self.logger.name, message, fields):
+            self.logger.info("%s", message, extra=fields)
 
 
 def access_logger() -> logging.Logger:
