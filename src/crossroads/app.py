@@ -12,7 +12,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -125,6 +125,12 @@ class Services:
 
 class CatalogReader(Protocol):
     catalog: Catalog
+
+
+class Refreshing(Protocol):
+    """Records held in memory that can be read again from storage."""
+
+    async def refresh(self) -> None: ...
 
 
 SERVICES = web.AppKey("services", Services)
@@ -278,7 +284,8 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     await transport.start()
     stack.push_async_callback(transport.close)
     dispatcher = Dispatcher(adapters, transport, health, first_byte_timeout=settings.first_byte_timeout)
-    refresher = asyncio.create_task(_refresh(keys, book, rails), name="crossroads-refresh")
+    held: dict[str, Refreshing] = {"keys": keys, "presets": book, "guardrails": rails}
+    refresher = asyncio.create_task(_refresh(store, held), name="crossroads-refresh")
     stack.callback(refresher.cancel)
     if settings.log_content:
         purger = asyncio.create_task(content.purge(store, settings.log_content_days), name="crossroads-purge")
@@ -449,14 +456,27 @@ def _use_catalog(services: Services, catalog: Catalog) -> None:
         reader.catalog = catalog
 
 
-async def _refresh(keys: KeyRing, book: PresetBook, rails: GuardrailBook, every: float = 1.0) -> None:
+async def _refresh(store: Store, held: Mapping[str, Refreshing], every: float = 1.0) -> None:
     """Keys, presets and guardrails created, changed or deleted by other processes take effect here within
-    `every` seconds."""
+    `every` seconds. Each poll reads the revisions table (one row per kind), and a kind's records only when its
+    revision moved: the revision is read before the records, so they are at least as new as it says."""
+    seen: dict[str, int] = {}
     while True:
         await asyncio.sleep(every)
-        for held in (keys, book, rails):
+        try:
+            revisions = await store.revisions()
+        except Exception:
+            log.warning("could not read the revisions from storage", exc_info=True)
+            continue
+        for kind, holder in held.items():
+            revision = revisions.get(kind)
+            if revision is not None and seen.get(kind) == revision:
+                continue
             try:
-                await held.refresh()
+                await holder.refresh()
             except Exception:
-                log.warning("could not refresh %s from storage", type(held).__name__, exc_info=True)
+                log.warning("could not refresh %s from storage", type(holder).__name__, exc_info=True)
+            else:
+                if revision is not None:
+                    seen[kind] = revision
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -197,6 +198,44 @@ async def test_guardrails_and_their_key_assignments(store: Store) -> None:
         ("g1", "k2", 40.0), ("g1", "k3", 41.0), ("g2", "k1", 42.0)]
     assert await store.delete_guardrail("g1") and not await store.delete_guardrail("g1")
     assert [(a.guardrail_id, a.key_hash) for a in await store.list_guardrail_keys()] == [("g2", "k1")]
+
+
+async def test_every_change_to_held_records_raises_its_kinds_revision_and_nothing_else_does(store: Store) -> None:
+    async def moved() -> set[str]:
+        before, after = revisions[0], await store.revisions()
+        revisions[0] = after
+        return {kind for kind in after if after[kind] != before.get(kind)}
+
+    revisions = [await store.revisions()]
+    assert set(revisions[0]) == {"keys", "presets", "guardrails"}
+    await store.insert_key(KeyRecord(hash="h1", name="n", label="sk-...", created_at=time.time()))
+    assert await moved() == {"keys"}
+    await store.update_key("h1", {"disabled": True})
+    assert await moved() == {"keys"}
+    await store.write_generations([generation("h1", 5, time.time())])
+    await store.list_keys()
+    assert await moved() == set()
+    assert await store.delete_key("h1")
+    assert await moved() == {"keys"}
+    await store.save_preset("tone", None, "{}", 1.0)
+    assert await moved() == {"presets"}
+    await store.save_guardrail(GuardrailRecord("g1", "Team A", None, "{}", 10.0))
+    assert await moved() == {"guardrails"}
+    await store.assign_guardrail_keys("g1", ["k1"], 11.0)
+    assert await moved() == {"guardrails"}
+    await store.unassign_guardrail_keys("g1", ["k1"])
+    assert await moved() == {"guardrails"}
+    assert await store.delete_guardrail("g1")
+    assert await moved() == {"guardrails"}
+
+
+async def test_a_failed_change_raises_no_revision(store: Store) -> None:
+    record = KeyRecord(hash="h1", name="n", label="sk-...", created_at=time.time())
+    await store.insert_key(record)
+    before = await store.revisions()
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):  # the same hash twice
+        await store.insert_key(record)
+    assert await store.revisions() == before
 
 
 async def test_content_is_purged_after_its_retention_and_feedback_counts_in_activity(store: Store) -> None:

@@ -59,6 +59,12 @@ _GEN_INSERT = (
 )
 
 
+def _raising(kind: str) -> str:
+    """A WITH clause that raises `kind`'s revision in the statement it prefixes: one statement, so the raise
+    and the change commit together (`kind` is one of the fixed names, never input)."""
+    return f"WITH raised AS (UPDATE revisions SET version = version + 1 WHERE name = '{kind}')"
+
+
 class PostgresStore:
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.dsn = dsn
@@ -97,10 +103,13 @@ class PostgresStore:
 
     # -- keys ----------------------------------------------------------------------------------------------
 
+    async def revisions(self) -> dict[str, int]:
+        return {row[0]: int(row[1]) for row in await self.pool.fetch("SELECT name, version FROM revisions")}
+
     async def insert_key(self, key: KeyRecord) -> None:
         placeholders = ", ".join(f"${i + 1}" for i in range(len(KEY_COLUMNS)))
-        await self.pool.execute(f"INSERT INTO api_keys ({', '.join(KEY_COLUMNS)}) VALUES ({placeholders})",
-                                *(getattr(key, c) for c in KEY_COLUMNS))
+        await self.pool.execute(f"{_raising('keys')} INSERT INTO api_keys ({', '.join(KEY_COLUMNS)}) "
+                                f"VALUES ({placeholders})", *(getattr(key, c) for c in KEY_COLUMNS))
 
     async def get_key(self, key_hash: str) -> KeyRecord | None:
         row = await self.pool.fetchrow(f"{_KEY_SELECT} WHERE hash = $1", key_hash)
@@ -120,12 +129,12 @@ class PostgresStore:
         changes = {**changes, "updated_at": time.time()}
         sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(changes))
         row = await self.pool.fetchrow(
-            f"UPDATE api_keys SET {sets} WHERE hash = $1 RETURNING {', '.join(KEY_COLUMNS)}",
+            f"{_raising('keys')} UPDATE api_keys SET {sets} WHERE hash = $1 RETURNING {', '.join(KEY_COLUMNS)}",
             key_hash, *changes.values())
         return KeyRecord(*row) if row else None
 
     async def delete_key(self, key_hash: str) -> bool:
-        result = await self.pool.execute("DELETE FROM api_keys WHERE hash = $1", key_hash)
+        result = await self.pool.execute(f"{_raising('keys')} DELETE FROM api_keys WHERE hash = $1", key_hash)
         return bool(result.endswith(" 1"))
 
     # -- presets -------------------------------------------------------------------------------------------
@@ -148,7 +157,7 @@ class PostgresStore:
                 f"VALUES ({', '.join(f'${i + 1}' for i in range(len(PRESET_VERSION_COLUMNS)))})",
                 *(getattr(version, c) for c in PRESET_VERSION_COLUMNS))
             row = await db.fetchrow(
-                f"UPDATE presets SET designated_version_id = $1, updated_at = $2 WHERE id = $3 "
+                f"{_raising('presets')} UPDATE presets SET designated_version_id = $1, updated_at = $2 WHERE id = $3 "
                 f"RETURNING {', '.join(PRESET_COLUMNS)}", version_id, at, preset_id)
         return PresetRecord(*row), version
 
@@ -166,14 +175,14 @@ class PostgresStore:
     async def save_guardrail(self, guardrail: GuardrailRecord) -> None:
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in GUARDRAIL_COLUMNS if c not in ("id", "created_at"))
         await self.pool.execute(
-            f"INSERT INTO guardrails ({', '.join(GUARDRAIL_COLUMNS)}) "
+            f"{_raising('guardrails')} INSERT INTO guardrails ({', '.join(GUARDRAIL_COLUMNS)}) "
             f"VALUES ({', '.join(f'${i + 1}' for i in range(len(GUARDRAIL_COLUMNS)))}) "
             f"ON CONFLICT (id) DO UPDATE SET {updates}", *(getattr(guardrail, c) for c in GUARDRAIL_COLUMNS))
 
     async def delete_guardrail(self, guardrail_id: str) -> bool:
         async with self.pool.acquire() as db, db.transaction():
             await db.execute("DELETE FROM guardrail_keys WHERE guardrail_id = $1", guardrail_id)
-            result = await db.execute("DELETE FROM guardrails WHERE id = $1", guardrail_id)
+            result = await db.execute(f"{_raising('guardrails')} DELETE FROM guardrails WHERE id = $1", guardrail_id)
         return bool(result.endswith(" 1"))
 
     async def list_guardrails(self) -> list[GuardrailRecord]:
@@ -182,14 +191,15 @@ class PostgresStore:
 
     async def assign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str], at: float) -> int:
         result = await self.pool.execute(
-            f"INSERT INTO guardrail_keys ({', '.join(GUARDRAIL_KEY_COLUMNS)}) "
+            f"{_raising('guardrails')} INSERT INTO guardrail_keys ({', '.join(GUARDRAIL_KEY_COLUMNS)}) "
             "SELECT gen_random_uuid()::text, $1, h, $3 FROM unnest($2::text[]) AS h "
             "ON CONFLICT (guardrail_id, key_hash) DO NOTHING", guardrail_id, key_hashes, at)
         return int(result.rsplit(" ", 1)[-1])
 
     async def unassign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str]) -> int:
         result = await self.pool.execute(
-            "DELETE FROM guardrail_keys WHERE guardrail_id = $1 AND key_hash = ANY($2::text[])",
+            f"{_raising('guardrails')} DELETE FROM guardrail_keys WHERE guardrail_id = $1 "
+            "AND key_hash = ANY($2::text[])",
             guardrail_id, key_hashes)
         return int(result.rsplit(" ", 1)[-1])
 

@@ -58,6 +58,23 @@ _BOOL_KEY_FIELDS = ("disabled", "include_byok_in_limit", "is_management")
 _BOOL_GEN_FIELDS = ("streamed", "cancelled", "usage_estimated")
 
 
+def _changing(kind: str, change: Callable[[sqlite3.Connection], T]) -> Callable[[sqlite3.Connection], T]:
+    """`change` in one transaction with the raise of `kind`'s revision. IMMEDIATE takes the write lock first,
+    so concurrent changes from several processes take turns instead of failing to upgrade a read lock."""
+    def run(db: sqlite3.Connection) -> T:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            out = change(db)
+            db.execute("UPDATE revisions SET version = version + 1 WHERE name = ?", (kind,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return out
+
+    return run
+
+
 def path_from_url(url: str) -> Path:
     """`sqlite:///crossroads.db` → `crossroads.db` (relative); `sqlite:////var/lib/x.db` → absolute."""
     rest = url[len("sqlite:///"):]
@@ -112,10 +129,14 @@ class SQLiteStore:
 
     # -- keys ----------------------------------------------------------------------------------------------
 
+    async def revisions(self) -> dict[str, int]:
+        rows = await self._run(lambda db: db.execute("SELECT name, version FROM revisions").fetchall())
+        return {name: int(version) for name, version in rows}
+
     async def insert_key(self, key: KeyRecord) -> None:
         values = tuple(getattr(key, c) for c in KEY_COLUMNS)
         sql = f"INSERT INTO api_keys ({', '.join(KEY_COLUMNS)}) VALUES ({', '.join('?' for _ in KEY_COLUMNS)})"
-        await self._run(lambda db: db.execute(sql, values))
+        await self._run(_changing("keys", lambda db: db.execute(sql, values)))
 
     async def get_key(self, key_hash: str) -> KeyRecord | None:
         rows = await self._run(lambda db: db.execute(f"{_KEY_SELECT} WHERE hash = ?", (key_hash,)).fetchall())
@@ -139,11 +160,12 @@ class SQLiteStore:
             db.execute(f"UPDATE api_keys SET {sets} WHERE hash = ?", (*changes.values(), key_hash))
             return db.execute(f"{_KEY_SELECT} WHERE hash = ?", (key_hash,)).fetchall()
 
-        rows = await self._run(update)
+        rows = await self._run(_changing("keys", update))
         return _key(rows[0]) if rows else None
 
     async def delete_key(self, key_hash: str) -> bool:
-        cursor = await self._run(lambda db: db.execute("DELETE FROM api_keys WHERE hash = ?", (key_hash,)))
+        cursor = await self._run(_changing("keys", lambda db: db.execute("DELETE FROM api_keys WHERE hash = ?",
+                                                                          (key_hash,))))
         return bool(cursor.rowcount)
 
     # -- presets -------------------------------------------------------------------------------------------
@@ -153,29 +175,23 @@ class SQLiteStore:
         version_id = str(uuid.uuid4())
 
         def save(db: sqlite3.Connection) -> tuple[PresetRecord, PresetVersionRecord]:
-            # IMMEDIATE: the write lock first, so two processes saving the same preset take turns.
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(
-                    "INSERT INTO presets (id, slug, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (slug) DO NOTHING", (str(uuid.uuid4()), slug, slug, at, at))
-                preset_id = db.execute("SELECT id FROM presets WHERE slug = ?", (slug,)).fetchone()[0]
-                number = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE preset_id = ?",
-                                    (preset_id,)).fetchone()[0]
-                version = PresetVersionRecord(version_id, preset_id, number, system_prompt, config, at)
-                db.execute(f"INSERT INTO preset_versions ({', '.join(PRESET_VERSION_COLUMNS)}) "
-                           f"VALUES ({', '.join('?' for _ in PRESET_VERSION_COLUMNS)})",
-                           tuple(getattr(version, c) for c in PRESET_VERSION_COLUMNS))
-                db.execute("UPDATE presets SET designated_version_id = ?, updated_at = ? WHERE id = ?",
-                           (version_id, at, preset_id))
-                row = db.execute(f"{_PRESET_SELECT} WHERE id = ?", (preset_id,)).fetchone()
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            # In `_changing`'s IMMEDIATE transaction: two processes saving the same preset take turns.
+            db.execute(
+                "INSERT INTO presets (id, slug, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (slug) DO NOTHING", (str(uuid.uuid4()), slug, slug, at, at))
+            preset_id = db.execute("SELECT id FROM presets WHERE slug = ?", (slug,)).fetchone()[0]
+            number = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE preset_id = ?",
+                                (preset_id,)).fetchone()[0]
+            version = PresetVersionRecord(version_id, preset_id, number, system_prompt, config, at)
+            db.execute(f"INSERT INTO preset_versions ({', '.join(PRESET_VERSION_COLUMNS)}) "
+                       f"VALUES ({', '.join('?' for _ in PRESET_VERSION_COLUMNS)})",
+                       tuple(getattr(version, c) for c in PRESET_VERSION_COLUMNS))
+            db.execute("UPDATE presets SET designated_version_id = ?, updated_at = ? WHERE id = ?",
+                       (version_id, at, preset_id))
+            row = db.execute(f"{_PRESET_SELECT} WHERE id = ?", (preset_id,)).fetchone()
             return PresetRecord(*row), version
 
-        return await self._run(save)
+        return await self._run(_changing("presets", save))
 
     async def list_presets(self) -> list[tuple[PresetRecord, PresetVersionRecord | None]]:
         rows = await self._run(lambda db: db.execute(PRESETS_SELECT).fetchall())
@@ -193,21 +209,14 @@ class SQLiteStore:
         updates = ", ".join(f"{c} = excluded.{c}" for c in GUARDRAIL_COLUMNS if c not in ("id", "created_at"))
         sql = (f"INSERT INTO guardrails ({', '.join(GUARDRAIL_COLUMNS)}) "
                f"VALUES ({', '.join('?' for _ in GUARDRAIL_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET {updates}")
-        await self._run(lambda db: db.execute(sql, values))
+        await self._run(_changing("guardrails", lambda db: db.execute(sql, values)))
 
     async def delete_guardrail(self, guardrail_id: str) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
-            db.execute("BEGIN")
-            try:
-                db.execute("DELETE FROM guardrail_keys WHERE guardrail_id = ?", (guardrail_id,))
-                gone = db.execute("DELETE FROM guardrails WHERE id = ?", (guardrail_id,)).rowcount
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            return bool(gone)
+            db.execute("DELETE FROM guardrail_keys WHERE guardrail_id = ?", (guardrail_id,))
+            return bool(db.execute("DELETE FROM guardrails WHERE id = ?", (guardrail_id,)).rowcount)
 
-        return await self._run(delete)
+        return await self._run(_changing("guardrails", delete))
 
     async def list_guardrails(self) -> list[GuardrailRecord]:
         sql = f"SELECT {', '.join(GUARDRAIL_COLUMNS)} FROM guardrails ORDER BY created_at, id"
@@ -222,12 +231,12 @@ class SQLiteStore:
                            "ON CONFLICT (guardrail_id, key_hash) DO NOTHING", rows)
             return db.total_changes - before
 
-        return await self._run(assign)
+        return await self._run(_changing("guardrails", assign))
 
     async def unassign_guardrail_keys(self, guardrail_id: str, key_hashes: list[str]) -> int:
         sql = (f"DELETE FROM guardrail_keys WHERE guardrail_id = ? "
                f"AND key_hash IN ({', '.join('?' for _ in key_hashes)})")
-        cursor = await self._run(lambda db: db.execute(sql, (guardrail_id, *key_hashes)))
+        cursor = await self._run(_changing("guardrails", lambda db: db.execute(sql, (guardrail_id, *key_hashes))))
         return int(cursor.rowcount)
 
     async def list_guardrail_keys(self) -> list[GuardrailKeyRecord]:
