@@ -77,7 +77,7 @@ async def test_exact_cost_ledger_and_generation(start_gateway: GatewayFactory, s
         async with aiohttp.ClientSession() as http, \
                 http.get(f"{gw.url}/generation", params={"id": gen_id}, headers=gw.auth) as resp:
             data = (await resp.json())["data"]
-    assert data["tokens_prompt"] == tokens and data["provider_name"] == "Alpha"
+    assert data["tokens_prompt"] == tokens and data["provider_name"] == "Alpha" and data["api_type"] == "embeddings"
 
 
 async def test_a_failing_endpoint_falls_back_to_the_next(start_gateway: GatewayFactory, sim: object) -> None:

@@ -71,6 +71,9 @@ async def test_exact_cost_and_fallback(start_gateway: GatewayFactory, sim: objec
         status, reply = await rerank(gw, {"model": "test/rerank", "query": QUERY, "documents": DOCUMENTS,
                                           "provider": {"order": ["p0", "p1"]}})
         record = gw.services.ledger.recent(reply["id"])
+        async with aiohttp.ClientSession() as http, \
+                http.get(f"{gw.url}/generation", params={"id": reply["id"]}, headers=gw.auth) as resp:
+            assert (await resp.json())["data"]["api_type"] == "rerank"
     assert status == 200 and reply["provider"] == "P1"
     tokens = reply["usage"]["total_tokens"]
     assert tokens > 0 and reply["usage"]["cost"] == float(Decimal("0.05") / 1_000_000 * tokens)

@@ -357,7 +357,7 @@ async def test_cached_prompt_tokens_are_part_of_the_prompt(serve: Callable[..., 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_reasoning_comes_back_and_goes_back(gw: Gateway, case: WireCase, stream: bool) -> None:
     if not case.reasoning:
-        pytest.skip(f"the {case.wire_format} simulator returns no reasoning text")
+        pytest.skip(f"{case.upstream_model} ({case.name or case.wire_format}) is not a reasoning model")
     messages: list[dict[str, Any]] = [{"role": "user", "content": "Think, then call get_weather for Oslo."}]
     body = {**FIRST, "reasoning": {"effort": "low"}}
     async with client(gw) as c:
@@ -404,7 +404,7 @@ async def test_reasoning_comes_back_and_goes_back(gw: Gateway, case: WireCase, s
 @pytest.mark.parametrize("stream", [False, True])
 async def test_excluded_reasoning_is_used_but_not_returned(gw: Gateway, case: WireCase, stream: bool) -> None:
     if not case.reasoning:
-        pytest.skip(f"the {case.wire_format} simulator returns no reasoning text")
+        pytest.skip(f"{case.upstream_model} ({case.name or case.wire_format}) is not a reasoning model")
     body = {**FIRST, "reasoning": {"effort": "low", "exclude": True}}
     messages = [{"role": "user", "content": "Think, then answer: what is 6 times 7?"}]
     async with client(gw) as c:

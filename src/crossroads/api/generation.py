@@ -7,7 +7,8 @@ batched database write has landed.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 import orjson
 from aiohttp import web
@@ -41,6 +42,11 @@ class GenerationAPI:
         return json_response({"data": render(record)})
 
 
+#: `/generation`'s `api_type` of each operation; chat, text completions (and their older rows) are
+#: "completions", as on OpenRouter for every chat-shaped API.
+API_TYPES: Final[Mapping[str, str]] = {"embeddings": "embeddings", "rerank": "rerank"}
+
+
 def render(record: GenerationRecord) -> dict[str, Any]:
     trace = orjson.loads(record.trace) if record.trace else []
     cost = float(from_nanos(record.cost_nanos))
@@ -59,7 +65,7 @@ def render(record: GenerationRecord) -> dict[str, Any]:
         "user_agent": record.user_agent,
         "external_user": record.external_user,
         "session_id": record.session_id,
-        "api_type": "completions",
+        "api_type": API_TYPES.get(record.operation or "", "completions"),
         "streamed": record.streamed,
         "cancelled": record.cancelled,
         "status": record.status,

@@ -77,15 +77,16 @@ class GenerationRecord:
     trace: str | None = None
     #: JSON: prompt and completion, only with content logging on (`ledger/content.py`).
     content: str | None = None
+    #: The GenAI operation (`chat`, `text_completion`, `embeddings`, `rerank`): traces name it, and
+    #: `/generation` reports it as `api_type` (migration 0007; older rows have none).
+    operation: str | None = None
     #: Spool only, never stored: the prompt and completion as JSON (`{"input": [...], "output": [...]}`),
     #: carried to the shipper's traces when `CROSSROADS_OTLP_CONTENT=on` (`ledger/traces.py`).
     trace_content: str | None = None
-    #: Spool only: the GenAI operation (`chat`, `text_completion`, `embeddings`, `rerank`) for traces.
-    operation: str | None = None
 
 
 #: Spooled fields that are not columns of the generations table.
-SPOOL_ONLY = frozenset({"trace_content", "operation"})
+SPOOL_ONLY = frozenset({"trace_content"})
 GENERATION_COLUMNS = tuple(f for f in GenerationRecord.__dataclass_fields__ if f not in SPOOL_ONLY)
 
 
