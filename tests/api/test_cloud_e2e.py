@@ -29,19 +29,23 @@ REGION = "us-west-2"
 PROJECT = "test-project"
 VERTEX_REGION = "europe-west1"
 AZURE_KEY = "azure-test-key"
-#: USD per token of the catalog's cloud endpoints used here.
-PRICES = {CLAUDE: (Decimal("0.000003"), Decimal("0.000015")),
-          "meta-llama/llama-3.3-70b-instruct": (Decimal("0.00000072"), Decimal("0.00000072")),
-          "google/gemini-2.5-flash": (Decimal("0.0000003"), Decimal("0.0000025")),
-          "openai/gpt-4.1-mini": (Decimal("0.0000004"), Decimal("0.0000016"))}
+#: USD per token of the catalog's endpoints used here, by model and provider. Claude Sonnet 4.5 costs 10%
+#: more on a Bedrock geographic profile or a Vertex regional endpoint than from Anthropic.
+PRICES = {(CLAUDE, "Anthropic"): (Decimal("0.000003"), Decimal("0.000015")),
+          (CLAUDE, "Amazon Bedrock"): (Decimal("0.0000033"), Decimal("0.0000165")),
+          (CLAUDE, "Google Vertex"): (Decimal("0.0000033"), Decimal("0.0000165")),
+          ("meta-llama/llama-3.3-70b-instruct", "Amazon Bedrock"): (Decimal("0.00000072"), Decimal("0.00000072")),
+          ("google/gemini-2.5-flash", "Google Vertex"): (Decimal("0.0000003"), Decimal("0.0000025")),
+          ("openai/gpt-4.1-mini", "Azure"): (Decimal("0.0000004"), Decimal("0.0000016"))}
 
 
 def only(slug: str) -> dict[str, Any]:
     return {"provider": {"only": [slug], "allow_fallbacks": False}}
 
 
-def assert_cost(model: str, usage: Any) -> None:
-    prompt, completion = PRICES[model]
+def assert_cost(model: str, turn: dict[str, Any]) -> None:
+    prompt, completion = PRICES[model, turn["provider"]]
+    usage = turn["usage"]
     assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
     cost = Decimal(str((usage.model_extra or {})["cost"]))
     assert cost == usage.prompt_tokens * prompt + usage.completion_tokens * completion
@@ -83,7 +87,7 @@ async def test_bedrock_claude_signed_with_sigv4(bedrock: Gateway, sim: SimServer
                          max_tokens=300, extra_body=only("amazon-bedrock"))
     assert turn["provider"] == "Amazon Bedrock" and turn["finish"] == "stop"
     assert turn["message"]["content"]
-    assert_cost(CLAUDE, turn["usage"])
+    assert_cost(CLAUDE, turn)
     recorded = sim.requests[-1]
     method = "invoke-with-response-stream" if stream else "invoke"
     assert recorded.path == f"/model/{BEDROCK_CLAUDE}/{method}"
@@ -116,7 +120,7 @@ async def test_bedrock_converse_for_other_models(bedrock: Gateway, sim: SimServe
         assert turn["provider"] == "Amazon Bedrock" and turn["finish"] == "tool_calls"
         call = turn["message"]["tool_calls"][0]
         assert call["function"]["name"] == "get_weather"
-        assert_cost(model, turn["usage"])
+        assert_cost(model, turn)
         recorded = sim.requests[-1]
         method = "converse-stream" if stream else "converse"
         assert recorded.path == f"/model/us.meta.llama3-3-70b-instruct-v1:0/{method}"
@@ -139,7 +143,7 @@ async def test_failing_bedrock_falls_back_to_anthropic(bedrock: Gateway, sim: Si
         turn = await ask(c, stream, model=CLAUDE, messages=[{"role": "user", "content": "Hello"}], max_tokens=200,
                          extra_body={"provider": {"order": ["amazon-bedrock", "anthropic"]}})
     assert turn["provider"] == "Anthropic"
-    assert_cost(CLAUDE, turn["usage"])
+    assert_cost(CLAUDE, turn)
     assert [r.path for r in sim.requests][-2:] == [
         f"/model/{BEDROCK_CLAUDE}/{'invoke-with-response-stream' if stream else 'invoke'}", "/v1/messages"]
 
@@ -169,7 +173,7 @@ async def test_vertex_claude_with_a_service_account_token(
         turn = await ask(c, stream, model=CLAUDE, tools=[WEATHER], max_tokens=300, extra_body=only("google-vertex"),
                          messages=[{"role": "user", "content": "Weather in Rome? Use get_weather."}])
     assert turn["provider"] == "Google Vertex" and turn["finish"] == "tool_calls"
-    assert_cost(CLAUDE, turn["usage"])
+    assert_cost(CLAUDE, turn)
     recorded = sim.requests[-1]
     method = "streamRawPredict" if stream else "rawPredict"
     assert recorded.path == (f"/v1/projects/{PROJECT}/locations/{VERTEX_REGION}/publishers/anthropic/models/"
@@ -188,7 +192,7 @@ async def test_vertex_gemini(vertex: tuple[Gateway, TokenEndpoint], sim: SimServ
             turn = await ask(c, stream, model=model, messages=[{"role": "user", "content": "Hi"}],
                              extra_body=only("google-vertex"))
             assert turn["provider"] == "Google Vertex" and turn["message"]["content"]
-            assert_cost(model, turn["usage"])
+            assert_cost(model, turn)
     assert len(tokens.issued) == 1  # the token is cached
     recorded = sim.requests[-1]
     method = "streamGenerateContent" if stream else "generateContent"
@@ -211,7 +215,7 @@ async def test_azure_deployment(start_gateway: GatewayFactory, sim: SimServer, s
     async with start_gateway(env=env, simulator="off") as gw, client(gw) as c:
         turn = await ask(c, stream, model=model, messages=[{"role": "user", "content": "Hi"}], extra_body=only("azure"))
     assert turn["provider"] == "Azure" and turn["message"]["content"]
-    assert_cost(model, turn["usage"])
+    assert_cost(model, turn)
     recorded = sim.requests[-1]
     assert (recorded.path, recorded.query) == (path, query)
     assert recorded.headers["api-key"] == AZURE_KEY and "authorization" not in recorded.headers
