@@ -271,3 +271,18 @@ def test_a_fence_keeps_excluded_endpoints_out_and_names_itself_when_nothing_is_l
         p.plan(request, guard(allowed_providers=["dear"], ignored_models=["org/open"]))
     assert "Team" in caught.value.message
     assert [e.provider.slug for e in p.plan(request).endpoints()].count("cheap") == 1  # no fence, no change
+
+
+def test_no_endpoints_names_what_the_request_can_change_first(clock: Clock) -> None:
+    document = {**DOCUMENT, "models": {"org/short": {"name": "Short", "context_length": 32000, "endpoints": [
+        {"provider": "cheap", "pricing": {"prompt": "1", "completion": "1"}, "max_completion_tokens": 1000},
+        {"provider": "nokey", "pricing": {"prompt": "1", "completion": "1"}}]}}}
+    p = planner(clock, document=document)
+    request = parse_chat_request({"model": "org/short", "max_tokens": 32000,
+                                  "messages": [{"role": "user", "content": "hi"}]}, "org/short")
+    with pytest.raises(NoEndpoints) as caught:
+        p.plan(request)
+    assert caught.value.message == (
+        "No endpoints found that can serve org/short: the requested max_tokens exceeds every endpoint's maximum "
+        "output; its other providers are not configured (no API key or base URL).")
+    assert caught.value.metadata["availability"]["excluded_by"] == ["max_tokens"]  # type: ignore[index]

@@ -404,8 +404,13 @@ def _no_endpoints(request: ChatRequest, reasons: Mapping[str, set[str]]) -> NoEn
         return NoEndpoints(f"No endpoints found for {models}.",
                            metadata={"availability": {"code": "no_endpoints", "retryable": False,
                                                       "requested_models": list(request.models)}})
-    text = "; ".join(_REASON_TEXT.get(r, r) for r in reasons)
     constrained = [r for r in reasons if r not in ("unconfigured", "no_adapter")]
+    # What the request asked first: it is what the caller can change. Endpoints out of reach (no key, no
+    # adapter) are then "the other" providers, not all of them.
+    unreachable = [_REASON_TEXT[r] for r in reasons if r not in constrained]
+    if constrained:
+        unreachable = [reason.replace("its providers", "its other providers") for reason in unreachable]
+    text = "; ".join([_REASON_TEXT.get(r, r) for r in constrained] + unreachable)
     availability: dict[str, Any] = {
         "code": "constraint_filtered" if constrained else "no_endpoints",
         "retryable": False,
