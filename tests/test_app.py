@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -62,3 +64,12 @@ async def test_a_holder_that_failed_to_read_is_read_again_at_the_next_poll(tmp_p
         with contextlib.suppress(asyncio.CancelledError):
             await poller
         await store.close()
+
+
+def test_what_only_some_gateways_use_is_not_imported_with_the_app() -> None:
+    """Idle memory: libraries of plugins, of the catalog importer and of Redis load on first use."""
+    code = ("import sys, crossroads.app; "
+            "print(' '.join(m for m in ('json_repair', 'jsonschema', 'pypdf', 'tomli_w', 'redis', "
+            "'crossroads.catalog.importer', 'crossroads.catalog.refresh') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == ""

@@ -41,7 +41,6 @@ from crossroads.api.render import error_response
 from crossroads.api.rerank import RerankAPI
 from crossroads.api.responses import ResponsesFace
 from crossroads.catalog import loader
-from crossroads.catalog.refresh import CatalogRefresh
 from crossroads.catalog.types import Catalog
 from crossroads.dashboard.routes import Dashboard
 from crossroads.dashboard.routes import Gateway as DashboardGateway
@@ -78,6 +77,7 @@ from crossroads.storage.base import Store
 from crossroads.storage.open import open_store
 
 if TYPE_CHECKING:
+    from crossroads.catalog.refresh import CatalogRefresh
     from crossroads.sim import SimServer
     from crossroads.storage.link import Link
 
@@ -231,6 +231,9 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
 
     refresh = None
     if settings.catalog_refresh and settings.catalog_url:
+        # Imported only when allowed: the importer and its TOML writer are idle weight otherwise.
+        from crossroads.catalog.refresh import CatalogRefresh
+
         refresh = CatalogRefresh(settings.catalog_url, settings.catalog_cache, build, lambda catalog: None,
                                  every=settings.catalog_refresh_interval)
     catalog = build(None) if refresh is None else refresh.initial()
