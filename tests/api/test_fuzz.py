@@ -3,10 +3,15 @@ that range from valid to hostile — huge integers, odd floats, wrong types, odd
 gateway. Whatever the input, the answer is never a 5xx, and an error is always OpenRouter's envelope.
 
 Chat requests take one to three of the spec's `ChatRequest` fields at a time (so that a bad first field
-does not hide the rest), on top of a valid model and messages most of the time."""
+does not hide the rest), on top of a valid model and messages most of the time.
+
+The suite's runs are derandomized: the same examples every time, so a run fails only when the code changed.
+A fuzzing campaign looks further: `CROSSROADS_FUZZ_RANDOM=1` draws new examples, and
+`CROSSROADS_FUZZ_SCALE=10` tries ten times as many."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,8 +112,9 @@ def _check(response: httpx.Response, sent: Any) -> None:
         assert error["code"] == response.status_code and isinstance(error["message"], str), response.text
 
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                        HealthCheck.too_slow])
+_SCALE = int(os.environ.get("CROSSROADS_FUZZ_SCALE", "1"))
+FUZZ = settings(max_examples=150 * _SCALE, deadline=None, derandomize=os.environ.get("CROSSROADS_FUZZ_RANDOM") != "1",
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @FUZZ
@@ -122,7 +128,7 @@ def test_chat_completions_never_answer_5xx(gateway: tuple[str, str], body: Any, 
         _check(response, body)
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=60 * _SCALE)
 @given(create=key_creations, update=key_updates)
 def test_keys_never_answer_5xx(gateway: tuple[str, str], create: Any, update: Any) -> None:
     url, _ = gateway
@@ -138,7 +144,7 @@ def test_keys_never_answer_5xx(gateway: tuple[str, str], create: Any, update: An
         _check(http.delete(f"{url}/keys/{key_hash}", headers=admin), None)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=40 * _SCALE)
 @given(grant=credit_grants)
 def test_credits_never_answer_5xx(gateway: tuple[str, str], grant: Any) -> None:
     url, _ = gateway
@@ -147,7 +153,7 @@ def test_credits_never_answer_5xx(gateway: tuple[str, str], grant: Any) -> None:
         _check(http.get(f"{url}/credits", headers={"Authorization": f"Bearer {ADMIN}"}), None)
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=40 * _SCALE)
 @given(body=chat_requests(), slug=st.sampled_from(["fuzz", "fuzz-2"]) | _text)
 def test_presets_never_answer_5xx(gateway: tuple[str, str], body: Any, slug: str) -> None:
     url, key = gateway
@@ -164,7 +170,7 @@ guardrail_creations = from_schema(_request_schema("/guardrails", "post"))
 guardrail_updates = from_schema(_request_schema("/guardrails/{id}", "patch"))
 
 
-@settings(FUZZ, max_examples=40)
+@settings(FUZZ, max_examples=40 * _SCALE)
 @given(create=guardrail_creations, update=guardrail_updates)
 def test_guardrails_never_answer_5xx(gateway: tuple[str, str], create: Any, update: Any) -> None:
     url, key = gateway
