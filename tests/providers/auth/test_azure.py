@@ -158,10 +158,14 @@ async def test_a_refused_secret_is_an_upstream_error(entra: EntraID, monkeypatch
     try:
         with pytest.raises(UpstreamError, match="AADSTS7000215: Invalid client secret") as caught:
             await tokens.sign(REQUEST)
+        # For a few seconds the failure is the answer, without asking Entra again (fallbacks stay quick).
+        with pytest.raises(UpstreamError, match="AADSTS7000215"):
+            await tokens.sign(REQUEST)
     finally:
         await tokens.close()
     assert caught.value.code == 502 and caught.value.kind == "provider_unavailable"
     assert caught.value.provider == "Azure" and not entra.issued
+    assert entra.requests == ["client_credentials"]
 
 
 @pytest.mark.parametrize(("key", "auth", "signs"), [

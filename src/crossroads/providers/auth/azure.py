@@ -41,6 +41,9 @@ SCOPE: Final = "https://cognitiveservices.azure.com/.default"
 REFRESH_WINDOW: Final = 300.0
 #: Seconds between refresh attempts while the current token is still valid.
 RETRY_DELAY: Final = 30.0
+#: Seconds during which a failure to get a token is the answer to every request, without asking again: a
+#: chain that failed (Entra down, a revoked secret) would otherwise delay each request's fallback.
+FAILURE_HOLD: Final = 5.0
 #: The longest part of a credential chain's report kept in an error message.
 _MESSAGE_LIMIT: Final = 600
 
@@ -48,7 +51,8 @@ log = logging.getLogger("crossroads.providers")
 
 
 class EntraTokens:
-    __slots__ = ("_background", "_credential", "_expires_at", "_lock", "_provider", "_refresh_at", "_token")
+    __slots__ = ("_background", "_credential", "_expires_at", "_failed", "_failed_until", "_lock", "_provider",
+                 "_refresh_at", "_token")
 
     def __init__(self, provider: Provider, credential: AsyncSupportsTokenInfo | None = None) -> None:
         self._provider = provider.name
@@ -63,6 +67,9 @@ class EntraTokens:
         self._refresh_at = 0.0
         self._lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
+        #: The last failure to get a token, repeated until `_failed_until`.
+        self._failed: UpstreamError | None = None
+        self._failed_until = 0.0
 
     async def sign(self, request: UpstreamRequest) -> UpstreamRequest:
         now = time.time()
@@ -84,8 +91,16 @@ class EntraTokens:
     async def _renew(self) -> str:
         """A valid token, fetched now unless a renewal under way (or just finished) brings one."""
         async with self._lock:  # one request to Entra at a time; those waiting use its token
-            if self._token is None or time.time() >= self._expires_at:
-                self._keep(await self._fetch())
+            now = time.time()
+            if self._token is None or now >= self._expires_at:
+                if self._failed is not None and now < self._failed_until:
+                    raise UpstreamError(self._failed.code, self._failed.message, provider=self._provider,
+                                        error_type="provider_unavailable")
+                try:
+                    self._keep(await self._fetch())
+                except UpstreamError as exc:
+                    self._failed, self._failed_until = exc, time.time() + FAILURE_HOLD
+                    raise
             assert self._token is not None
             return self._token
 
@@ -119,6 +134,7 @@ class EntraTokens:
         if info.token == self._token:  # the library kept its cached token: not before it asks Entra again
             refresh_at = max(refresh_at, now + RETRY_DELAY)
         self._token, self._expires_at, self._refresh_at = info.token, float(info.expires_on), float(refresh_at)
+        self._failed = None
 
 
-__all__ = ["REFRESH_WINDOW", "RETRY_DELAY", "SCOPE", "EntraTokens"]
+__all__ = ["FAILURE_HOLD", "REFRESH_WINDOW", "RETRY_DELAY", "SCOPE", "EntraTokens"]
