@@ -262,6 +262,8 @@ class EntraID:
         #: Every token issued, in order, with the time it expires.
         self.issued: dict[str, float] = {}
         self.requests: list[str] = []
+        #: The connections token requests came on (whether the client closes them).
+        self.connections: list[asyncio.BaseTransport] = []
         self._tls, self.ca_file = _tls(tmp)
         self.authority = ""
         self.identity_endpoint = ""
@@ -288,6 +290,8 @@ class EntraID:
 
     async def _token(self, request: web.Request) -> web.Response:
         self.requests.append("client_credentials")
+        if request.transport is not None and request.transport not in self.connections:
+            self.connections.append(request.transport)
         await asyncio.sleep(self.delay)
         form = await request.post()
         if request.match_info["tenant"] != self.tenant:
@@ -309,6 +313,8 @@ class EntraID:
 
     async def _managed_identity(self, request: web.Request) -> web.Response:
         self.requests.append("managed_identity")
+        if request.transport is not None and request.transport not in self.connections:
+            self.connections.append(request.transport)
         await asyncio.sleep(self.delay)
         if request.headers.get("X-IDENTITY-HEADER") != self.identity_header:
             return web.json_response({"statusCode": 401, "message": "Unauthorized"}, status=401)

@@ -8,6 +8,7 @@ and back.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -260,8 +261,11 @@ async def test_azure_with_an_entra_id_token(start_gateway: GatewayFactory, sim: 
                              extra_body=only("azure"))
             assert turn["provider"] == "Azure" and turn["message"]["content"]
             assert_cost(model, turn["usage"])
+        assert not fake.connections[0].is_closing()  # kept alive while the gateway runs
     (token,) = fake.issued  # one token for both requests
     assert fake.requests == ["managed_identity"]
+    await asyncio.sleep(0.05)
+    assert fake.connections[0].is_closing()  # the credential was closed with the gateway
     recorded = sim.requests[-1]
     assert recorded.path == "/openai/deployments/gpt-4.1-mini/chat/completions"
     assert recorded.headers["authorization"] == f"Bearer {token}" and "api-key" not in recorded.headers

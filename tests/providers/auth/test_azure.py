@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -188,3 +189,11 @@ async def test_when_entra_signs(key: str | None, auth: str | None, signs: bool) 
 def test_an_unknown_auth_option_stops_the_gateway() -> None:
     with pytest.raises(ConfigError, match="CROSSROADS_PROVIDER_AZURE_AUTH: 'oauth' is not a way 'azure' "):
         build_authenticators([provider("k", "oauth")])
+
+
+def test_without_azure_identity_a_keyless_azure_stops_the_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "azure.identity.aio", None)  # as if crossroads[azure] were not installed
+    monkeypatch.delitem(sys.modules, "crossroads.providers.auth.azure")
+    with pytest.raises(ConfigError, match=r"pip install 'crossroads\[azure\]'"):
+        build_authenticators([provider()])
+    assert build_authenticators([provider("k")]) == {}  # with its key, Azure needs no library
