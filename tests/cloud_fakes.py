@@ -31,6 +31,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 SIGV4_MAX_SKEW = datetime.timedelta(minutes=5)
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: How a client credential given as a signed assertion is named (RFC 7523), as Entra's federated credentials are.
+JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 #: The audience Google's token endpoint requires of an assertion, wherever the key file says to post it.
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
@@ -246,6 +248,7 @@ class EntraID:
 
     The authority (`authority`, served over TLS: azure-identity refuses a plain-http one; clients trust
     `ca_file`) answers the client-credentials grant at `/{tenant}/oauth2/v2.0/token` — the principal's secret,
+    or the federated token of a pod with workload identity as its client assertion;
     scope `https://cognitiveservices.azure.com/.default` — and the managed-identity endpoint (`identity_endpoint`,
     plain http on the host as App Service's is) answers `GET ?api-version=2019-08-01&resource=...` when
     `X-IDENTITY-HEADER` is the secret App Service gives its app. Tokens last `lifetime` seconds; `valid` is
@@ -256,6 +259,8 @@ class EntraID:
         self.client_id = "1b7a1c5e-0000-4000-8000-0000c1e4d0e1"
         self.client_secret = "entra~test." + secrets.token_urlsafe(12)
         self.identity_header = secrets.token_hex(16)
+        #: The service-account token Kubernetes projects into a pod with workload identity.
+        self.federated_token = "eyJhbGciOiJSUzI1NiJ9.k8s-" + secrets.token_urlsafe(16)
         self.lifetime = lifetime
         #: Seconds each token request takes to answer.
         self.delay = 0.0
@@ -279,6 +284,13 @@ class EntraID:
         return {"AZURE_TENANT_ID": self.tenant, "AZURE_CLIENT_ID": self.client_id,
                 "AZURE_CLIENT_SECRET": self.client_secret, "AZURE_AUTHORITY_HOST": self.authority}
 
+    def workload_identity(self, tmp: Path) -> dict[str, str]:
+        """The variables AKS's workload-identity webhook sets in a pod (its token file written to `tmp`)."""
+        token_file = tmp / "azure-identity-token"
+        token_file.write_text(self.federated_token)
+        return {"AZURE_TENANT_ID": self.tenant, "AZURE_CLIENT_ID": self.client_id,
+                "AZURE_FEDERATED_TOKEN_FILE": str(token_file), "AZURE_AUTHORITY_HOST": self.authority}
+
     def managed_identity(self) -> dict[str, str]:
         """The variables App Service sets for an app with a managed identity."""
         return {"IDENTITY_ENDPOINT": self.identity_endpoint, "IDENTITY_HEADER": self.identity_header}
@@ -289,11 +301,12 @@ class EntraID:
         return token
 
     async def _token(self, request: web.Request) -> web.Response:
-        self.requests.append("client_credentials")
         if request.transport is not None and request.transport not in self.connections:
             self.connections.append(request.transport)
         await asyncio.sleep(self.delay)
         form = await request.post()
+        federated = "client_assertion" in form
+        self.requests.append("workload_identity" if federated else "client_credentials")
         if request.match_info["tenant"] != self.tenant:
             return _entra_error(400, "invalid_request", 90002, f"Tenant '{request.match_info['tenant']}' not found.")
         if form.get("grant_type") != "client_credentials":
@@ -301,7 +314,12 @@ class EntraID:
         if form.get("client_id") != self.client_id:
             return _entra_error(400, "unauthorized_client", 700016,
                                 f"Application with identifier '{form.get('client_id')}' was not found.")
-        if not hmac.compare_digest(str(form.get("client_secret", "")), self.client_secret):
+        if federated:
+            if form.get("client_assertion_type") != JWT_BEARER_ASSERTION or not hmac.compare_digest(
+                    str(form["client_assertion"]), self.federated_token):
+                return _entra_error(401, "invalid_client", 70021, "No matching federated identity record found "
+                                    "for presented assertion.")
+        elif not hmac.compare_digest(str(form.get("client_secret", "")), self.client_secret):
             return _entra_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret "
                                 "being sent in the request is the client secret value, not the client secret ID.")
         if form.get("scope") != COGNITIVE_SERVICES + "/.default":

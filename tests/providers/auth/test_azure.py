@@ -70,6 +70,18 @@ async def test_service_principal_token_at_the_configured_authority(entra: EntraI
     assert first.url == REQUEST.url and first.body == REQUEST.body
 
 
+async def test_workload_identity(entra: EntraID, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name, value in entra.workload_identity(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    tokens = EntraTokens(provider(), DefaultAzureCredential(connection_verify=str(entra.ca_file)))
+    try:
+        signed = await tokens.sign(REQUEST)
+    finally:
+        await tokens.close()
+    assert entra.requests == ["workload_identity"]
+    assert signed.headers["Authorization"] == f"Bearer {next(iter(entra.issued))}"
+
+
 async def test_app_service_managed_identity(entra: EntraID, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in entra.managed_identity().items():
         monkeypatch.setenv(name, value)
