@@ -124,8 +124,8 @@ class EntraTokens:
             message = re.sub(r"\s+", " ", str(exc.message or exc)).strip()
             if len(message) > _MESSAGE_LIMIT:
                 message = message[:_MESSAGE_LIMIT] + "…"
-            raise UpstreamError(502, f"No Microsoft Entra ID token for Azure: {message}", provider=self._provider,
-                                error_type="provider_unavailable") from exc
+            raise UpstreamError(502, f"No Microsoft Entra ID token for {self._provider}: {message}",
+                                provider=self._provider, error_type="provider_unavailable") from exc
 
     def _keep(self, info: AccessTokenInfo) -> None:
         now = time.time()
