@@ -1,12 +1,14 @@
 """End to end through the clouds: an unchanged `openai` SDK client → Crossroads (the built-in catalog's
 `amazon-bedrock`, `google-vertex` and `azure` providers) → a local front door that checks what the cloud
 checks (a SigV4 signature recomputed with botocore; a bearer token issued by a fake Google token endpoint
-for a test service-account key) → the simulator speaking the cloud's wire format (Bedrock's event streams,
-Vertex's publisher URLs, Azure's deployments), and back.
+for a test service-account key, or by a fake Entra ID to an App Service managed identity) → the simulator
+speaking the cloud's wire format (Bedrock's event streams, Vertex's publisher URLs, Azure's deployments),
+and back.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,8 +20,17 @@ from botocore.credentials import ReadOnlyCredentials
 
 from crossroads.sim import SimServer
 from tests.api.test_anthropic_e2e import WEATHER, ask
-from tests.cloud_fakes import TokenEndpoint, aws_environment, bearer_check, front_door, sigv4_check
+from tests.cloud_fakes import (
+    EntraID,
+    TokenEndpoint,
+    aws_environment,
+    bearer_check,
+    entra_check,
+    front_door,
+    sigv4_check,
+)
 from tests.conftest import Gateway, GatewayFactory
+from tests.providers.auth.test_azure import AZURE_VARIABLES
 
 CLAUDE = "anthropic/claude-sonnet-4.5"
 BEDROCK_CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -220,3 +231,90 @@ async def test_azure_deployment(start_gateway: GatewayFactory, sim: SimServer, s
     assert (recorded.path, recorded.query) == (path, query)
     assert recorded.headers["api-key"] == AZURE_KEY and "authorization" not in recorded.headers
     assert recorded.body["model"] == "gpt-4.1-mini"
+
+
+@pytest.fixture
+async def entra(start_gateway: GatewayFactory, sim: SimServer, monkeypatch: pytest.MonkeyPatch,
+                tmp_path: Path) -> AsyncIterator[tuple[EntraID, str]]:
+    """Entra ID, with this process as an App Service app with a managed identity, and Azure OpenAI behind a
+    front door that accepts only the tokens it issued: (the fake Entra ID, the front door's URL)."""
+    for name in AZURE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    async with EntraID(tmp_path).running() as fake, front_door(sim.url, entra_check(fake)) as url:
+        for name, value in fake.managed_identity().items():
+            monkeypatch.setenv(name, value)
+        yield fake, url
+
+
+def entra_gateway(start_gateway: GatewayFactory, sim: SimServer, url: str, **env: str) -> Any:
+    """A gateway with Azure at the front door, and OpenAI (the simulator) to fall back on."""
+    return start_gateway(env={"CROSSROADS_PROVIDER_AZURE_BASE_URL": url, "OPENAI_API_KEY": "sk-test",
+                              "CROSSROADS_PROVIDER_OPENAI_BASE_URL": f"{sim.url}/v1", **env}, simulator="off")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_azure_with_an_entra_id_token(start_gateway: GatewayFactory, sim: SimServer,
+                                            entra: tuple[EntraID, str], stream: bool) -> None:
+    fake, url = entra
+    model = "openai/gpt-4.1-mini"
+    # A key is configured, but the auth option asks for Entra ID: the key is not sent.
+    async with entra_gateway(start_gateway, sim, url, AZURE_OPENAI_API_KEY=AZURE_KEY,
+                             CROSSROADS_PROVIDER_AZURE_AUTH="entra") as gw, client(gw) as c:
+        for _ in range(2):
+            turn = await ask(c, stream, model=model, messages=[{"role": "user", "content": "Hi"}],
+                             extra_body=only("azure"))
+            assert turn["provider"] == "Azure" and turn["message"]["content"]
+            assert_cost(model, turn["usage"])
+        assert not fake.connections[0].is_closing()  # kept alive while the gateway runs
+    (token,) = fake.issued  # one token for both requests
+    assert fake.requests == ["managed_identity"]
+    await asyncio.sleep(0.05)
+    assert fake.connections[0].is_closing()  # the credential was closed with the gateway
+    recorded = sim.requests[-1]
+    assert recorded.path == "/openai/deployments/gpt-4.1-mini/chat/completions"
+    assert recorded.headers["authorization"] == f"Bearer {token}" and "api-key" not in recorded.headers
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_azure_without_a_token_falls_back(start_gateway: GatewayFactory, sim: SimServer,
+                                               entra: tuple[EntraID, str], stream: bool) -> None:
+    fake, url = entra
+    fake.identity_header = "not-what-app-service-gave"  # the managed-identity endpoint refuses the app
+    model = "openai/gpt-4.1-mini"
+    async with entra_gateway(start_gateway, sim, url) as gw, client(gw) as c:
+        turn = await ask(c, stream, model=model, messages=[{"role": "user", "content": "Hi"}],
+                         extra_body={"provider": {"order": ["azure", "openai"]}})
+        assert turn["provider"] == "OpenAI" and turn["message"]["content"]
+        assert sim.requests[-1].path == "/v1/chat/completions"  # Azure was never sent the request
+        with pytest.raises(openai.APIStatusError) as caught:
+            await c.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hi"}],
+                                            stream=stream, extra_body=only("azure"))
+    assert fake.requests == ["managed_identity"] and not fake.issued  # the failure is held a few seconds
+    error = caught.value
+    body: Any = error.body
+    # A provider unavailable (502) is a transient failure: with no other endpoint to try, 503.
+    assert error.status_code == 503 and body["code"] == 503
+    assert body["message"].startswith("No Microsoft Entra ID token for Azure: DefaultAzureCredential failed")
+    assert body["metadata"]["provider_name"] == "Azure"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_token_azure_refuses_falls_back(start_gateway: GatewayFactory, sim: SimServer,
+                                                entra: tuple[EntraID, str], stream: bool) -> None:
+    fake, url = entra
+    model = "openai/gpt-4.1-mini"
+    order = {"provider": {"order": ["azure", "openai"]}}
+    async with entra_gateway(start_gateway, sim, url) as gw, client(gw) as c:
+        first = await ask(c, stream, model=model, messages=[{"role": "user", "content": "Hi"}], extra_body=order)
+        assert first["provider"] == "Azure"
+        fake.revoke()  # Azure no longer accepts the token the gateway holds
+        turn = await ask(c, stream, model=model, messages=[{"role": "user", "content": "Hi"}], extra_body=order)
+        assert turn["provider"] == "OpenAI" and turn["message"]["content"]
+        with pytest.raises(openai.APIStatusError) as caught:
+            await c.chat.completions.create(model=model, messages=[{"role": "user", "content": "Hi"}],
+                                            stream=stream, extra_body=only("azure"))
+    body: Any = caught.value.body
+    assert caught.value.status_code == 502 and body["code"] == 502
+    assert body["message"].startswith("Azure refused the gateway's credentials (HTTP 401): Unauthorized. Access "
+                                      "token is missing, invalid")
+    assert body["metadata"]["provider_name"] == "Azure"

@@ -138,8 +138,11 @@ def test_cloud_options_fill_the_base_url_from_the_environment() -> None:
     assert vertex.base_url == "https://europe-west4-aiplatform.googleapis.com/v1/projects/proj-1/locations/europe-west4"
     assert vertex.configured
     assert azure.base_url == "https://res.openai.azure.com" and azure.option("api_version") == "v1"
-    assert not azure.configured  # Azure needs its key
+    assert azure.configured and azure.credentials == "azure"  # Entra ID tokens, without a key
     assert load([], {**env, "AZURE_OPENAI_API_KEY": "k"}).providers["azure"].configured
+    key_only = load([], {**env, "CROSSROADS_PROVIDER_AZURE_AUTH": "key"}).providers["azure"]
+    assert not key_only.configured and key_only.credentials is None  # `auth = "key"` needs the key
+    assert load([], {**env, "CROSSROADS_PROVIDER_AZURE_AUTH": "entra"}).providers["azure"].option("auth") == "entra"
     crossroads_first = load([], {**env, "CROSSROADS_PROVIDER_AMAZON_BEDROCK_REGION": "ap-south-1"})
     assert crossroads_first.providers["amazon-bedrock"].option("region") == "ap-south-1"
 

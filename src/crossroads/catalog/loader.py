@@ -20,7 +20,8 @@ File format (the built-in `data/catalog.toml` is the reference example)::
     [providers.amazon-bedrock]              # a cloud (see data/cloud.toml)
     base_url = "https://bedrock-runtime.{region}.amazonaws.com"   # `{option}` is filled from `options`
     credentials = "aws"                     # aws | google | azure: the cloud's credential chain signs
-                                            # requests when no API key is set
+                                            # requests when no API key is set (an `auth` option of "key"
+                                            # turns it off; see providers/auth)
     options = { region = "us-east-1" }      # named settings and their defaults (optional); each is read
                                             # from CROSSROADS_PROVIDER_<S>_<NAME>, then from the variables
     options_env = { region = ["AWS_REGION", "AWS_DEFAULT_REGION"] }   # of options_env, then the default
@@ -92,6 +93,7 @@ from crossroads.catalog.document import (
     parse,
 )
 from crossroads.catalog.types import (
+    AUTH_KEY,
     SIMULATOR_SLUG,
     TOKEN_PRICES,
     Catalog,
@@ -318,7 +320,8 @@ def _provider(slug: str, table: ProviderTable, environ: Mapping[str, str]) -> Pr
             retention_days=policy.retention_days,
         ),
         headers=tuple((table.headers or {}).items()),
-        credentials=table.credentials,
+        # `auth = "key"`: the provider sends its key only, so without one it cannot serve.
+        credentials=None if options.get("auth") == AUTH_KEY else table.credentials,
         options=tuple(options.items()),
     )
 

@@ -35,6 +35,9 @@ OutputModality = Literal["text", "image", "audio", "embeddings", "rerank"]
 #: credentials of botocore's chain), Google (OAuth2 tokens from google-auth's Application Default
 #: Credentials), Azure (Entra ID tokens from azure-identity).
 Credentials = Literal["aws", "google", "azure"]
+#: The value of a provider's `auth` option that turns its credential chain off: only its API key is sent
+#: (the other values are the chains' own names, `providers/auth`).
+AUTH_KEY: Final = "key"
 
 SIMULATOR_SLUG: Final = "simulator"
 

@@ -2,9 +2,12 @@
 
 Azure OpenAI reference, "Chat completions - Create": `POST {base}/openai/deployments/{deployment}/chat/
 completions?api-version={version}`; and the version-less v1 API, `POST {base}/openai/v1/chat/completions`
-with the deployment as the body's `model`. Authenticated with the `api-key` header. The catalog's upstream
-id of an Azure endpoint is the deployment's name; the provider's `api_version` option picks the form
-(`v1` for the v1 API). Everything else — parameters, replies, streams, errors — is the OpenAI adapter's.
+with the deployment as the body's `model`. Authenticated with the `api-key` header, or with a Microsoft
+Entra ID token ("Authenticate with Microsoft Entra ID", scope `https://cognitiveservices.azure.com/.default`)
+as `Authorization: Bearer`, which `providers/auth/azure.py` adds when the provider signs with its credential
+chain (no key, or its `auth` option is `entra`). The catalog's upstream id of an Azure endpoint is the
+deployment's name; the provider's `api_version` option picks the form (`v1` for the v1 API). Everything
+else — parameters, replies, streams, errors — is the OpenAI adapter's.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from collections.abc import Mapping
 from typing import Final
 from urllib.parse import quote
 
+import orjson
+
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
-from crossroads.providers.base import Completion, UpstreamRequest
+from crossroads.providers.auth import signs_with_chain
+from crossroads.providers.base import Completion, UpstreamRequest, retry_after
 from crossroads.providers.openai_chat import OpenAIChat, OpenAIStream
 from crossroads.schema.request import ChatRequest
 
@@ -48,7 +54,7 @@ class AzureOpenAI:
     def build_request(self, chat: ChatRequest, endpoint: Endpoint) -> UpstreamRequest:
         built = self._openai.build_request(chat, endpoint)
         headers = {name: value for name, value in built.headers.items() if name != "Authorization"}
-        if endpoint.provider.api_key:
+        if endpoint.provider.api_key and not signs_with_chain(endpoint.provider):
             headers["api-key"] = endpoint.provider.api_key
         return UpstreamRequest(url=url_for(endpoint), headers=headers, body=built.body)
 
@@ -57,6 +63,16 @@ class AzureOpenAI:
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str], endpoint: Endpoint) \
             -> UpstreamError:
+        # Refusals of Azure's API gateway (a missing, expired or foreign Entra ID token, a quota) come as
+        # `{"statusCode": 401, "message": "Unauthorized. Access token is missing, invalid, ..."}`, not in the
+        # service's `{"error": {...}}`.
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and "error" not in data and isinstance(data.get("message"), str):
+            return UpstreamError(status, data["message"], provider=endpoint.provider.name, raw=data,
+                                 provider_code=str(data.get("statusCode", status)), retry_after=retry_after(headers))
         return self._openai.parse_error(status, body, headers, endpoint)
 
     def stream_translator(self, chat: ChatRequest, endpoint: Endpoint) -> OpenAIStream:

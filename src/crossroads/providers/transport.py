@@ -68,7 +68,11 @@ class Transport:
         return None
 
     async def close(self) -> None:
-        await self._client.close()
+        try:
+            for authenticator in self._authenticators.values():
+                await authenticator.close()
+        finally:
+            await self._client.close()
 
     async def post(self, request: UpstreamRequest, provider: Provider) -> Upstream:
         """Sign the request if its provider needs it, send it, and return once the reply's status line and

@@ -48,6 +48,9 @@ class AWSSigner:
         SigV4Auth(frozen, SERVICE, self._region).add_auth(aws)
         return UpstreamRequest(url=request.url, headers=dict(aws.headers.items()), body=request.body)
 
+    async def close(self) -> None:
+        return None  # botocore's credential providers hold nothing open between refreshes
+
     def _stale(self) -> bool:
         credentials = self._credentials
         return isinstance(credentials, RefreshableCredentials) and credentials.refresh_needed()

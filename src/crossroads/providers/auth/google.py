@@ -39,6 +39,10 @@ class GoogleTokens:
         headers = {**request.headers, "Authorization": f"Bearer {token}"}
         return UpstreamRequest(url=request.url, headers=headers, body=request.body)
 
+    async def close(self) -> None:
+        if self._http is not None:
+            self._http.clear()  # the token endpoint's pooled connections
+
     def _fresh(self) -> bool:
         return self._token is not None and self._credentials is not None and bool(self._credentials.valid)
 
