@@ -264,7 +264,7 @@ async def test_azure_with_an_entra_id_token(start_gateway: GatewayFactory, sim: 
             turn = await ask(c, stream, model=model, messages=[{"role": "user", "content": "Hi"}],
                              extra_body=only("azure"))
             assert turn["provider"] == "Azure" and turn["message"]["content"]
-            assert_cost(model, turn["usage"])
+            assert_cost(model, turn)
         assert not fake.connections[0].is_closing()  # kept alive while the gateway runs
     (token,) = fake.issued  # one token for both requests
     assert fake.requests == ["managed_identity"]
