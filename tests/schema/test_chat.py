@@ -171,6 +171,14 @@ def test_provider_preferences_are_typed_and_their_shorthands_resolved() -> None:
     assert parse(provider={"sort": "price"}).provider.sort == "price"
 
 
+def test_null_provider_preferences_read_as_absent() -> None:
+    """The spec makes each field nullable; a null list once reached `tuple(None)` (a 500 found by fuzzing)."""
+    nulls = {name: None for name in ("order", "only", "ignore", "quantizations", "sort", "max_price", "zdr",
+                                     "allow_fallbacks", "data_collection", "preferred_min_throughput",
+                                     "preferred_max_latency", "require_parameters")}
+    assert parse(provider=nulls).provider == ProviderPreferences()
+
+
 def test_required_parameters_are_what_the_client_set() -> None:
     assert parse(temperature=0.2).required == frozenset()
     request = parse(provider={"require_parameters": True}, temperature=0.2, safe_prompt=True, max_tokens=5,

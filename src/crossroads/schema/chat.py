@@ -346,21 +346,22 @@ def _resolve_reasoning(fields: Mapping[str, Any]) -> Reasoning:
 
 
 def _resolve_preferences(given: Mapping[str, Any]) -> ProviderPreferences:
-    """The one place the `provider` object is read (see `ProviderPreferences`)."""
+    """The one place the `provider` object is read (see `ProviderPreferences`). The spec makes every field
+    nullable: null reads as absent."""
     sort = given.get("sort")
     partition = None
     if isinstance(sort, dict):
         sort, partition = sort["by"], sort.get("partition")
     return ProviderPreferences(
-        order=tuple(given.get("order", ())),
-        only=tuple(given.get("only", ())),
-        ignore=tuple(given.get("ignore", ())),
+        order=tuple(given.get("order") or ()),
+        only=tuple(given.get("only") or ()),
+        ignore=tuple(given.get("ignore") or ()),
         allow_fallbacks=given.get("allow_fallbacks", True) is not False,
         require_parameters=given.get("require_parameters") is True,
         data_collection=given.get("data_collection") or "allow",
         zdr=given.get("zdr") is True,
         enforce_distillable_text=given.get("enforce_distillable_text") is True,
-        quantizations=tuple(given.get("quantizations", ())),
+        quantizations=tuple(given.get("quantizations") or ()),
         sort=sort,
         sort_partition=partition,
         max_price=tuple((k, Decimal(str(v))) for k, v in (given.get("max_price") or {}).items() if v is not None),
