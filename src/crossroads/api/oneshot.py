@@ -1,10 +1,11 @@
 """The inference path of APIs that answer in one JSON body and never stream (embeddings, rerank):
-authenticate → parse → plan → admit → dispatch → render → finish, with the keys, planner, limits,
-reservations, ledger and generation record every inference request has.
+authenticate → parse → guard → plan → admit → dispatch → render → finish, with the keys, guardrails,
+planner, limits, reservations, ledger and generation record every inference request has.
 
-A `OneShotAPI` subclass says how its body is parsed, which models and endpoints may serve it, how it is
-dispatched and how the reply is written; the rest is here, once. Routing, limits and accounting read the
-parsed request's `ChatRequest` view (`route_view`), as they read a chat request.
+A `OneShotAPI` subclass says how its body is parsed, which texts of it go upstream (for the guardrails'
+content filters), which models and endpoints may serve it, how it is dispatched and how the reply is
+written; the rest is here, once. Routing, limits and accounting read the parsed request's `ChatRequest`
+view (`route_view`), as they read a chat request.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from crossroads.api.body import read_json
 from crossroads.api.inference import open_tab
 from crossroads.api.render import error_response
 from crossroads.errors import CrossroadsError
+from crossroads.guardrails.enforce import Guard, Guardrails
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.ratelimit.base import Limiter
 from crossroads.routing.outcome import End, Outcome
-from crossroads.routing.plan import Planner, Route
+from crossroads.routing.plan import Fence, Planner, Route
 from crossroads.schema.request import ChatRequest
 from crossroads.settings import Settings
 
@@ -38,12 +40,14 @@ class OneShotAPI(Generic[RequestT, ServedT]):
     operation: str
 
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, accountant: Accountant,
-                 limiter: Limiter) -> None:
+                 limiter: Limiter, guardrails: Guardrails | None = None) -> None:
         self.settings = settings
         self.keys = keys
         self.planner = planner
         self.accountant = accountant
         self.limiter = limiter
+        #: Holds requests to their key's guardrails.
+        self.guardrails = guardrails
 
     # -- what an API provides ----------------------------------------------------------------------------
 
@@ -53,7 +57,12 @@ class OneShotAPI(Generic[RequestT, ServedT]):
     def route_view(self, request: RequestT) -> ChatRequest:
         raise NotImplementedError
 
-    def route(self, request: RequestT) -> Route:
+    def screen(self, request: RequestT, guard: Guard) -> RequestT:
+        """The request with the texts it sends upstream through the guardrails' content filters."""
+        raise NotImplementedError
+
+    def route(self, request: RequestT, fence: Fence | None) -> Route:
+        """The endpoints that may serve the request; `fence` (the key's guardrails) keeps some out."""
         raise NotImplementedError
 
     async def dispatch(self, request: RequestT, route: Route, tab: Tab) -> ServedT:
@@ -81,8 +90,11 @@ class OneShotAPI(Generic[RequestT, ServedT]):
         key = await self.keys.authenticate(headers.get("Authorization"))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
         parsed = self.parse(body)
+        guard = self.guardrails.admit(key) if self.guardrails is not None else None
+        if guard is not None:
+            parsed = self.screen(parsed, guard)
         view = self.route_view(parsed)
-        route = self.route(parsed)
+        route = self.route(parsed, guard)
         await self.limiter.check(key, route, view)
         hold = await self.accountant.admit(key, list(route.endpoints()), view.prompt_tokens_bound(), None)
         tab = open_tab(self.accountant, hold, route, headers, view, api=self.api, arrived=arrived,
