@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
+from crossroads.ledger.keys import hash_secret
 from crossroads.sim import SimServer
 from tests.conftest import Gateway, GatewayFactory, provider_keys, upstream_catalog
 from tests.redis_support import REDIS_URL, namespace, wipe
@@ -97,3 +99,15 @@ async def test_gateways_sharing_redis_share_the_cache(start_gateway: GatewayFact
         assert len(sim.requests) == 1
     finally:
         await wipe(ns)
+
+
+async def test_a_hit_keeps_to_the_guardrails_assigned_since(start_gateway: GatewayFactory, sim: SimServer) -> None:
+    async with start_gateway(env=provider_keys("alpha"), catalog=toml(sim)) as gw, client(gw) as c, \
+            httpx.AsyncClient(base_url=gw.url, headers=gw.admin) as admin:
+        await ask(c, CACHE)
+        rail = (await admin.post("/guardrails", json={"name": "elsewhere", "allowed_models": ["openai/*"]})).json()
+        await admin.post(f"/guardrails/{rail['data']['id']}/assignments/keys",
+                         json={"key_hashes": [hash_secret(gw.key)]})
+        with pytest.raises(openai.PermissionDeniedError, match="elsewhere"):
+            await ask(c, CACHE)
+    assert len(sim.requests) == 1

@@ -151,6 +151,8 @@ class Inference:
             await self.cache.clear_if_asked(lookup, headers)
             entry = await self.cache.get(lookup)
             if entry is not None:
+                if guard is not None:
+                    self.planner.plan(chat, guard)  # a stored reply is no way round the key's guardrails
                 return await self._replay(key, chat, entry, headers)
         if chat.plugins:
             chat = await self.plugins.prepare(chat)
