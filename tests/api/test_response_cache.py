@@ -1,5 +1,5 @@
-"""Response caching end to end through the `openai` SDK: opt-in, hits marked and free, recorded; in memory
-and in Redis (shared by two gateways)."""
+"""Response caching end to end through the `openai` SDK: opt-in by request or by key, hits marked and free,
+recorded; in memory and in Redis (shared by two gateways)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from crossroads.ledger.keys import hash_secret
 from crossroads.sim import SimServer
 from tests.conftest import Gateway, GatewayFactory, provider_keys, upstream_catalog
+from tests.openapi import schema_for, validate
 from tests.redis_support import REDIS_URL, namespace, wipe
 
 ASK: dict[str, Any] = {"model": "test/m", "messages": [{"role": "user", "content": "Name a colour"}],
@@ -99,6 +100,37 @@ async def test_gateways_sharing_redis_share_the_cache(start_gateway: GatewayFact
         assert len(sim.requests) == 1
     finally:
         await wipe(ns)
+
+
+# -- a key that opts in --------------------------------------------------------------------------------------
+
+async def test_a_key_opts_all_its_requests_in(start_gateway: GatewayFactory, sim: SimServer) -> None:
+    async with start_gateway(env=provider_keys("alpha"), catalog=toml(sim)) as gw, \
+            httpx.AsyncClient(base_url=gw.url, headers=gw.admin) as admin:
+        made = await admin.post("/keys", json={"name": "cached", "response_cache": True})
+        assert made.status_code == 201 and made.json()["data"]["response_cache"] is True
+        validate(made.json(), schema_for("/keys", "post", 201))
+        secret, key_hash = made.json()["key"], made.json()["data"]["hash"]
+        stored = await gw.services.store.get_key(key_hash)
+        assert stored is not None and stored.response_cache is True
+        async with client(gw, secret) as c:
+            assert (await ask(c)).headers["x-openrouter-cache-status"] == "MISS"
+            hit = await ask(c)
+            assert hit.headers["x-openrouter-cache-status"] == "HIT"
+            assert "x-openrouter-cache-status" not in (await ask(c, {"X-OpenRouter-Cache": "false"})).headers
+            assert "x-openrouter-cache-status" not in (await ask(c, temperature=0.5)).headers  # not deterministic
+            assert len(sim.requests) == 3
+            record = gw.services.ledger.recent(hit.parse().id)
+            assert record is not None and record.cost_nanos == 0 and record.key_hash == key_hash
+
+            refused = await admin.patch(f"/keys/{key_hash}", json={"response_cache": None})
+            assert refused.status_code == 400 and refused.json()["error"]["metadata"]["param"] == "body.response_cache"
+            off = await admin.patch(f"/keys/{key_hash}", json={"response_cache": False})
+            assert off.json()["data"]["response_cache"] is False
+            assert (await admin.get(f"/keys/{key_hash}")).json()["data"]["response_cache"] is False
+            assert "x-openrouter-cache-status" not in (await ask(c)).headers
+        assert (await admin.get(f"/keys/{gw.services.keys.all()[0].hash}")).json()["data"]["response_cache"] is False
+    assert len(sim.requests) == 4
 
 
 async def test_a_hit_keeps_to_the_guardrails_assigned_since(start_gateway: GatewayFactory, sim: SimServer) -> None:

@@ -1,8 +1,9 @@
 """Response caching, as OpenRouter's (openrouter.ai/docs/guides/features/response-caching): an identical,
 deterministic request is answered with the reply stored for it, free, without asking a provider.
 
-- **Opt-in**: off by default. A request opts in with `X-OpenRouter-Cache: true` (and out with `false`); the
-  operator may opt every request in (`CROSSROADS_RESPONSE_CACHE=on`).
+- **Opt-in**: off by default. A request opts in with `X-OpenRouter-Cache: true` (and out with `false`); a
+  key may opt all its requests in (its `response_cache` setting, `api/keys.py`), and the operator every
+  request (`CROSSROADS_RESPONSE_CACHE=on`). The request's header, when sent, decides.
 - **Which requests**: whole replies (not streams) to requests with `temperature` 0 or a `seed` — those whose
   reply a client expects to be the same twice. Only successful replies are stored.
 - **Key**: the API key, the inbound API and a SHA-256 of the request body exactly as sent (property order
@@ -29,6 +30,7 @@ import orjson
 
 from crossroads.api.headers import first as first_header
 from crossroads.errors import InvalidParameter
+from crossroads.ledger.keys import Key
 from crossroads.schema.request import ChatRequest
 
 if TYPE_CHECKING:
@@ -128,11 +130,13 @@ class ResponseCache:
         self.default_on = default_on
         self.ttl = ttl
 
-    def lookup(self, api: str, key_hash: str, body: Any, chat: ChatRequest, headers: Mapping[str, str]) \
+    def lookup(self, api: str, key: Key, body: Any, chat: ChatRequest, headers: Mapping[str, str]) \
             -> Lookup | None:
-        """The request's cache key, when it opted in and is deterministic; None otherwise."""
+        """The request's cache key, when it opted in (or its key or the operator did) and is deterministic;
+        None otherwise."""
         asked = first_header(headers, "X-OpenRouter-Cache")
-        on = asked.strip().lower() in ("true", "1") if asked is not None else self.default_on
+        on = asked.strip().lower() in ("true", "1") if asked is not None else \
+            self.default_on or key.record.response_cache
         if not on or chat.stream or not (chat.params.get("temperature") == 0 or "seed" in chat.params):
             return None
         ttl = self.ttl
@@ -146,7 +150,7 @@ class ResponseCache:
                 raise InvalidParameter("X-OpenRouter-Cache-TTL", f"must be a whole number of seconds from 1 to "
                                                                  f"{MAX_TTL}")
         # The body as decoded, encoded again: the same bytes for the same request, property order kept.
-        digest = hashlib.sha256(b"\x00".join((api.encode(), key_hash.encode(), orjson.dumps(body)))).hexdigest()
+        digest = hashlib.sha256(b"\x00".join((api.encode(), key.hash.encode(), orjson.dumps(body)))).hexdigest()
         return Lookup(digest, ttl)
 
     async def clear_if_asked(self, lookup: Lookup, headers: Mapping[str, str]) -> None:

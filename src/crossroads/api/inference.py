@@ -145,7 +145,7 @@ class Inference:
         guard = None
         if self.guardrails is not None:
             chat, guard = self.guardrails.check(key, chat)
-        lookup = self.cache.lookup(face.api, key.hash, body, chat, headers) if self.cache is not None else None
+        lookup = self.cache.lookup(face.api, key, body, chat, headers) if self.cache is not None else None
         if lookup is not None:
             assert self.cache is not None
             await self.cache.clear_if_asked(lookup, headers)
