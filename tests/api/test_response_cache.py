@@ -1,11 +1,16 @@
-"""Response caching end to end through the `openai` SDK: opt-in by request or by key, hits marked and free,
-recorded; in memory and in Redis (shared by two gateways)."""
+"""Response caching end to end through the `openai` and `anthropic` SDKs: opt-in by request or by key, hits
+marked, free and recorded, whole replies and streams; in memory and in Redis (shared by two
+gateways)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -143,3 +148,95 @@ async def test_a_hit_keeps_to_the_guardrails_assigned_since(start_gateway: Gatew
         with pytest.raises(openai.PermissionDeniedError, match="elsewhere"):
             await ask(c, CACHE)
     assert len(sim.requests) == 1
+
+
+# -- streams -------------------------------------------------------------------------------------------------
+
+STORES = [pytest.param({}, id="memory"), pytest.param({"CROSSROADS_REDIS_URL": REDIS_URL}, id="redis")]
+
+
+@contextlib.asynccontextmanager
+async def cached_gateway(start_gateway: GatewayFactory, sim: SimServer, store: dict[str, str],
+                         catalog: str | None = None) -> AsyncIterator[Gateway]:
+    ns = namespace()
+    env = {**provider_keys("alpha"), **store, "CROSSROADS_REDIS_NAMESPACE": ns}
+    try:
+        async with start_gateway(env=env, catalog=catalog or toml(sim)) as gw:
+            yield gw
+    finally:
+        if store:
+            await wipe(ns)
+
+
+async def raw_stream(gw: Gateway, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=gw.url, headers={**gw.auth, **headers}) as http:
+        return await http.post("/chat/completions", json={**ASK, "stream": True})
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_a_stream_is_stored_once_complete_and_replayed_as_a_stream(
+        start_gateway: GatewayFactory, sim: SimServer, store: dict[str, str]) -> None:
+    async with cached_gateway(start_gateway, sim, store) as gw:
+        miss = await raw_stream(gw, CACHE)
+        hit = await raw_stream(gw, CACHE)
+        assert len(sim.requests) == 1
+        assert miss.headers["x-openrouter-cache-status"] == "MISS"
+        assert hit.headers["x-openrouter-cache-status"] == "HIT"
+        assert hit.headers["content-type"] == "text/event-stream"
+        old, new = miss.headers["x-generation-id"], hit.headers["x-generation-id"]
+        assert hit.headers["x-openrouter-cache-source-id"] == old and new != old
+        # The same events in the same framing, under the new id; only the usage figures differ.
+        sent, replayed = miss.text.replace(old, new).split("\n"), hit.text.split("\n")
+        assert len(sent) == len(replayed) and replayed[-3:] == ["data: [DONE]", "", ""]
+        differing = [(a, b) for a, b in zip(sent, replayed, strict=True) if a != b]
+        assert len(differing) == 1 and '"usage"' in differing[0][0]
+        usage = json.loads(differing[0][1][len("data: "):])["usage"]
+        assert usage["total_tokens"] == 0 and usage["cost"] == 0
+        assert json.loads(differing[0][0][len("data: "):])["usage"]["cost"] > 0
+
+        # Through the SDK (its body is another entry: property order differs), the hit is a stream like any
+        # other, recorded as a free generation.
+        async with client(gw) as c:
+            streams = [[chunk async for chunk in await c.chat.completions.create(
+                **ASK, stream=True, extra_headers=CACHE)] for _ in range(2)]
+            whole = await ask(c, CACHE)
+        live, chunks = streams
+        assert {chunk.id for chunk in chunks} == {chunks[0].id} and chunks[0].id != live[0].id
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+        assert text == "".join(chunk.choices[0].delta.content or "" for chunk in live if chunk.choices)
+        assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 0
+        assert live[-1].usage is not None and live[-1].usage.completion_tokens > 0
+        record = gw.services.ledger.recent(chunks[0].id)
+        assert record is not None and record.streamed and record.cost_nanos == 0 and record.status == 200
+        # A stream and a whole reply to the same question are different entries.
+        assert whole.headers["x-openrouter-cache-status"] == "MISS" and len(sim.requests) == 3
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_a_stream_that_broke_is_not_stored(start_gateway: GatewayFactory, sim: SimServer,
+                                                 store: dict[str, str]) -> None:
+    catalog = upstream_catalog(sim.url, {"test/m": [{"provider": "alpha", "upstream_model": "m#drop_after=2"}]})
+    async with cached_gateway(start_gateway, sim, store, catalog) as gw:
+        for _ in range(2):
+            broken = await raw_stream(gw, CACHE)
+            assert broken.headers["x-openrouter-cache-status"] == "MISS"
+            assert '"finish_reason":"error"' in broken.text
+    assert len(sim.requests) == 2
+
+
+async def test_a_messages_stream_is_replayed_in_its_own_framing(gateway: Gateway) -> None:
+    ask_claude: dict[str, Any] = {"model": "anthropic/claude-sonnet-4.5", "max_tokens": 50,
+                                  "messages": [{"role": "user", "content": "Say hello."}],
+                                  "extra_body": {"temperature": 0}}
+    async with anthropic.AsyncAnthropic(base_url=gateway.root + "/api", api_key=gateway.key, max_retries=0,
+                                        default_headers=CACHE) as c:
+        replies = []
+        for _ in range(2):
+            async with c.messages.stream(**ask_claude) as events:
+                kinds = [event.type async for event in events]
+                replies.append((kinds, await events.get_final_message()))
+    (live_kinds, live), (hit_kinds, hit) = replies
+    assert hit_kinds == live_kinds and hit.content == live.content and hit.id != live.id
+    assert live.usage.output_tokens > 0 and hit.usage.output_tokens == 0 and hit.usage.input_tokens == 0
+    simulator = gateway.services.simulator
+    assert simulator is not None and len([r for r in simulator.requests if r.path.endswith("/messages")]) == 1
