@@ -388,7 +388,7 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/models", models.index)
     embeddings = EmbeddingsAPI(s.settings, s.keys, s.planner,
                                EmbeddingDispatcher(build_embedders(), s.transport, s.health), accountant, s.limiter,
-                               models, guardrails)
+                               models, guardrails, s.cache)
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/embeddings", embeddings.create)
     add("GET", "/api/v1/embeddings/models", embeddings.models)

@@ -1,5 +1,5 @@
 """Response caching end to end through the `openai` and `anthropic` SDKs: opt-in by request or by key, hits
-marked, free and recorded, whole replies and streams; in memory and in Redis (shared by two
+marked, free and recorded, whole replies, streams and embeddings; in memory and in Redis (shared by two
 gateways)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 
 from crossroads.ledger.keys import hash_secret
 from crossroads.sim import SimServer
+from tests.api.test_embeddings import embedding_catalog
 from tests.conftest import Gateway, GatewayFactory, provider_keys, upstream_catalog
 from tests.openapi import schema_for, validate
 from tests.redis_support import REDIS_URL, namespace, wipe
@@ -240,3 +241,34 @@ async def test_a_messages_stream_is_replayed_in_its_own_framing(gateway: Gateway
     assert live.usage.output_tokens > 0 and hit.usage.output_tokens == 0 and hit.usage.input_tokens == 0
     simulator = gateway.services.simulator
     assert simulator is not None and len([r for r in simulator.requests if r.path.endswith("/messages")]) == 1
+
+
+# -- embeddings ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("store", STORES)
+async def test_embeddings_are_cached(start_gateway: GatewayFactory, sim: SimServer, store: dict[str, str]) -> None:
+    catalog = embedding_catalog(sim.url, [{"provider": "alpha", "upstream_model": "text-embedding-3-small"}])
+    async with cached_gateway(start_gateway, sim, store, catalog) as gw:
+        opted = await gw.new_key(response_cache=True)
+        async with client(gw, opted) as c, client(gw) as plain:
+            embed = c.embeddings.with_raw_response.create
+            first = await embed(model="test/embed", input=["a cat", "a dog"], encoding_format="float")
+            second = await embed(model="test/embed", input=["a cat", "a dog"], encoding_format="float")
+            other = await embed(model="test/embed", input=["a cow"], encoding_format="float")
+            skipped = await embed(model="test/embed", input=["a cat", "a dog"], encoding_format="float",
+                                  extra_headers={"X-OpenRouter-Cache": "false"})
+            asked = await plain.embeddings.with_raw_response.create(model="test/embed", input="x",
+                                                                    extra_headers=CACHE)
+            unasked = await plain.embeddings.with_raw_response.create(model="test/embed", input="x")
+        assert [r.headers.get("x-openrouter-cache-status") for r in (first, second, other, skipped, asked, unasked)] \
+            == ["MISS", "HIT", "MISS", None, "MISS", None]
+        assert len(sim.requests) == 5
+        miss, hit = first.parse(), second.parse()
+        assert [d.embedding for d in hit.data] == [d.embedding for d in miss.data]
+        hit_id = (hit.model_extra or {})["id"]
+        assert hit_id != (miss.model_extra or {})["id"] and second.headers["x-generation-id"] == hit_id
+        assert second.headers["x-openrouter-cache-source-id"] == (miss.model_extra or {})["id"]
+        assert hit.usage.prompt_tokens == 0 and (hit.usage.model_extra or {})["cost"] == 0
+        assert (miss.usage.model_extra or {})["cost"] > 0
+        record = gw.services.ledger.recent(hit_id)
+        assert record is not None and record.cost_nanos == 0 and record.model == "test/embed"

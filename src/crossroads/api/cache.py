@@ -4,8 +4,9 @@ deterministic request is answered with the reply stored for it, free, without as
 - **Opt-in**: off by default. A request opts in with `X-OpenRouter-Cache: true` (and out with `false`); a
   key may opt all its requests in (its `response_cache` setting, `api/keys.py`), and the operator every
   request (`CROSSROADS_RESPONSE_CACHE=on`). The request's header, when sent, decides.
-- **Which requests**: requests with `temperature` 0 or a `seed` — those whose reply a client expects to be
-  the same twice —, streamed or not. Only replies that completed successfully are stored.
+- **Which requests**: requests to the chat-shaped APIs with `temperature` 0 or a `seed` — those whose reply
+  a client expects to be the same twice —, streamed or not, and every `/embeddings` request (an embedding
+  is deterministic). Only replies that completed successfully are stored.
 - **Key**: the API key, the inbound API, whether it streams, and a SHA-256 of the request body exactly as
   sent (property order matters, as on OpenRouter), so keys never share entries.
 - **Lifetime**: `X-OpenRouter-Cache-TTL` seconds (1 to 86,400), else `CROSSROADS_RESPONSE_CACHE_TTL`

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 from msgspec import structs
 
+from crossroads.api.cache import ResponseCache
 from crossroads.api.models import ModelsAPI
 from crossroads.api.oneshot import OneShotAPI
 from crossroads.api.render import JSON
@@ -37,11 +38,12 @@ EMBEDDINGS = "embeddings"
 class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
     api = "embeddings"
     operation = "embeddings"
+    cacheable = True
 
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: EmbeddingDispatcher,
                  accountant: Accountant, limiter: Limiter, models: ModelsAPI,
-                 guardrails: Guardrails | None = None) -> None:
-        super().__init__(settings, keys, planner, accountant, limiter, guardrails)
+                 guardrails: Guardrails | None = None, cache: ResponseCache | None = None) -> None:
+        super().__init__(settings, keys, planner, accountant, limiter, guardrails, cache)
         self.dispatcher = dispatcher
         self.models_api = models
 
