@@ -140,15 +140,29 @@ class ResponseCache:
         self.default_on = default_on
         self.ttl = ttl
 
-    def lookup(self, api: str, key: Key, body: Any, headers: Mapping[str, str], *, eligible: bool,
-               stream: bool = False) -> Lookup | None:
-        """The request's cache key, when it opted in (or its key or the operator did) and is `eligible`;
-        None otherwise."""
+    def opted_in(self, key: Key, headers: Mapping[str, str]) -> bool:
+        """The request's header decides; without one, its key's setting or the operator's."""
         asked = first_header(headers, "X-OpenRouter-Cache")
-        on = asked.strip().lower() in ("true", "1") if asked is not None else \
-            self.default_on or key.record.response_cache
-        if not on or not eligible:
+        if asked is not None:
+            return asked.strip().lower() in ("true", "1")
+        return self.default_on or key.record.response_cache
+
+    def lookup(self, api: str, key: Key, body: Any, headers: Mapping[str, str], *, stream: bool = False) \
+            -> Lookup | None:
+        """The cache key of an eligible request, when it opted in (or its key or the operator did); None
+        otherwise."""
+        if not self.opted_in(key, headers):
             return None
+        return self._lookup(api, key, body, headers, stream)
+
+    def lookup_chat(self, api: str, key: Key, body: Any, chat: ChatRequest, headers: Mapping[str, str]) \
+            -> Lookup | None:
+        """`lookup` for a chat-shaped request: eligible when deterministic (`temperature` 0 or a `seed`)."""
+        if not self.opted_in(key, headers) or not (chat.params.get("temperature") == 0 or "seed" in chat.params):
+            return None
+        return self._lookup(api, key, body, headers, chat.stream)
+
+    def _lookup(self, api: str, key: Key, body: Any, headers: Mapping[str, str], stream: bool) -> Lookup:
         ttl = self.ttl
         given = first_header(headers, "X-OpenRouter-Cache-TTL")
         if given is not None:
@@ -163,12 +177,6 @@ class ResponseCache:
         digest = hashlib.sha256(b"\x00".join((api.encode(), key.hash.encode(), b"stream" if stream else b"",
                                               orjson.dumps(body)))).hexdigest()
         return Lookup(digest, ttl, stream)
-
-    def lookup_chat(self, api: str, key: Key, body: Any, chat: ChatRequest, headers: Mapping[str, str]) \
-            -> Lookup | None:
-        """`lookup` for a chat-shaped request: eligible when deterministic (`temperature` 0 or a `seed`)."""
-        deterministic = chat.params.get("temperature") == 0 or "seed" in chat.params
-        return self.lookup(api, key, body, headers, eligible=deterministic, stream=chat.stream)
 
     async def clear_if_asked(self, lookup: Lookup, headers: Mapping[str, str]) -> None:
         if (first_header(headers, "X-OpenRouter-Cache-Clear") or "").strip().lower() in ("true", "1"):

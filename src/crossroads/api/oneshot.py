@@ -105,7 +105,7 @@ class OneShotAPI(Generic[RequestT, ServedT]):
         view = self.route_view(parsed)
         route = self.route(parsed, guard)
         cache = self.cache
-        lookup = cache.lookup(self.api, key, body, headers, eligible=True) if cache is not None else None
+        lookup = cache.lookup(self.api, key, body, headers) if cache is not None else None
         if lookup is not None:
             assert cache is not None
             await cache.clear_if_asked(lookup, headers)
