@@ -372,7 +372,8 @@ def _routes(app: web.Application, s: Services) -> None:
     messages_face = MessagesFace(s.catalog)
     completions_face = CompletionsFace(s.catalog)
     messages = inference(messages_face, presets.MESSAGES, app_of_agent)
-    count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport)
+    count_tokens = TokenCounter(messages_face, s.settings, s.keys, s.planner, s.dispatcher.adapters, s.transport,
+                                guardrails)
     # Routes are added during startup (they need the services); aiohttp allows it before the router is
     # frozen, which happens once startup completes.
     add = app.router.add_route
@@ -387,11 +388,12 @@ def _routes(app: web.Application, s: Services) -> None:
     add("GET", "/api/v1/models", models.index)
     embeddings = EmbeddingsAPI(s.settings, s.keys, s.planner,
                                EmbeddingDispatcher(build_embedders(), s.transport, s.health), accountant, s.limiter,
-                               models)
+                               models, guardrails, s.cache)
     for prefix in ("/api/v1", "/v1"):
         add("POST", f"{prefix}/embeddings", embeddings.create)
     add("GET", "/api/v1/embeddings/models", embeddings.models)
-    rerank = RerankAPI(s.settings, s.keys, s.planner, RerankDispatcher(s.transport, s.health), accountant, s.limiter)
+    rerank = RerankAPI(s.settings, s.keys, s.planner, RerankDispatcher(s.transport, s.health), accountant, s.limiter,
+                       guardrails)
     add("POST", "/api/v1/rerank", rerank.create)
     add("GET", "/api/v1/models/count", models.count)
     add("GET", "/api/v1/endpoints/zdr", models.zdr)

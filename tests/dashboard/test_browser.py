@@ -141,9 +141,11 @@ def end_to_end(gw: Gateway, browser: Browser) -> None:
     page.get_by_role("button", name="Edit browser key").click()
     page.get_by_role("dialog").get_by_label("Limit (USD)").fill("5")
     page.get_by_role("dialog").get_by_label("Reset").select_option("daily")
+    page.get_by_role("dialog").get_by_label("Cache replies").check()
     page.get_by_role("dialog").get_by_role("button", name="Save").click()
     expect(row).to_contain_text("/ $5.00")
     expect(row).to_contain_text("Daily")
+    assert [k.record.response_cache for k in gw.services.keys.all() if k.record.name == "browser key"] == [True]
     page.get_by_role("button", name="Disable browser key").click()
     expect(row.locator(".badge")).to_have_text("disabled")
     with pytest.raises(openai.AuthenticationError):

@@ -80,6 +80,9 @@ async def test_key_round_trip(store: Store) -> None:
     assert await store.get_key("h1") == record
     updated = await store.update_key("h1", {"disabled": True, "name": "m"})
     assert updated is not None and updated.disabled is True and updated.name == "m" and updated.updated_at
+    assert updated.response_cache is False
+    cached = await store.update_key("h1", {"response_cache": True})
+    assert cached is not None and cached.response_cache is True and await store.get_key("h1") == cached
     assert [k.hash for k in await store.list_keys(include_disabled=False)] == []
     assert [k.hash for k in await store.list_keys()] == ["h1"]
     assert await store.delete_key("h1") is True

@@ -1,18 +1,25 @@
 """Response caching, as OpenRouter's (openrouter.ai/docs/guides/features/response-caching): an identical,
 deterministic request is answered with the reply stored for it, free, without asking a provider.
 
-- **Opt-in**: off by default. A request opts in with `X-OpenRouter-Cache: true` (and out with `false`); the
-  operator may opt every request in (`CROSSROADS_RESPONSE_CACHE=on`).
-- **Which requests**: whole replies (not streams) to requests with `temperature` 0 or a `seed` — those whose
-  reply a client expects to be the same twice. Only successful replies are stored.
-- **Key**: the API key, the inbound API and a SHA-256 of the request body exactly as sent (property order
-  matters, as on OpenRouter), so keys never share entries.
+- **Opt-in**: off by default. A request opts in with `X-OpenRouter-Cache: true` (and out with `false`); a
+  key may opt all its requests in (its `response_cache` setting, `api/keys.py`), and the operator every
+  request (`CROSSROADS_RESPONSE_CACHE=on`). The request's header, when sent, decides.
+- **Which requests**: requests to the chat-shaped APIs with `temperature` 0 or a `seed` — those whose reply
+  a client expects to be the same twice —, streamed or not, and every `/embeddings` request (an embedding
+  is deterministic). Only replies that completed successfully are stored.
+- **Key**: the API key, the inbound API, whether it streams, and a SHA-256 of the request body exactly as
+  sent (property order matters, as on OpenRouter), so keys never share entries.
 - **Lifetime**: `X-OpenRouter-Cache-TTL` seconds (1 to 86,400), else `CROSSROADS_RESPONSE_CACHE_TTL`
   (default 300). `X-OpenRouter-Cache-Clear: true` drops the entry before the request is served.
 - **A hit** gets a fresh generation id, its `usage` figures zeroed, `X-OpenRouter-Cache-Status: HIT` with
-  `-Age` and `-TTL`, and is recorded as a generation charged nothing. A miss that was stored says `MISS`.
+  `-Age` and `-TTL`, and is recorded as a generation charged nothing. A miss that will be stored says `MISS`.
+  A stream is stored as the events the client received and replayed as a stream in the same framing: the
+  same events, under the new id, with every `usage` in them zeroed.
 - **Where**: in memory (least recently used out first, bounded in bytes), or in Redis when the gateway has
   one (`CROSSROADS_REDIS_URL`), shared by every process; a Redis failure reads as a miss.
+
+A request that caching does not concern costs one header lookup and the key's flag: nothing is hashed,
+gathered or stored.
 """
 
 from __future__ import annotations
@@ -28,8 +35,12 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import orjson
 
 from crossroads.api.headers import first as first_header
+from crossroads.api.render import generation_id
 from crossroads.errors import InvalidParameter
+from crossroads.ledger.accounting import Accountant, Generation, Hold, Tab
+from crossroads.ledger.keys import Key
 from crossroads.schema.request import ChatRequest
+from crossroads.schema.usage import Usage
 
 if TYPE_CHECKING:
     from crossroads.storage.redis import RedisLink
@@ -116,10 +127,11 @@ class RedisStore:
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """A cacheable request: its key and lifetime."""
+    """A cacheable request: its key and lifetime, and whether its reply is a stream of events."""
 
     key: str
     ttl: int
+    stream: bool = False
 
 
 class ResponseCache:
@@ -128,13 +140,29 @@ class ResponseCache:
         self.default_on = default_on
         self.ttl = ttl
 
-    def lookup(self, api: str, key_hash: str, body: Any, chat: ChatRequest, headers: Mapping[str, str]) \
-            -> Lookup | None:
-        """The request's cache key, when it opted in and is deterministic; None otherwise."""
+    def opted_in(self, key: Key, headers: Mapping[str, str]) -> bool:
+        """The request's header decides; without one, its key's setting or the operator's."""
         asked = first_header(headers, "X-OpenRouter-Cache")
-        on = asked.strip().lower() in ("true", "1") if asked is not None else self.default_on
-        if not on or chat.stream or not (chat.params.get("temperature") == 0 or "seed" in chat.params):
+        if asked is not None:
+            return asked.strip().lower() in ("true", "1")
+        return self.default_on or key.record.response_cache
+
+    def lookup(self, api: str, key: Key, body: Any, headers: Mapping[str, str], *, stream: bool = False) \
+            -> Lookup | None:
+        """The cache key of an eligible request, when it opted in (or its key or the operator did); None
+        otherwise."""
+        if not self.opted_in(key, headers):
             return None
+        return self._lookup(api, key, body, headers, stream)
+
+    def lookup_chat(self, api: str, key: Key, body: Any, chat: ChatRequest, headers: Mapping[str, str]) \
+            -> Lookup | None:
+        """`lookup` for a chat-shaped request: eligible when deterministic (`temperature` 0 or a `seed`)."""
+        if not self.opted_in(key, headers) or not (chat.params.get("temperature") == 0 or "seed" in chat.params):
+            return None
+        return self._lookup(api, key, body, headers, chat.stream)
+
+    def _lookup(self, api: str, key: Key, body: Any, headers: Mapping[str, str], stream: bool) -> Lookup:
         ttl = self.ttl
         given = first_header(headers, "X-OpenRouter-Cache-TTL")
         if given is not None:
@@ -146,8 +174,9 @@ class ResponseCache:
                 raise InvalidParameter("X-OpenRouter-Cache-TTL", f"must be a whole number of seconds from 1 to "
                                                                  f"{MAX_TTL}")
         # The body as decoded, encoded again: the same bytes for the same request, property order kept.
-        digest = hashlib.sha256(b"\x00".join((api.encode(), key_hash.encode(), orjson.dumps(body)))).hexdigest()
-        return Lookup(digest, ttl)
+        digest = hashlib.sha256(b"\x00".join((api.encode(), key.hash.encode(), b"stream" if stream else b"",
+                                              orjson.dumps(body)))).hexdigest()
+        return Lookup(digest, ttl, stream)
 
     async def clear_if_asked(self, lookup: Lookup, headers: Mapping[str, str]) -> None:
         if (first_header(headers, "X-OpenRouter-Cache-Clear") or "").strip().lower() in ("true", "1"):
@@ -158,6 +187,10 @@ class ResponseCache:
 
     async def put(self, lookup: Lookup, body: bytes) -> None:
         await self.store.put(lookup.key, Entry(body, time.time(), lookup.ttl))
+
+    async def put_stream(self, lookup: Lookup, generation_id: str, events: bytes) -> None:
+        """A stream's events as the client received them, kept with the id of its generation."""
+        await self.put(lookup, generation_id.encode() + b"\n" + events)
 
 
 def replayed(body: bytes, generation_id: str) -> tuple[bytes, str | None]:
@@ -173,12 +206,54 @@ def replayed(body: bytes, generation_id: str) -> tuple[bytes, str | None]:
     return orjson.dumps(reply), source if isinstance(source, str) else None
 
 
+def replayed_stream(body: bytes, generation_id: str) -> tuple[bytes, str]:
+    """A stored stream as a hit sends it — under the fresh id, every `usage` object in its events zeroed —
+    and the id of the generation it came from. Only the `data` lines that carry usage are decoded."""
+    source, _, events = body.partition(b"\n")
+    events = events.replace(source, generation_id.encode())
+    lines = events.split(b"\n")
+    for i, line in enumerate(lines):
+        if line.startswith(b"data:") and b'"usage"' in line:
+            ending = b"\r" if line.endswith(b"\r") else b""
+            try:
+                data = orjson.loads(line[5:])
+            except orjson.JSONDecodeError:
+                continue
+            lines[i] = b"data: " + orjson.dumps(_usage_zeroed(data)) + ending
+    return b"\n".join(lines), source.decode()
+
+
+def _usage_zeroed(value: Any) -> Any:
+    """`value` with every `usage` object in it, at any depth (a chunk's, `message.usage`, `response.usage`),
+    zeroed."""
+    if isinstance(value, dict):
+        return {k: _zeroed(v) if k == "usage" and isinstance(v, dict) else _usage_zeroed(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_usage_zeroed(v) for v in value]
+    return value
+
+
 def _zeroed(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _zeroed(v) for k, v in value.items()}
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
     return 0
+
+
+async def record_hit(accountant: Accountant, key: Key, request: ChatRequest, headers: Mapping[str, str], *,
+                     api: str, operation: str) -> Generation:
+    """A hit's generation, recorded as charged nothing (its usage zero, served in no time)."""
+    generation = Generation(id=generation_id(), model=request.model, streamed=request.stream, started=time.time(),
+                            usage=Usage(0, 0), finish_reason="stop", latency_ms=0, generation_time_ms=0,
+                            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
+                            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
+                            user_agent=first_header(headers, "User-Agent"), external_user=request.user,
+                            session_id=request.session_id or first_header(headers, "X-Session-Id"),
+                            operation=operation)
+    await Tab(accountant, Hold(key, 0), generation, api=api).settle()
+    return generation
 
 
 def hit_headers(entry: Entry, source_id: str | None) -> dict[str, str]:
@@ -189,4 +264,5 @@ def hit_headers(entry: Entry, source_id: str | None) -> dict[str, str]:
     return headers
 
 
-__all__ = ["Entry", "Lookup", "MemoryStore", "RedisStore", "ResponseCache", "hit_headers", "replayed"]
+__all__ = ["Entry", "Lookup", "MemoryStore", "RedisStore", "ResponseCache", "hit_headers", "record_hit", "replayed",
+           "replayed_stream"]

@@ -13,17 +13,20 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from msgspec import structs
 
+from crossroads.api.cache import ResponseCache
 from crossroads.api.models import ModelsAPI
 from crossroads.api.oneshot import OneShotAPI
 from crossroads.api.render import JSON
 from crossroads.errors import InvalidParameter
+from crossroads.guardrails.enforce import Guard, Guardrails
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.providers.embedding import to_base64, to_floats
 from crossroads.ratelimit.base import Limiter
 from crossroads.routing.embedding import Embedded, EmbeddingDispatcher
-from crossroads.routing.plan import Planner, Route
+from crossroads.routing.plan import Fence, Planner, Route
 from crossroads.schema.embeddings import EmbeddingsRequest, parse_embeddings_request
 from crossroads.schema.request import ChatRequest
 from crossroads.settings import Settings
@@ -35,10 +38,12 @@ EMBEDDINGS = "embeddings"
 class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
     api = "embeddings"
     operation = "embeddings"
+    cacheable = True
 
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: EmbeddingDispatcher,
-                 accountant: Accountant, limiter: Limiter, models: ModelsAPI) -> None:
-        super().__init__(settings, keys, planner, accountant, limiter)
+                 accountant: Accountant, limiter: Limiter, models: ModelsAPI,
+                 guardrails: Guardrails | None = None, cache: ResponseCache | None = None) -> None:
+        super().__init__(settings, keys, planner, accountant, limiter, guardrails, cache)
         self.dispatcher = dispatcher
         self.models_api = models
 
@@ -61,9 +66,19 @@ class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
             -> web.Response:
         return _reply(request, served, generation, charge)
 
-    def route(self, embed: EmbeddingsRequest) -> Route:
+    def screen(self, request: EmbeddingsRequest, guard: Guard) -> EmbeddingsRequest:
+        """The text inputs through the content filters (inputs given as token ids are sent as they are)."""
+        texts = tuple(item for item in request.inputs if isinstance(item, str))
+        screened = guard.screen_texts(texts)
+        if screened is texts:
+            return request
+        replaced = iter(screened)
+        inputs = tuple(next(replaced) if isinstance(item, str) else item for item in request.inputs)
+        return structs.replace(request, inputs=inputs)
+
+    def route(self, embed: EmbeddingsRequest, fence: Fence | None) -> Route:
         """The planner's route, kept to embedding models and to endpoints an embedder can speak to."""
-        route = self.planner.plan(embed.route, output=EMBEDDINGS)
+        route = self.planner.plan(embed.route, fence, output=EMBEDDINGS)
         embedders = self.dispatcher.embedders
         groups = [(model, [e for e in endpoints if e.provider.wire_format in embedders])
                   for model, endpoints in route.groups]

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from crossroads.api.body import read_json
-from crossroads.api.cache import Entry, ResponseCache, hit_headers, replayed
+from crossroads.api.cache import Entry, Lookup, ResponseCache, hit_headers, record_hit, replayed, replayed_stream
 from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
 from crossroads.api.render import JSON, SSE_HEADERS, generation_id
@@ -37,7 +37,6 @@ from crossroads.routing.dispatch import Dispatcher
 from crossroads.routing.outcome import End, OpenStream, Served
 from crossroads.routing.plan import Planner, Route
 from crossroads.schema.request import ChatRequest
-from crossroads.schema.usage import Usage
 from crossroads.settings import Settings
 
 log = logging.getLogger("crossroads.inference")
@@ -145,13 +144,15 @@ class Inference:
         guard = None
         if self.guardrails is not None:
             chat, guard = self.guardrails.check(key, chat)
-        lookup = self.cache.lookup(face.api, key.hash, body, chat, headers) if self.cache is not None else None
+        lookup = self.cache.lookup_chat(face.api, key, body, chat, headers) if self.cache is not None else None
         if lookup is not None:
             assert self.cache is not None
             await self.cache.clear_if_asked(lookup, headers)
             entry = await self.cache.get(lookup)
             if entry is not None:
-                return await self._replay(key, chat, entry, headers)
+                if guard is not None:
+                    self.planner.plan(chat, guard)  # a stored reply is no way round the key's guardrails
+                return await self._replay(request, key, chat, entry, lookup)
         if chat.plugins:
             chat = await self.plugins.prepare(chat)
         route = self.planner.plan(chat, guard, account=key.hash)
@@ -164,7 +165,7 @@ class Inference:
             tab.generation.content = content.started(chat.messages)
         try:
             if chat.stream:
-                return await self._stream(request, chat, route, tab)
+                return await self._stream(request, chat, route, tab, lookup)
             served = await self.dispatcher.complete(chat, route, tab)
             if chat.plugins:
                 self.plugins.amend(chat, served.completion)
@@ -183,27 +184,34 @@ class Inference:
             # released and the attempt recorded: a reservation never outlives its request.
             await tab.abandon()
 
-    async def _replay(self, key: Key, chat: ChatRequest, entry: Entry, headers: Mapping[str, str]) \
-            -> web.Response:
-        """A cache hit: the stored reply under a new generation id, recorded as a generation charged nothing."""
-        generation = Generation(id=generation_id(), model=chat.model, streamed=False, started=time.time(),
-                                usage=Usage(0, 0), finish_reason="stop", latency_ms=0, generation_time_ms=0,
-                                http_referer=first_header(headers, "HTTP-Referer", "Referer"),
-                                app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
-                                user_agent=first_header(headers, "User-Agent"), external_user=chat.user,
-                                session_id=chat.session_id or first_header(headers, "X-Session-Id"))
-        await Tab(self.accountant, Hold(key, 0), generation, api=self.face.api).settle()
-        body, source = replayed(entry.body, generation.id)
-        return web.Response(body=body, content_type=JSON,
-                            headers={"X-Generation-Id": generation.id, **hit_headers(entry, source)})
+    async def _replay(self, request: web.Request, key: Key, chat: ChatRequest, entry: Entry, lookup: Lookup) \
+            -> web.StreamResponse:
+        """A cache hit: the stored reply, or stream, under a new generation id, recorded as a generation charged
+        nothing."""
+        generation = await record_hit(self.accountant, key, chat, request.headers, api=self.face.api,
+                                      operation=self.face.operation)
+        if not lookup.stream:
+            body, source = replayed(entry.body, generation.id)
+            return web.Response(body=body, content_type=JSON,
+                                headers={"X-Generation-Id": generation.id, **hit_headers(entry, source)})
+        events, stream_source = replayed_stream(entry.body, generation.id)
+        response = web.StreamResponse(headers={**SSE_HEADERS, "X-Generation-Id": generation.id,
+                                               **hit_headers(entry, stream_source)})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionResetError):
+            await response.write_eof(events)
+        return response
 
-    async def _stream(self, request: web.Request, chat: ChatRequest, route: Route, tab: Tab) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, chat: ChatRequest, route: Route, tab: Tab,
+                      lookup: Lookup | None) -> web.StreamResponse:
         generation = tab.generation
         face = self.face
         writer = face.writer(chat, generation)
         if chat.plugins:
             writer = self.plugins.writer(chat, writer)
         response = web.StreamResponse(headers={**SSE_HEADERS, "X-Generation-Id": generation.id})
+        if lookup is not None:
+            response.headers["X-OpenRouter-Cache-Status"] = "MISS"  # stored once it completes
         keepalive = KeepAlive(request, response, self.settings.keepalive_seconds, face.keepalive)
         try:
             stream = await self.dispatcher.open_stream(chat, route, tab)
@@ -222,13 +230,20 @@ class Inference:
             await response.prepare(request)
         metrics = self.accountant.metrics
         metrics.streams += 1
+        # The events sent, gathered only when a complete stream is to be stored in the response cache.
+        sent: list[bytes] | None = [] if lookup is not None else None
         try:
-            return await self._relay(response, writer, stream, generation, route)
+            completed = await self._relay(response, writer, stream, generation, route, sent)
         finally:
             metrics.streams -= 1
+        if completed and sent is not None and lookup is not None and self.cache is not None:
+            await self.cache.put_stream(lookup, generation.id, b"".join(sent))
+        return response
 
     async def _relay(self, response: web.StreamResponse, writer: StreamWriter, stream: OpenStream,
-                     generation: Generation, route: Route) -> web.StreamResponse:
+                     generation: Generation, route: Route, sent: list[bytes] | None) -> bool:
+        """Relay the stream to its end; whether it completed (no failure). `sent`, when given, gathers every
+        byte written."""
         # The response is committed: from here on no other provider can take over; a failure can only end
         # the stream in-band, in the face's error form.
         failure: CrossroadsError | None = None
@@ -242,8 +257,11 @@ class Inference:
         try:
             while True:
                 if out and not stream.ready:
-                    await response.write(b"".join(out))
+                    data = b"".join(out)
+                    await response.write(data)
                     out.clear()
+                    if sent is not None:
+                        sent.append(data)
                 pieces = await stream.next_pieces()
                 if pieces is None:
                     break
@@ -268,9 +286,12 @@ class Inference:
         else:
             out.append(writer.end(generation, await stream.finish(End.DONE)))
             self.planner.remember(route, stream.endpoint, generation.usage)
+        data = b"".join(out)
+        if sent is not None:
+            sent.append(data)
         with contextlib.suppress(ConnectionResetError):  # the client left at the very end: nothing to do
-            await response.write_eof(b"".join(out))
-        return response
+            await response.write_eof(data)
+        return failure is None
 
 
 def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[str, str], chat: ChatRequest,

@@ -1,5 +1,8 @@
 """Keys and credits: OpenRouter's provisioning API (`/keys`, management key only), `/key` (and the old
 `/auth/key`) for the calling key, and `/credits`.
+
+A key carries one field OpenRouter's spec does not have: `response_cache` (a boolean, on create, update and
+every key shown), which opts all the key's eligible requests into response caching (`api/cache.py`).
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ _LIMITS = {
 _CREATE = Obj({"name": String(min_length=1, max_length=256), "limit": Number(0, MAX_LIMIT_USD),
                "limit_reset": _RESETS,
                "include_byok_in_limit": boolean, "expires_at": String(), "creator_user_id": String(),
-               "workspace_id": String(), **_LIMITS}, required=["name"])
+               "workspace_id": String(), "response_cache": boolean, **_LIMITS}, required=["name"])
 _UPDATE = Obj({"name": String(min_length=1, max_length=256), "disabled": boolean,
                "limit": Number(0, MAX_LIMIT_USD),
-               "limit_reset": _RESETS, "include_byok_in_limit": boolean, "expires_at": String(), **_LIMITS},
+               "limit_reset": _RESETS, "include_byok_in_limit": boolean, "expires_at": String(),
+               "response_cache": boolean, **_LIMITS},
               closed=False)
 #: `/key`'s deprecated `rate_limit` object: OpenRouter always answers -1 (limits are under the key's own
 #: `rate_limit_requests` / `rate_limit_interval` here).
@@ -179,6 +183,7 @@ class KeysAPI:
             "rate_limit_requests": record.rate_limit_requests,
             "rate_limit_interval": record.rate_limit_interval,
             "tokens_per_minute": record.tokens_per_minute,
+            "response_cache": record.response_cache,
         }
 
     @staticmethod
@@ -213,8 +218,9 @@ def _fields(body: dict[str, Any], patch: bool = False) -> dict[str, Any]:
     for name in ("limit_reset", *_LIMITS):  # null clears these
         if name in body:
             out[name] = body[name]
-    if "include_byok_in_limit" in body:
-        out["include_byok_in_limit"] = _not_null(body, "include_byok_in_limit")
+    for name in ("include_byok_in_limit", "response_cache"):
+        if name in body:
+            out[name] = _not_null(body, name)
     if not patch and "creator_user_id" in body:
         out["creator_user_id"] = body["creator_user_id"]
     if "expires_at" in body:  # null: the key never expires

@@ -23,6 +23,7 @@ from crossroads.api.messages_stream import STOP_REASONS, EventWriter, content_bl
 from crossroads.api.render import JSON
 from crossroads.catalog.types import Catalog, Endpoint
 from crossroads.errors import CrossroadsError, InvalidParameter, UpstreamError
+from crossroads.guardrails.enforce import Guardrails
 from crossroads.ledger.accounting import Charge, Generation
 from crossroads.ledger.keys import KeyRing
 from crossroads.providers.base import Adapter
@@ -165,23 +166,30 @@ class TokenCounter:
     """
 
     def __init__(self, face: MessagesFace, settings: Settings, keys: KeyRing, planner: Planner,
-                 adapters: Mapping[str, Adapter], transport: Transport) -> None:
+                 adapters: Mapping[str, Adapter], transport: Transport, guardrails: Guardrails | None = None) \
+            -> None:
         self.face = face
         self.settings = settings
         self.keys = keys
         self.planner = planner
         self.adapters = adapters
         self.transport = transport
+        #: The key's guardrails hold here as on `/messages`: its models, providers, spend limit and content
+        #: filters (a redacted prompt is no longer the client's body, so it is estimated, never sent).
+        self.guardrails = guardrails
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            await self.keys.authenticate(self.face.credentials(request))
+            key = await self.keys.authenticate(self.face.credentials(request))
             body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
             if isinstance(body, dict):
                 body = {**body, "max_tokens": 1, "stream": False}
             beta = header_text(request.headers.get("anthropic-beta"))
             chat = self.face.parse(body, self.settings.default_model, {"anthropic-beta": beta} if beta else {})
-            route = self.planner.plan(chat)
+            guard = None
+            if self.guardrails is not None:
+                chat, guard = self.guardrails.check(key, chat)
+            route = self.planner.plan(chat, guard)
         except CrossroadsError as error:
             return self.face.error(error, {})
         tokens = await self._count(chat, route.endpoints())

@@ -1,10 +1,13 @@
 """The inference path of APIs that answer in one JSON body and never stream (embeddings, rerank):
-authenticate → parse → plan → admit → dispatch → render → finish, with the keys, planner, limits,
-reservations, ledger and generation record every inference request has.
+authenticate → parse → guard → plan → admit → dispatch → render → finish, with the keys, guardrails,
+planner, limits, reservations, ledger and generation record every inference request has.
 
-A `OneShotAPI` subclass says how its body is parsed, which models and endpoints may serve it, how it is
-dispatched and how the reply is written; the rest is here, once. Routing, limits and accounting read the
-parsed request's `ChatRequest` view (`route_view`), as they read a chat request.
+A `OneShotAPI` subclass says how its body is parsed, which texts of it go upstream (for the guardrails'
+content filters), which models and endpoints may serve it, how it is dispatched and how the reply is
+written; the rest is here, once. Routing, limits and accounting read the parsed request's `ChatRequest`
+view (`route_view`), as they read a chat request. An API whose replies are deterministic (`cacheable`) is
+answered from the response cache when the request opts in (`api/cache.py`), once routing has checked the
+model and the key's guardrails.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 
 from crossroads.api.body import read_json
+from crossroads.api.cache import ResponseCache, hit_headers, record_hit, replayed
 from crossroads.api.inference import open_tab
-from crossroads.api.render import error_response
+from crossroads.api.render import JSON, error_response
 from crossroads.errors import CrossroadsError
+from crossroads.guardrails.enforce import Guard, Guardrails
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.ratelimit.base import Limiter
 from crossroads.routing.outcome import End, Outcome
-from crossroads.routing.plan import Planner, Route
+from crossroads.routing.plan import Fence, Planner, Route
 from crossroads.schema.request import ChatRequest
 from crossroads.settings import Settings
 
@@ -37,13 +42,21 @@ class OneShotAPI(Generic[RequestT, ServedT]):
     #: What its requests ask of a model, in OpenTelemetry's GenAI terms (`gen_ai.operation.name`).
     operation: str
 
+    #: The same request always gets the same reply: the response cache may answer it.
+    cacheable: bool = False
+
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, accountant: Accountant,
-                 limiter: Limiter) -> None:
+                 limiter: Limiter, guardrails: Guardrails | None = None, cache: ResponseCache | None = None) \
+            -> None:
         self.settings = settings
         self.keys = keys
         self.planner = planner
         self.accountant = accountant
         self.limiter = limiter
+        #: Holds requests to their key's guardrails.
+        self.guardrails = guardrails
+        #: Response caching, for a `cacheable` API.
+        self.cache = cache if self.cacheable else None
 
     # -- what an API provides ----------------------------------------------------------------------------
 
@@ -53,7 +66,12 @@ class OneShotAPI(Generic[RequestT, ServedT]):
     def route_view(self, request: RequestT) -> ChatRequest:
         raise NotImplementedError
 
-    def route(self, request: RequestT) -> Route:
+    def screen(self, request: RequestT, guard: Guard) -> RequestT:
+        """The request with the texts it sends upstream through the guardrails' content filters."""
+        raise NotImplementedError
+
+    def route(self, request: RequestT, fence: Fence | None) -> Route:
+        """The endpoints that may serve the request; `fence` (the key's guardrails) keeps some out."""
         raise NotImplementedError
 
     async def dispatch(self, request: RequestT, route: Route, tab: Tab) -> ServedT:
@@ -81,15 +99,34 @@ class OneShotAPI(Generic[RequestT, ServedT]):
         key = await self.keys.authenticate(headers.get("Authorization"))
         body = await read_json(request, self.settings.max_body_bytes, self.settings.body_timeout)
         parsed = self.parse(body)
+        guard = self.guardrails.admit(key) if self.guardrails is not None else None
+        if guard is not None:
+            parsed = self.screen(parsed, guard)
         view = self.route_view(parsed)
-        route = self.route(parsed)
+        route = self.route(parsed, guard)
+        cache = self.cache
+        lookup = cache.lookup(self.api, key, body, headers) if cache is not None else None
+        if lookup is not None:
+            assert cache is not None
+            await cache.clear_if_asked(lookup, headers)
+            entry = await cache.get(lookup)
+            if entry is not None:
+                generation = await record_hit(self.accountant, key, view, headers, api=self.api,
+                                              operation=self.operation)
+                reply, source = replayed(entry.body, generation.id)
+                return web.Response(body=reply, content_type=JSON,
+                                    headers={"X-Generation-Id": generation.id, **hit_headers(entry, source)})
         await self.limiter.check(key, route, view)
         hold = await self.accountant.admit(key, list(route.endpoints()), view.prompt_tokens_bound(), None)
         tab = open_tab(self.accountant, hold, route, headers, view, api=self.api, arrived=arrived,
                        operation=self.operation)
         try:
             served = await self.dispatch(parsed, route, tab)
-            return self.reply(parsed, served, tab.generation, await served.finish(End.DONE))
+            response = self.reply(parsed, served, tab.generation, await served.finish(End.DONE))
+            if lookup is not None and cache is not None and isinstance(response.body, bytes):
+                await cache.put(lookup, response.body)
+                response.headers["X-OpenRouter-Cache-Status"] = "MISS"
+            return response
         except CrossroadsError as error:
             return error_response(error, {"X-Generation-Id": tab.generation.id})
         finally:

@@ -1,8 +1,9 @@
 """`POST /api/v1/rerank`, OpenRouter's shape: `{model, query, documents, top_n, return_documents}` →
 `{id, model, provider, results: [{index, relevance_score, document: {text}}], usage}`, best first.
 
-Authenticated, routed, limited, reserved, charged and recorded as every inference request is
-(`api/oneshot.py`); only models whose output modality is `rerank` are routed."""
+Authenticated, guarded, routed, limited, reserved, charged and recorded as every inference request is
+(`api/oneshot.py`); only models whose output modality is `rerank` are routed. The guardrails' content
+filters read the query and every document."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from msgspec import structs
 
 from crossroads.api.oneshot import OneShotAPI
 from crossroads.api.render import JSON
+from crossroads.guardrails.enforce import Guard, Guardrails
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
 from crossroads.ledger.keys import KeyRing
 from crossroads.ratelimit.base import Limiter
-from crossroads.routing.plan import Planner, Route
+from crossroads.routing.plan import Fence, Planner, Route
 from crossroads.routing.rerank import RerankDispatcher, Reranked
 from crossroads.schema.request import ChatRequest
 from crossroads.schema.rerank import RerankRequest, parse_rerank_request
@@ -30,8 +33,8 @@ class RerankAPI(OneShotAPI[RerankRequest, Reranked]):
     operation = "rerank"
 
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: RerankDispatcher,
-                 accountant: Accountant, limiter: Limiter) -> None:
-        super().__init__(settings, keys, planner, accountant, limiter)
+                 accountant: Accountant, limiter: Limiter, guardrails: Guardrails | None = None) -> None:
+        super().__init__(settings, keys, planner, accountant, limiter, guardrails)
         self.dispatcher = dispatcher
 
     def parse(self, body: Any) -> RerankRequest:
@@ -47,8 +50,15 @@ class RerankAPI(OneShotAPI[RerankRequest, Reranked]):
             -> web.Response:
         return _reply(request, served, generation, charge)
 
-    def route(self, rerank: RerankRequest) -> Route:
-        return self.planner.plan(rerank.route, output=RERANK)
+    def screen(self, request: RerankRequest, guard: Guard) -> RerankRequest:
+        texts = (request.query, *request.documents)
+        screened = guard.screen_texts(texts)
+        if screened is texts:
+            return request
+        return structs.replace(request, query=screened[0], documents=screened[1:])
+
+    def route(self, rerank: RerankRequest, fence: Fence | None) -> Route:
+        return self.planner.plan(rerank.route, fence, output=RERANK)
 
 
 def _reply(rerank: RerankRequest, served: Reranked, generation: Generation, charge: Charge) -> web.Response:

@@ -1,6 +1,10 @@
 """A request checked against its key's guardrails: the prompt screened by the content filters, the spend limits,
 and — through the planner, as a `Fence` — the models and endpoints the key may use.
 
+Every API a key can call is held to them: the chat-shaped ones (`screen` over the messages), and those that
+send texts of their own upstream — embedding inputs, a rerank query and its documents (`screen_texts`, all
+of which count as the user's).
+
 Every refusal is a 403 naming the guardrail. A key with several guardrails is held to all of them.
 """
 
@@ -86,6 +90,15 @@ class Guard:
         # The client's own body (`native`) would carry the unredacted text: the translation goes instead.
         return structs.replace(request, messages=messages, native=None)
 
+    def screen_texts(self, texts: tuple[str, ...]) -> tuple[str, ...]:
+        """Texts sent upstream as they are (not messages), checked by every content filter: a `block` match
+        refuses the request, `redact` replaces the matches. The same tuple when nothing changed."""
+        filters = [(rail, f) for rail in self.rails for f in rail.filters if f.action != "flag"]
+        if not filters:
+            return texts
+        screened = tuple(_screen_text(text, filters) for text in texts)
+        return texts if all(a is b for a, b in zip(screened, texts, strict=True)) else screened
+
 
 _PERIODS = {"daily": "day", "weekly": "week", "monthly": "month"}
 
@@ -145,12 +158,18 @@ class Guardrails:
         rails = self.book.of_key(key.hash)
         return Guard(rails) if rails else None
 
+    def admit(self, key: Key) -> Guard | None:
+        """The key's guard, once its guardrails' spend limits allow another request; None without guardrails."""
+        guard = self.guard(key)
+        if guard is not None:
+            guard.check_spend(self.book, self.keys, self.clock())
+        return guard
+
     def check(self, key: Key, request: ChatRequest) -> tuple[ChatRequest, Guard | None]:
         """The request as its key's guardrails let it through (screened), and the guard for routing."""
-        guard = self.guard(key)
+        guard = self.admit(key)
         if guard is None:
             return request, None
-        guard.check_spend(self.book, self.keys, self.clock())
         return guard.screen(request), guard
 
 

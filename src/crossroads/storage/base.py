@@ -36,12 +36,15 @@ class KeyRecord:
     creator_user_id: str | None = None
     updated_at: float | None = None
     expires_at: float | None = None
+    #: Every eligible request of the key is answered from the response cache (migration 0008).
+    response_cache: bool = False
 
 
 KEY_COLUMNS = tuple(KeyRecord.__dataclass_fields__)
 #: Fields a PATCH may change.
 KEY_MUTABLE = frozenset({"name", "disabled", "limit_nanos", "limit_reset", "include_byok_in_limit",
-                         "rate_limit_requests", "rate_limit_interval", "tokens_per_minute", "expires_at"})
+                         "rate_limit_requests", "rate_limit_interval", "tokens_per_minute", "expires_at",
+                         "response_cache"})
 
 
 @dataclass(slots=True)

@@ -54,7 +54,7 @@ _PRESET_SELECT = f"SELECT {', '.join(PRESET_COLUMNS)} FROM presets"
 _VERSION_SELECT = f"SELECT {', '.join(PRESET_VERSION_COLUMNS)} FROM preset_versions"
 _SESSION_SELECT = f"SELECT {', '.join(SESSION_COLUMNS)} FROM dashboard_sessions"
 _SESSION_RETURNING = f"RETURNING {', '.join(SESSION_COLUMNS)}"
-_BOOL_KEY_FIELDS = ("disabled", "include_byok_in_limit", "is_management")
+_BOOL_KEY_FIELDS = ("disabled", "include_byok_in_limit", "is_management", "response_cache")
 _BOOL_GEN_FIELDS = ("streamed", "cancelled", "usage_estimated")
 
 

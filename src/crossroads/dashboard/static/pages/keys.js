@@ -87,6 +87,7 @@ async function ownKey(main) {
       h("dt", {text: "Usage"}), h("dd", {}, usageBar(periodUsage(key), key.limit)),
       h("dt", {text: "Limit resets"}), h("dd", {text: RESETS[key.limit_reset || ""]}),
       h("dt", {text: "Rate limit"}), h("dd", {text: rateLimit(key)}),
+      h("dt", {text: "Response cache"}), h("dd", {text: key.response_cache ? "every eligible request" : "on request"}),
       h("dt", {text: "Spent today / this month / in all"}),
       h("dd", {text: `${fmt.usd(key.usage_daily)} / ${fmt.usd(key.usage_monthly)} / ${fmt.usd(key.usage)}`}))),
   h("p", {class: "muted", text: "Keys are created and changed with the management key."}));
@@ -121,7 +122,7 @@ function keyForm(key, submit, action, cancel) {
     const fields = {
       name: data.get("name"), limit: number("limit"), limit_reset: data.get("limit_reset") || null,
       rate_limit_requests: number("rate_limit_requests"), rate_limit_interval: number("rate_limit_interval"),
-      tokens_per_minute: number("tokens_per_minute"),
+      tokens_per_minute: number("tokens_per_minute"), response_cache: data.get("response_cache") === "on",
     };
     if (!key) for (const name of Object.keys(fields)) if (fields[name] === null) delete fields[name];
     try {
@@ -137,6 +138,7 @@ function keyForm(key, submit, action, cancel) {
     field("Requests", "rate_limit_requests", {type: "number", min: "1", step: "1", value: key?.rate_limit_requests ?? ""}),
     field("per seconds", "rate_limit_interval", {type: "number", min: "1", step: "1", value: key?.rate_limit_interval ?? ""}),
     field("Tokens / min", "tokens_per_minute", {type: "number", min: "1", step: "1", value: key?.tokens_per_minute ?? ""}),
+    field("Cache replies", "response_cache", {type: "checkbox", checked: key?.response_cache ?? false}),
     h("button", {type: "submit", class: "primary", text: action}),
     cancel ? h("button", {type: "button", text: "Cancel", onclick: cancel}) : null,
     status);
