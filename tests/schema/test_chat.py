@@ -173,9 +173,9 @@ def test_provider_preferences_are_typed_and_their_shorthands_resolved() -> None:
 
 def test_null_provider_preferences_read_as_absent() -> None:
     """The spec makes each field nullable; a null list once reached `tuple(None)` (a 500 found by fuzzing)."""
-    nulls = {name: None for name in ("order", "only", "ignore", "quantizations", "sort", "max_price", "zdr",
-                                     "allow_fallbacks", "data_collection", "preferred_min_throughput",
-                                     "preferred_max_latency", "require_parameters")}
+    nulls = dict.fromkeys(("order", "only", "ignore", "quantizations", "sort", "max_price", "zdr", "allow_fallbacks",
+                           "data_collection", "preferred_min_throughput", "preferred_max_latency",
+                           "require_parameters"))
     assert parse(provider=nulls).provider == ProviderPreferences()
 
 
