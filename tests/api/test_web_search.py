@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import anthropic
 import openai
+import orjson
 import pytest
 
 from crossroads.sim import SimServer
 from tests.conftest import Gateway, GatewayFactory
+from tests.openapi import validate_component, validate_response
 
 QUESTION = "Who won the 2026 pelican regatta?"
 #: model → (what the upstream request must hold to search natively, the endpoint's prices per token and
@@ -180,6 +183,8 @@ async def test_responses_carry_the_citations_on_output_text(gw: Gateway, sim: Si
     added = [e for e in events if e.type == "response.output_text.annotation.added"]
     assert [e.annotation_index for e in added] == list(range(len(annotations)))  # type: ignore[union-attr]
     assert [e.annotation.model_dump() for e in added] == annotations  # type: ignore[union-attr]
+    for event in added:
+        validate_component(event.model_dump(), "AnnotationAddedEvent")
     done = next(e for e in events if e.type == "response.completed")
     final = done.response.output[-1].content[0]  # type: ignore[union-attr]
     assert [a.model_dump() for a in final.annotations] == annotations  # type: ignore[union-attr]
@@ -203,3 +208,19 @@ async def test_messages_text_blocks_carry_citations(gw: Gateway, sim: SimServer)
     assert first.cited_text == texts[0].text
     cited = [c.url for block in streamed.content if block.type == "text" for c in block.citations or ()]
     assert cited == [c.url for block in texts for c in block.citations or ()]
+
+
+@pytest.mark.parametrize("model", list(NATIVE))
+async def test_cited_replies_match_openrouters_schema(gw: Gateway, model: str) -> None:
+    body = {"model": model, "messages": [{"role": "user", "content": QUESTION}], "plugins": [{"id": "web"}]}
+    async with aiohttp.ClientSession(headers=gw.auth) as http:
+        async with http.post(f"{gw.url}/chat/completions", json=body) as response:
+            whole = await response.json()
+        async with http.post(f"{gw.url}/chat/completions", json={**body, "stream": True}) as response:
+            text = (await response.read()).decode()
+    assert whole["choices"][0]["message"]["annotations"]
+    validate_response(whole, "/chat/completions", "post", 200)
+    chunks = [orjson.loads(event[len("data: "):]) for event in text.split("\n\n") if event.startswith("data: {")]
+    assert any(chunk["choices"] and chunk["choices"][0]["delta"].get("annotations") for chunk in chunks)
+    for chunk in chunks:
+        validate_component(chunk, "ChatStreamChunk")
