@@ -78,6 +78,9 @@ def test_response_cache_and_web_search_settings() -> None:
         ("tavily", "http://s:8080", "tvly-1")
     with pytest.raises(ConfigError, match="CROSSROADS_WEB_SEARCH_API"):
         from_environ({"CROSSROADS_WEB_SEARCH_URL": "http://s:8080"})
+    with pytest.raises(ConfigError, match="CROSSROADS_WEB_SEARCH_URL"):  # SearXNG is self-hosted
+        from_environ({"CROSSROADS_WEB_SEARCH_API": "searxng"})
+    assert from_environ({"CROSSROADS_WEB_SEARCH_API": "brave"}).web_search_url is None
 
 
 def test_secrets_are_the_management_key_and_keys_in_the_environment() -> None:

@@ -21,7 +21,9 @@ DEFAULT_DATABASE: Final = "sqlite:///crossroads.db"
 #: Where a supervisor tells its workers its broker listens (`supervisor.py`).
 SHARED_SOCKET_ENV: Final = "CROSSROADS_SHARED_SOCKET"
 #: The search API shapes `providers/search.py` speaks.
-WEB_SEARCH_APIS: Final = ("exa", "tavily")
+WEB_SEARCH_APIS: Final = ("exa", "tavily", "brave", "searxng")
+#: Those with no public instance, whose URL the operator gives.
+SELF_HOSTED_SEARCH_APIS: Final = ("searxng",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("CROSSROADS_WEB_SEARCH_URL must be an http:// or https:// URL")
     if web_search_url is not None and web_search_api is None:
         raise ConfigError("CROSSROADS_WEB_SEARCH_URL needs CROSSROADS_WEB_SEARCH_API (the API's shape)")
+    if web_search_api in SELF_HOSTED_SEARCH_APIS and web_search_url is None:
+        raise ConfigError(f"CROSSROADS_WEB_SEARCH_API={web_search_api} needs CROSSROADS_WEB_SEARCH_URL (the "
+                          "instance's base URL)")
     return Settings(
         host=get("CROSSROADS_HOST") or defaults.host,
         port=_int(get("CROSSROADS_PORT"), "CROSSROADS_PORT", defaults.port, 0, 65535),

@@ -175,11 +175,15 @@ def priced_catalog(sim: SimServer) -> str:
     return toml.replace('completion = "2" }', 'completion = "2", web_search = "0.005" }')
 
 
-@pytest.mark.parametrize("api", ["exa", "tavily"])
+#: Each search API's base URL under the simulator.
+SEARCH_ROOTS = {"exa": "/exa", "tavily": "/tavily", "brave": "/brave/res/v1", "searxng": "/searxng"}
+
+
+@pytest.mark.parametrize("api", list(SEARCH_ROOTS))
 async def test_web_results_reach_the_model_and_come_back_as_citations(start_gateway: GatewayFactory,
                                                                       sim: SimServer, api: str) -> None:
     env = {**provider_keys("alpha"), "CROSSROADS_WEB_SEARCH_API": api,
-           "CROSSROADS_WEB_SEARCH_URL": f"{sim.url}/{api}", "CROSSROADS_WEB_SEARCH_KEY": "search-key"}
+           "CROSSROADS_WEB_SEARCH_URL": sim.url + SEARCH_ROOTS[api], "CROSSROADS_WEB_SEARCH_KEY": "search-key"}
     async with start_gateway(env=env, catalog=priced_catalog(sim)) as gw, client(gw) as c:
         completion = await c.chat.completions.create(
             model="test/web", messages=[{"role": "user", "content": "Who won the 2026 regatta?"}],
@@ -194,6 +198,7 @@ async def test_web_results_reach_the_model_and_come_back_as_citations(start_gate
     assert citation["title"] and citation["content"]
     assert sent.startswith("Who won the 2026 regatta?\n\nResults follow.")
     assert all(a["url_citation"]["url"] in sent for a in annotations)
+    assert "on Who won the 2026 regatta?: what the web says" in sent and "<strong>" not in sent
     # the search is charged at the endpoint's web_search price
     assert record is not None and record.cost_nanos >= 5_000_000  # what the key is charged includes it
     usage = completion.usage

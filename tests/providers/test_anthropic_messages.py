@@ -18,6 +18,7 @@ from crossroads.schema.chat import parse_chat_request
 ADAPTER = AnthropicMessages()
 _TAGS = iter(range(1_000_000))
 CLAUDE = Features(tools=True, reasoning=True, seed=False)
+SEARCHES = Features(tools=True, reasoning=True, seed=False, web_search=True)
 NATIVE_JSON = Features(tools=True, reasoning=True, seed=False, response_format=True, structured_outputs=True)
 USER = [{"role": "user", "content": "hi"}]
 WEATHER = {"type": "function", "function": {
@@ -146,7 +147,8 @@ def test_parameters_anthropic_lacks_are_dropped() -> None:
 def test_supported_parameters_come_from_the_table() -> None:
     names = ADAPTER.supported_parameters(endpoint())
     unsupported = {name for name, row in PARAMS.items() if isinstance(row, Unsupported)}
-    assert names == set(PARAMS) - unsupported
+    assert names == set(PARAMS) - unsupported - {"web_search_options"}  # an endpoint feature
+    assert "web_search_options" in ADAPTER.supported_parameters(endpoint(SEARCHES))
     assert "structured_outputs" not in names and "response_format" in names
     assert "structured_outputs" in ADAPTER.supported_parameters(endpoint(NATIVE_JSON))
     plain = ADAPTER.supported_parameters(endpoint(Features()))
@@ -636,3 +638,34 @@ def test_a_stream_without_a_stop_reason_is_unfinished() -> None:
     stream = translator()
     run(stream, events(START, ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": "x"}})))
     assert stream.finish_reason is None
+
+
+def test_web_search_options_become_the_web_search_server_tool() -> None:
+    options = {"max_uses": 3, "allowed_domains": ["example.org"], "blocked_domains": ["ignored.example"],
+               "user_location": {"type": "approximate", "approximate": {"city": "Lyon", "country": "FR"}},
+               "search_context_size": "high"}
+    body = sent({"web_search_options": options, "tools": [WEATHER]}, endpoint(SEARCHES))
+    search, weather = body["tools"]  # in the client's order of the parameters
+    assert search == {"type": "web_search_20250305", "name": "web_search", "max_uses": 3,
+                                 "allowed_domains": ["example.org"],
+                                 "user_location": {"type": "approximate", "city": "Lyon", "country": "FR"}}
+    assert weather["name"] == WEATHER["function"]["name"]
+    assert "tools" not in sent({"web_search_options": {}})  # an endpoint without the feature: dropped
+
+
+def test_web_search_citations_become_annotations_and_searches_usage() -> None:
+    cite = {"type": "web_search_result_location", "url": "https://a.example/x", "title": "A",
+            "cited_text": "a fact", "encrypted_index": "Eo1"}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "stop_reason": "end_turn",
+               "content": [
+                   {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
+                   {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": []},
+                   {"type": "text", "text": "Intro. "},
+                   {"type": "text", "text": "A fact.", "citations": [cite, {"type": "char_location"}]}],
+               "usage": {"input_tokens": 10, "output_tokens": 5, "server_tool_use": {"web_search_requests": 2}}}
+    completion = ADAPTER.parse_response(orjson.dumps(message), endpoint(SEARCHES))
+    reply = completion.choices[0]["message"]
+    assert reply["content"] == "Intro. A fact."
+    assert reply["annotations"] == [{"type": "url_citation", "url_citation": {
+        "url": "https://a.example/x", "title": "A", "content": "a fact", "start_index": 7, "end_index": 14}}]
+    assert completion.usage is not None and completion.usage.web_search_requests == 2

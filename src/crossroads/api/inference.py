@@ -168,7 +168,8 @@ class Inference:
                 return await self._stream(request, chat, route, tab, lookup)
             served = await self.dispatcher.complete(chat, route, tab)
             if chat.plugins:
-                self.plugins.amend(chat, served.completion)
+                assert served.endpoint is not None  # `Dispatcher.complete` returns served outcomes only
+                self.plugins.amend(chat, served.completion, served.endpoint)
             if tab.generation.content is not None:
                 content.of_reply(tab.generation.content, served.completion.choices)
             response = face.reply(chat, served, tab.generation, await served.finish(End.DONE))

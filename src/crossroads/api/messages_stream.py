@@ -8,10 +8,17 @@ a failure after the stream began is an `error` event. Reasoning that came from a
 arrives as `reasoning_details` carrying each block's signature, and goes back out as the same thinking
 blocks; reasoning from other formats (plain `reasoning` text) becomes thinking blocks with an empty
 signature.
+
+Citations ("Web search tool"): the reply's `url_citation` annotations become `web_search_result_location`
+citations (`url`, `title`, `cited_text`; no `encrypted_index` to give, so an empty one) on the text blocks
+they cover: a whole reply's text is split where a cited span begins or ends, each block carrying the
+citations that span it (those placed nowhere go on the last block); in a stream each annotation is a
+`citations_delta` of the open text block.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -42,11 +49,48 @@ def content_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     blocks = _thinking(message)
     content = message.get("content")
     if isinstance(content, str) and content:
-        blocks.append({"type": "text", "text": content})
+        blocks += cited_text(content, message.get("annotations") or ())
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}
         blocks.append({"type": "tool_use", "id": call.get("id"), "name": function.get("name"),
                        "input": _arguments(function.get("arguments"))})
+    return blocks
+
+
+def citation(annotation: Any) -> dict[str, Any] | None:
+    """A chat `url_citation` annotation as a Messages API web search citation."""
+    found = annotation.get("url_citation") if isinstance(annotation, Mapping) and \
+        annotation.get("type") == "url_citation" else None
+    if not isinstance(found, Mapping) or not isinstance(found.get("url"), str):
+        return None
+    return {"type": "web_search_result_location", "url": found["url"], "title": found.get("title") or found["url"],
+            "cited_text": found.get("content") or "", "encrypted_index": ""}
+
+
+def cited_text(text: str, annotations: Any) -> list[dict[str, Any]]:
+    """The text as text blocks split at the edges of its cited spans, each with the citations spanning it."""
+    spans: list[tuple[int, int, dict[str, Any]]] = []
+    loose: list[dict[str, Any]] = []
+    for annotation in annotations:
+        found = citation(annotation)
+        if found is None:
+            continue
+        place = annotation["url_citation"]
+        start, end = place.get("start_index"), place.get("end_index")
+        if isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text):
+            spans.append((start, end, found))
+        else:
+            loose.append(found)
+    edges = sorted({0, len(text), *(edge for start, end, _ in spans for edge in (start, end))})
+    blocks: list[dict[str, Any]] = []
+    for start, end in itertools.pairwise(edges):
+        block: dict[str, Any] = {"type": "text", "text": text[start:end]}
+        covering = [found for s, e, found in spans if s <= start and end <= e]
+        if covering:
+            block["citations"] = covering
+        blocks.append(block)
+    if loose:
+        blocks[-1]["citations"] = [*blocks[-1].get("citations", ()), *loose]
     return blocks
 
 
@@ -164,6 +208,11 @@ class EventWriter:
             if self._open is None or self._open[0] != _TEXT:
                 self._begin(_TEXT, None, {"type": "text", "text": ""}, out)
             out.append(self._block_delta({"type": "text_delta", "text": content}))
+        if delta.get("annotations") and self._open is not None and self._open[0] == _TEXT:
+            for annotation in delta["annotations"]:
+                found = citation(annotation)
+                if found is not None:
+                    out.append(self._block_delta({"type": "citations_delta", "citation": found}))
         for call in delta.get("tool_calls") or ():
             key = call.get("index", 0)
             function = call.get("function") or {}
@@ -210,4 +259,4 @@ class EventWriter:
         return event(b"content_block_delta", {"type": "content_block_delta", "index": self._index, "delta": delta})
 
 
-__all__ = ["STOP_REASONS", "EventWriter", "content_blocks", "event", "usage_fields"]
+__all__ = ["STOP_REASONS", "EventWriter", "citation", "cited_text", "content_blocks", "event", "usage_fields"]

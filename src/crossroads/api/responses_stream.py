@@ -5,8 +5,10 @@ arguments so far, the next `sequence_number` — and writes the sequence OpenAI 
 (https://platform.openai.com/docs/api-reference/responses-streaming): `response.created`,
 `response.in_progress`, then per item `output_item.added` → its deltas → its `.done` events →
 `output_item.done`, and finally `response.completed` (or `response.incomplete`) with the whole response.
-Items never interleave: an item is done before the next one is added. A failure after the stream began ends
-it with `response.failed`.
+Items never interleave: an item is done before the next one is added. A citation of the message's text is a
+`response.output_text.annotation.added` event (its `annotation_index` counting the text's annotations), and
+the annotation is in the `output_text` part when the item is done. A failure after the stream began ends it
+with `response.failed`.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ class EventWriter:
             out.append(self._delta_event("response.output_text.delta", {"content_index": 0, "logprobs": []},
                                          content))
         if delta.get("annotations"):
-            self._annotations += citations(delta["annotations"])
+            self._annotate(citations(delta["annotations"]), out)
         for call in delta.get("tool_calls") or ():
             index = call.get("index", 0)
             function = call.get("function") or {}
@@ -142,6 +144,17 @@ class EventWriter:
             if arguments:
                 self._text.append(arguments)
                 out.append(self._delta_event("response.function_call_arguments.delta", {}, arguments))
+
+    def _annotate(self, annotations: list[dict[str, Any]], out: list[bytes]) -> None:
+        """Each annotation of the open message's text, as a `response.output_text.annotation.added` event; one
+        that comes while no message is open has no text to annotate and is dropped."""
+        if self._kind != "message":
+            return
+        for annotation in annotations:
+            out.append(self._event("response.output_text.annotation.added", {
+                **self._where(), "content_index": 0, "annotation_index": len(self._annotations),
+                "annotation": annotation}))
+            self._annotations.append(annotation)
 
     def _where(self) -> dict[str, Any]:
         return {"item_id": self._open["id"], "output_index": len(self.output)}

@@ -75,6 +75,7 @@ class FeaturesTable(Table):
     logprobs: bool | None = None
     reasoning: bool | None = None
     seed: bool | None = None
+    web_search: bool | None = None
 
 
 class ReasoningTable(Table):

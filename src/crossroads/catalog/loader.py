@@ -47,6 +47,7 @@ File format (the built-in `data/catalog.toml` is the reference example)::
     max_completion_tokens = 16384           # optional, as is max_prompt_tokens
     pricing = { prompt = "0.23", completion = "0.40" }   # USD per MILLION tokens; request/image: per unit
     features = { structured_outputs = false }            # optional, overrides the model's features
+                                            # (`web_search = true`: the provider's built-in web search)
     input_modalities = ["text"]             # optional, default = the model's
     supports_implicit_caching = false
 

@@ -198,6 +198,9 @@ class Features:
     logprobs: bool = False
     reasoning: bool = False
     seed: bool = True
+    #: The provider's built-in web search (OpenAI's search models, Anthropic's `web_search` server tool,
+    #: Gemini's `google_search`), asked for with `web_search_options` or the `web` plugin.
+    web_search: bool = False
 
 
 @dataclass(frozen=True, slots=True)

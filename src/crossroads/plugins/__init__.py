@@ -3,8 +3,9 @@
 Plugin ids and their options are checked with the request (`schema.chat.PLUGINS`); this package applies
 them, at four points of a request's path, each skipped at once when a request has no plugins:
 
-    before routing   `Plugins.prepare`  web search results into the prompt (`web`, `plugins/web.py`)
-    per endpoint     `fit`              what one endpoint receives: PDFs as text where it cannot read them
+    before routing   `Plugins.prepare`  a web search by the gateway's backend (`web`, `plugins/web.py`)
+    per endpoint     `fit`              what one endpoint receives: the search results in the prompt, unless
+                                        it searches natively (`web`), PDFs as text where it cannot read them
                                         (`file-parser`), the middle of a prompt too long for its context
                                         removed (`context-compression`)
     whole replies    `Plugins.amend`    JSON healed (`response-healing`), citations as `annotations` (`web`)
@@ -23,11 +24,12 @@ from msgspec import structs
 
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import ContextLengthExceeded
+from crossroads.plugins import web as web_search
 from crossroads.plugins.compression import middle_out
 from crossroads.plugins.files import TEXT_ENGINES, engine_of, parse_files
 from crossroads.plugins.healing import heal, heals
 from crossroads.plugins.stream import PluginWriter
-from crossroads.plugins.web import place, search_into
+from crossroads.plugins.web import place, search_into, uses_results
 from crossroads.providers.base import Completion
 from crossroads.providers.search import WebSearch
 from crossroads.schema.chat import measure_messages
@@ -63,9 +65,10 @@ class Plugins:
             request = await search_into(request, web, self.search)
         return request
 
-    def amend(self, request: ChatRequest, completion: Completion) -> None:
-        """A whole reply as the plugins change it: JSON healed, citations added."""
-        applied = request.applied
+    def amend(self, request: ChatRequest, completion: Completion, endpoint: Endpoint) -> None:
+        """A whole reply of `endpoint` as the plugins change it: JSON healed, the search backend's citations
+        added where it used them."""
+        applied = request.applied if uses_results(request, endpoint) else None
         healing = request.response_format if request.plugin("response-healing") is not None else None
         for choice in completion.choices:
             message = choice.get("message") or {}
@@ -86,14 +89,17 @@ class Plugins:
         annotations = request.applied.annotations if request.applied is not None else ()
         if healing is None and not annotations:
             return writer
-        return PluginWriter(writer, healing, annotations)
+        return PluginWriter(writer, healing, annotations, lambda endpoint: uses_results(request, endpoint))
 
 
 def fit(request: ChatRequest, endpoint: Endpoint) -> ChatRequest:
-    """What `endpoint` receives of a request with plugins: PDFs as text where it cannot take them or the
+    """What `endpoint` receives of a request with plugins: the web search backend's results unless it
+    searches natively, PDFs as text where it cannot take them or the
     `file-parser` engine says so, and the middle of the conversation removed where the prompt exceeds its
     context (`context-compression`)."""
     messages = request.messages
+    if request.plugin("web") is not None:
+        messages = web_search.fit(request, endpoint)
     parser = request.plugin("file-parser")
     if parser is not None and request.has_files:
         engine = engine_of(parser)

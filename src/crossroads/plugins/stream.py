@@ -5,15 +5,17 @@
   content deltas are held back; at the end each choice's content goes out in one delta — healed when it
   needed and allowed healing, as written otherwise — followed by the held finish chunks. Everything else
   (the role, reasoning, tool calls) streams as it comes. A stream that breaks sends what it held first.
-- `web`: the citations go out as one `annotations` delta ahead of the choice's finish chunk, as OpenRouter
-  sends them.
+- `web`: the search backend's citations go out as one `annotations` delta ahead of the choice's finish
+  chunk, as OpenRouter sends them — when the serving endpoint used the results (an endpoint that searched
+  natively sends its own citations, translated by its adapter).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from crossroads.catalog.types import Endpoint
 from crossroads.errors import CrossroadsError
 from crossroads.ledger.accounting import Charge, Generation
 from crossroads.plugins.healing import heal
@@ -36,13 +38,15 @@ class PluginWriter:
     """Holds back JSON content to heal (when `healing` is the request's `response_format`) and adds
     `annotations` before each choice's finish."""
 
-    __slots__ = ("annotated", "annotations", "content", "healing", "held", "inner")
+    __slots__ = ("annotated", "annotations", "cites", "content", "healing", "held", "inner")
 
     def __init__(self, inner: StreamWriter, healing: Mapping[str, Any] | None,
-                 annotations: Sequence[Mapping[str, Any]]) -> None:
+                 annotations: Sequence[Mapping[str, Any]], cites: Callable[[Endpoint], bool]) -> None:
         self.inner = inner
         self.healing = healing
         self.annotations = list(annotations)
+        #: Whether an endpoint's reply carries `annotations` (it used the search results they cite).
+        self.cites = cites
         #: Per choice index, the content held back for healing.
         self.content: dict[int, list[str]] = {}
         #: Finish chunks held back until the content is out.
@@ -50,6 +54,8 @@ class PluginWriter:
         self.annotated: set[int] = set()
 
     def start(self, stream: OpenStream) -> bytes:
+        if stream.endpoint is None or not self.cites(stream.endpoint):
+            self.annotations = []
         return self.inner.start(stream)
 
     def pieces(self, pieces: list[Piece]) -> bytes:

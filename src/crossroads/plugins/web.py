@@ -1,11 +1,22 @@
-"""The `web` plugin (and the `:online` variant): web search results added to the prompt, cited back as
-`annotations`.
+"""The `web` plugin (and the `:online` variant): web search for a request, by the serving endpoint's own
+provider or by the gateway's search backend, cited back as `annotations`.
 
-As OpenRouter describes it (openrouter.ai/docs/guides/features/plugins/web-search): the request's last user
-message is the query (`search_prompt` replaces the instruction that introduces the results, `max_results`
-— default 5 — bounds them); the results go to the model after that message's text, with the instruction to
-cite them as markdown links; the reply's message carries them as `url_citation` annotations. One search is
-one `web_search` unit of the serving endpoint's pricing (`ledger/cost.py`).
+As OpenRouter describes it (openrouter.ai/docs/guides/features/plugins/web-search), `engine` says who
+searches:
+
+    "native"        the provider's built-in search (catalog feature `web_search`: OpenAI's search models,
+                    Anthropic's `web_search` server tool, Gemini's `google_search`); the adapter sends it as
+                    the endpoint's form of `web_search_options`, and the reply's citations come back as the
+                    adapter translates them. Endpoints that have it are preferred (`routing/plan.py`).
+    any other name  the gateway's search backend (`providers/search.py`), whichever API it speaks.
+    none given      native on an endpoint that has it, the backend on any other.
+
+A backend search is made once, before routing (`search_into`): the request's last user message is the
+query (`max_results` — default 5 — bounds the results; `search_prompt` replaces the instruction that
+introduces them). The endpoints that use it (`uses_results`) get the results after that message's text,
+with the instruction to cite them as markdown links (`fit`), and the reply carries them as `url_citation`
+annotations. A search is one `web_search` unit of the serving endpoint's pricing (`ledger/cost.py`): the
+backend's when the endpoint used its results, the provider's own as its reply reports them.
 """
 
 from __future__ import annotations
@@ -16,30 +27,92 @@ from typing import Any, Final
 
 from msgspec import structs
 
+from crossroads.catalog.types import Endpoint
 from crossroads.errors import InvalidParameter
 from crossroads.providers.search import SearchResult, WebSearch
-from crossroads.schema.chat import measure_messages
-from crossroads.schema.request import Applied, ChatRequest, Plugin
+from crossroads.schema.request import Applied, ChatRequest, Message, Plugin
 
+NATIVE: Final = "native"
 DEFAULT_RESULTS: Final = 5
 #: OpenRouter's own wording.
 DEFAULT_PROMPT: Final = ("A web search was conducted on {date}. Incorporate the following web search results into "
                          "your response.\n\nIMPORTANT: Cite them using markdown links named using the domain of the "
                          "source.\nExample: [nytimes.com](https://nytimes.com/some-page).")
+_NO_BACKEND: Final = ("the plugin 'web' needs a web search backend, and none is configured on this gateway "
+                      "(CROSSROADS_WEB_SEARCH_API)")
+
+
+def engine_of(plugin: Plugin) -> str | None:
+    engine = plugin.options.get("engine")
+    return engine if isinstance(engine, str) else None
 
 
 async def search_into(request: ChatRequest, plugin: Plugin, search: WebSearch | None) -> ChatRequest:
-    """The request with the results of a search for its last user message added to that message."""
-    if search is None:
-        raise InvalidParameter("plugins", "the plugin 'web' needs a web search backend, and none is configured "
-                                          "on this gateway (CROSSROADS_WEB_SEARCH_API)")
-    index, query = _last_user_text(request.messages)
+    """The request with what its search needs before routing: the backend's results for its last user message
+    (kept in `Applied`, added to the prompt per endpoint by `fit`), and `web_search_options` for the endpoints
+    that search natively."""
+    engine = engine_of(plugin)
+    params = request.params
+    if engine in (None, NATIVE) and "web_search_options" not in params:
+        params = {**params, "web_search_options": native_options(plugin)}
+    request = structs.replace(request, params=params)
+    if engine == NATIVE or search is None:
+        if engine is not None and engine != NATIVE:
+            raise InvalidParameter("plugins", _NO_BACKEND)
+        return request  # without a backend, an endpoint that cannot search natively refuses it (`fit`)
+    _, query = _last_user_text(request.messages)
     if not query:
         return request
     results = await search.search(query[:1000], int(plugin.options.get("max_results", DEFAULT_RESULTS)))
     prompt = plugin.options.get("search_prompt") or DEFAULT_PROMPT.format(date=datetime.date.today().isoformat())
     found = "\n\n".join(f"[{n}] {r.title}\nURL: {r.url}\n{r.content}" for n, r in enumerate(results, 1))
     addition = f"{prompt}\n\n{found}" if results else f"{prompt}\n\n(The search found nothing.)"
+    applied = request.applied or Applied()
+    # The prompt is counted with the results, so routing leaves out endpoints they would not fit.
+    return structs.replace(request, prompt_chars=request.prompt_chars + len(addition) + 2,
+                           applied=structs.replace(applied, web_searches=applied.web_searches + 1,
+                                                   web_context=addition,
+                                                   annotations=(*applied.annotations, *citations(results))))
+
+
+def native_options(plugin: Plugin) -> dict[str, Any]:
+    """The plugin's options in OpenAI's `web_search_options` form, which every adapter translates."""
+    options: dict[str, Any] = {}
+    if isinstance(plugin.options.get("user_location"), Mapping):
+        options["user_location"] = plugin.options["user_location"]
+    if isinstance(plugin.options.get("max_uses"), int):
+        options["max_uses"] = plugin.options["max_uses"]
+    for ours, theirs in (("include_domains", "allowed_domains"), ("exclude_domains", "blocked_domains")):
+        if plugin.options.get(ours):
+            options[theirs] = list(plugin.options[ours])
+    return options
+
+
+def searches_natively(request: ChatRequest, endpoint: Endpoint) -> bool:
+    """Whether the endpoint answers the request's `web` plugin with its provider's own search."""
+    plugin = request.plugin("web")
+    return plugin is not None and endpoint.features.web_search and engine_of(plugin) in (None, NATIVE)
+
+
+def uses_results(request: ChatRequest, endpoint: Endpoint) -> bool:
+    """Whether the endpoint is given the backend's results (and so is charged for, and cites, them)."""
+    applied = request.applied
+    return applied is not None and applied.web_context is not None and not searches_natively(request, endpoint)
+
+
+def fit(request: ChatRequest, endpoint: Endpoint) -> list[Message]:
+    """The messages `endpoint` receives: with the backend's results where it uses them. An endpoint that
+    neither searches natively nor has results to use (no backend) refuses the request."""
+    if searches_natively(request, endpoint):
+        return request.messages
+    plugin = request.plugin("web")
+    applied = request.applied
+    addition = applied.web_context if applied is not None else None
+    if addition is None:
+        if plugin is not None and engine_of(plugin) != NATIVE and _last_user_text(request.messages)[1]:
+            raise InvalidParameter("plugins", _NO_BACKEND)
+        return request.messages
+    index, _ = _last_user_text(request.messages)
     messages = list(request.messages)
     message = messages[index]
     content = message["content"]
@@ -47,12 +120,7 @@ async def search_into(request: ChatRequest, plugin: Plugin, search: WebSearch | 
         messages[index] = {**message, "content": f"{content}\n\n{addition}"}
     else:
         messages[index] = {**message, "content": [*content, {"type": "text", "text": addition}]}
-    chars, images, has_files, has_audio = measure_messages(messages)
-    applied = request.applied or Applied()
-    return structs.replace(request, messages=messages, prompt_chars=chars, images=images, has_files=has_files,
-                           has_audio=has_audio,
-                           applied=structs.replace(applied, web_searches=applied.web_searches + 1,
-                                                   annotations=(*applied.annotations, *citations(results))))
+    return messages
 
 
 def citations(results: Sequence[SearchResult]) -> list[Mapping[str, Any]]:
@@ -88,4 +156,5 @@ def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> tuple[int, str]:
     return -1, ""
 
 
-__all__ = ["DEFAULT_PROMPT", "citations", "place", "search_into"]
+__all__ = ["DEFAULT_PROMPT", "NATIVE", "citations", "fit", "native_options", "place", "search_into",
+           "searches_natively", "uses_results"]

@@ -139,6 +139,8 @@ class UpstreamRequest:
     url: str
     headers: Mapping[str, str]
     body: bytes
+    #: Every provider call is a POST; a web search API may be read with a GET (`providers/search.py`).
+    method: str = "POST"
 
 
 @dataclass(slots=True)

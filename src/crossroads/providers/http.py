@@ -4,7 +4,7 @@
 Why not a general-purpose client: on the request path of a gateway the client's own work is paid on every
 request, and the benchmark suite measured aiohttp's client at roughly five times the CPU per request of a
 plain protocol with `httptools` (docs/benchmarks.md). This client does only what talking to an LLM API
-needs: POST a body, read a status line, headers and a (content-length, chunked or close-delimited) body,
+needs: POST a body (or GET a URL), read a status line, headers and a (content-length, chunked or close-delimited) body,
 optionally gzip/deflate-encoded; reuse the connection when the server allows it.
 
 Behaviour worth knowing:
@@ -433,10 +433,13 @@ class HTTPClient:
         await asyncio.sleep(0)  # let the transports finish closing
 
 
-def request_head(target: Target, headers: Mapping[str, str], length: int) -> bytes:
-    """The request line and headers of a POST to `target`, ready to write."""
-    lines = [f"POST {target.path} HTTP/1.1", f"Host: {target.host_header}",
-             f"Content-Length: {length}", "Accept-Encoding: gzip, deflate"]
+def request_head(target: Target, headers: Mapping[str, str], length: int, method: str = "POST") -> bytes:
+    """The request line and headers of a request to `target` (a POST unless `method` says otherwise; a GET
+    carries no body, so no Content-Length), ready to write."""
+    lines = [f"{method} {target.path} HTTP/1.1", f"Host: {target.host_header}"]
+    if method != "GET":
+        lines.append(f"Content-Length: {length}")
+    lines.append("Accept-Encoding: gzip, deflate")
     for name, value in headers.items():
         if "\r" in value or "\n" in value:
             raise ValueError(f"header {name} holds a line break")

@@ -1,21 +1,29 @@
 """Web search APIs, for the `web` plugin: one row per API shape, each saying how a query is sent and how
 results are read back.
 
-    exa      POST {base}/search   x-api-key      {"query", "numResults", "contents": {"text": ...}}
-                                                 → {"results": [{"url", "title", "text"}]}       (docs.exa.ai)
-    tavily   POST {base}/search   Bearer token   {"query", "max_results"}
-                                                 → {"results": [{"url", "title", "content"}]}    (docs.tavily.com)
+    exa      POST {base}/search        x-api-key             JSON {"query", "numResults", "contents": {"text"}}
+                                       → {"results": [{"url", "title", "text"}]}              (docs.exa.ai)
+    tavily   POST {base}/search        Bearer token          JSON {"query", "max_results"}
+                                       → {"results": [{"url", "title", "content"}]}           (docs.tavily.com)
+    brave    GET  {base}/web/search    X-Subscription-Token  ?q=…&count=… (count at most 20)
+                                       → {"web": {"results": [{"url", "title", "description"}]}}
+                                                                  (api-dashboard.search.brave.com/app/documentation)
+    searxng  GET  {base}/search        none (Bearer if a key is set, for an instance behind a proxy)
+                                       ?q=…&format=json (no count: a page of results, cut here)
+                                       → {"results": [{"url", "title", "content"}]}   (docs.searxng.org/dev/search_api)
 
-The search backend is an operator's setting (`CROSSROADS_WEB_SEARCH_API`, `_URL`, `_KEY`); the Simulator
-serves both shapes (`sim/search.py`). Like a provider call, it goes through the transport, and its failures
-are `UpstreamError`s.
+The search backend is an operator's setting (`CROSSROADS_WEB_SEARCH_API`, `_URL`, `_KEY`); SearXNG is
+self-hosted, so it has no default URL. The Simulator serves every shape (`sim/search.py`). Like a provider
+call, a search goes through the transport, and its failures are `UpstreamError`s.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
+from urllib.parse import urlencode
 
 import orjson
 
@@ -25,6 +33,7 @@ from crossroads.providers.transport import Transport
 
 #: How much of a page's text a result carries into the prompt.
 SNIPPET_CHARS: Final = 1000
+_TAG: Final = re.compile(r"<[^>]{1,20}>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,35 +45,59 @@ class SearchResult:
 
 @dataclass(frozen=True, slots=True)
 class SearchAPI:
-    """One search API's shape."""
+    """One search API's shape: the request (`method` to `path` under the base URL, with `params` — the query
+    string of a GET, the JSON body of a POST — and the `auth` headers) and where the reply keeps its results
+    (`results`: the keys leading to the list) and each result's text (`content_field`)."""
 
-    default_url: str
+    default_url: str | None
+    method: Literal["GET", "POST"]
+    path: str
     auth: Callable[[str], dict[str, str]]
-    body: Callable[[str, int], dict[str, Any]]
-    results: Callable[[Any], list[Mapping[str, Any]]]
+    params: Callable[[str, int], dict[str, Any]]
+    results: tuple[str, ...]
     content_field: str
+    #: Whether titles and text hold HTML highlighting (Brave's `<strong>`), removed before the model sees it.
+    markup: bool = False
 
+    def request(self, base: str, key: str, query: str, count: int) -> UpstreamRequest:
+        url = base.rstrip("/") + self.path
+        headers = {"accept": "application/json", **self.auth(key)}
+        if self.method == "GET":
+            return UpstreamRequest(f"{url}?{urlencode(self.params(query, count))}", headers, b"", method="GET")
+        return UpstreamRequest(url, {**headers, "content-type": "application/json"},
+                               orjson.dumps(self.params(query, count)))
 
-def _results(payload: Any) -> list[Mapping[str, Any]]:
-    results = payload.get("results") if isinstance(payload, dict) else None
-    return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+    def found(self, payload: Any) -> list[Mapping[str, Any]]:
+        for key in self.results:
+            payload = payload.get(key) if isinstance(payload, dict) else None
+        return [r for r in payload if isinstance(r, dict)] if isinstance(payload, list) else []
 
 
 SEARCH_APIS: Final[Mapping[str, SearchAPI]] = {
     "exa": SearchAPI(
-        default_url="https://api.exa.ai",
+        default_url="https://api.exa.ai", method="POST", path="/search",
         auth=lambda key: {"x-api-key": key},
-        body=lambda query, count: {"query": query, "numResults": count,
-                                   "contents": {"text": {"maxCharacters": SNIPPET_CHARS}}},
-        results=_results,
-        content_field="text",
+        params=lambda query, count: {"query": query, "numResults": count,
+                                     "contents": {"text": {"maxCharacters": SNIPPET_CHARS}}},
+        results=("results",), content_field="text",
     ),
     "tavily": SearchAPI(
-        default_url="https://api.tavily.com",
+        default_url="https://api.tavily.com", method="POST", path="/search",
         auth=lambda key: {"authorization": f"Bearer {key}"},
-        body=lambda query, count: {"query": query, "max_results": count},
-        results=_results,
-        content_field="content",
+        params=lambda query, count: {"query": query, "max_results": count},
+        results=("results",), content_field="content",
+    ),
+    "brave": SearchAPI(
+        default_url="https://api.search.brave.com/res/v1", method="GET", path="/web/search",
+        auth=lambda key: {"x-subscription-token": key},
+        params=lambda query, count: {"q": query, "count": min(count, 20)},
+        results=("web", "results"), content_field="description", markup=True,
+    ),
+    "searxng": SearchAPI(
+        default_url=None, method="GET", path="/search",
+        auth=lambda key: {"authorization": f"Bearer {key}"} if key else {},
+        params=lambda query, count: {"q": query, "format": "json"},
+        results=("results",), content_field="content",
     ),
 }
 
@@ -76,13 +109,15 @@ class WebSearch:
         self.transport = transport
         self.name = api
         self.api = SEARCH_APIS[api]
-        self.url = (url or self.api.default_url).rstrip("/") + "/search"
+        base = url or self.api.default_url
+        if base is None:
+            raise ValueError(f"the {api} search API has no default URL")
+        self.url = base
         self.key = key or ""
 
     async def search(self, query: str, count: int) -> list[SearchResult]:
         api = self.api
-        request = UpstreamRequest(self.url, {"content-type": "application/json", **api.auth(self.key)},
-                                  orjson.dumps(api.body(query, count)))
+        request = api.request(self.url, self.key, query, count)
         upstream = await self.transport.send(request, "web search")
         body = await upstream.read()
         if upstream.status != 200:
@@ -94,12 +129,15 @@ class WebSearch:
             raise UpstreamError(502, "The web search backend sent a malformed reply", provider="web search",
                                 error_type="provider_unavailable") from exc
         found = []
-        for result in api.results(payload)[:count]:
+        for result in api.found(payload)[:count]:
             url = result.get("url")
             if isinstance(url, str) and url:
+                title = str(result.get("title") or url)
                 content = result.get(api.content_field)
-                found.append(SearchResult(url, str(result.get("title") or url),
-                                          content[:SNIPPET_CHARS] if isinstance(content, str) else ""))
+                content = content if isinstance(content, str) else ""
+                if api.markup:
+                    title, content = _TAG.sub("", title), _TAG.sub("", content)
+                found.append(SearchResult(url, title, content[:SNIPPET_CHARS]))
         return found
 
 

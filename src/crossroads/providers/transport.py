@@ -87,7 +87,7 @@ class Transport:
         target = self._targets.get(request.url)
         if target is None:
             target = self._targets[request.url] = Target.parse(request.url)
-        head = request_head(target, request.headers, len(request.body))
+        head = request_head(target, request.headers, len(request.body), request.method)
         try:
             response = await self._client.post(target, head, request.body)
         except HTTPError as exc:

@@ -24,6 +24,7 @@ from typing import Any, Final
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Charge, Tab, estimate_usage
+from crossroads.plugins.web import uses_results
 from crossroads.providers.base import Completion, Piece, StreamTranslator
 from crossroads.providers.sse import Event, StreamDecoder
 from crossroads.providers.transport import Upstream
@@ -136,7 +137,8 @@ class Outcome:
             if usage is None:
                 usage = estimate_usage(self.request.prompt_chars, completion_chars)
             usage.images = usage.images or self.request.images
-            if self.request.applied is not None and self.request.applied.web_searches:
+            if self.request.applied is not None and self.request.applied.web_searches and \
+                    uses_results(self.request, self.endpoint):
                 usage.web_search_requests = (usage.web_search_requests or 0) + self.request.applied.web_searches
             generation.model = self.model.id
             generation.endpoint = self.endpoint

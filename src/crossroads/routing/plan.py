@@ -231,8 +231,9 @@ class Planner:
                 drop("require_parameters")
                 continue
             out.append(endpoint)
-        # Soft preference (OpenRouter): when some endpoints take tools / response_format, use only those.
-        for param in ("tools", "response_format"):
+        # Soft preference (OpenRouter): when some endpoints take tools / response_format / a native web
+        # search, use only those.
+        for param in ("tools", "response_format", "web_search_options"):
             if param in request.params and out:
                 able = [e for e in out if param in self.adapters[e.provider.wire_format].supported_parameters(e)]
                 if able:

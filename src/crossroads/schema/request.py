@@ -95,10 +95,13 @@ class Native(Struct, frozen=True):
 
 
 class Applied(Struct, frozen=True):
-    """What plugins did to a request before it was routed: the web searches made (charged at the serving
-    endpoint's `web_search` price) and the citations the reply carries as `annotations`."""
+    """What plugins did to a request before it was routed: the web searches made by the gateway's search
+    backend, what they add to the prompt and the citations the reply carries as `annotations` — all three
+    for the endpoints that use them (`plugins.web.uses_results`), which are charged the searches at their
+    `web_search` price."""
 
     web_searches: int = 0
+    web_context: str | None = None
     annotations: tuple[Mapping[str, Any], ...] = ()
     #: The text of the request's PDFs once parsed, by their data, so each is parsed once whichever
     #: endpoints the request is tried on.

@@ -1,9 +1,16 @@
-"""Web search in two search APIs' shapes, for the gateway's `web` plugin: `POST /exa/search` (Exa's) and
-`POST /tavily/search` (Tavily's), so a base URL of `{sim}/exa` or `{sim}/tavily` stands in for the real API.
+"""Web search in four search APIs' shapes, for the gateway's `web` plugin, so a base URL of `{sim}/exa`,
+`{sim}/tavily`, `{sim}/brave/res/v1` or `{sim}/searxng` stands in for the real API:
 
-Results are deterministic: for a query, up to `numResults` / `max_results` (default 10, at most 20) pages
-under `https://{n}.example.org/`, each titled after the query, whose text quotes it. A request without the
-API's credential header gets a 401.
+    POST /exa/search                   Exa's: JSON `query`, `numResults`; 401 without `x-api-key`
+    POST /tavily/search                Tavily's: JSON `query`, `max_results`; 401 without a Bearer token
+    GET  /brave/res/v1/web/search      Brave's: `q`, `count` (1 to 20, else 422); 422 without
+                                       `X-Subscription-Token`; descriptions highlight the query in `<strong>`
+    GET  /searxng/search               SearXNG's: `q`, `format=json` (any other format is refused with a 403,
+                                       as by an instance whose settings do not enable it); one page of 10
+
+Results are deterministic: for a query, up to the asked count (default 10, at most 20) pages under
+`https://site{n}.example.org/`, each titled after the query, whose text quotes it; every shape answers the
+same pages.
 """
 
 from __future__ import annotations
@@ -64,4 +71,39 @@ async def tavily_search(request: web.Request) -> web.Response:
         for i, r in enumerate(found)]})
 
 
-__all__ = ["exa_search", "results", "tavily_search"]
+def _brave_error(code: str, detail: str) -> web.Response:
+    return web.json_response({"type": "ErrorResponse", "error": {
+        "id": "sim", "status": 422, "code": code, "detail": detail, "meta": {}}, "time": 0}, status=422)
+
+
+async def brave_search(request: web.Request) -> web.Response:
+    if not request.headers.get("x-subscription-token"):
+        return _brave_error("SUBSCRIPTION_TOKEN_INVALID", "The provided subscription token is invalid.")
+    query = request.query.get("q", "")
+    count = request.query.get("count", "20")
+    if not query or not count.isdigit() or not 1 <= int(count) <= 20:
+        return _brave_error("VALIDATION", "Unable to validate request parameter(s)")
+    found = results(query, int(count))
+    return web.json_response({"type": "search", "query": {"original": query}, "mixed": {"type": "mixed"},
+                              "web": {"type": "search", "family_friendly": True, "results": [
+        {"type": "search_result", "url": r["url"], "title": r["title"],
+         "description": r["text"].replace(query[:200], f"<strong>{query[:200]}</strong>", 1),
+         "is_source_local": False, "language": "en", "meta_url": {"scheme": "https"}}
+        for r in found]}})
+
+
+async def searxng_search(request: web.Request) -> web.Response:
+    if request.query.get("format") != "json":
+        return web.Response(status=403, text="Forbidden")
+    query = request.query.get("q", "")
+    if not query:
+        return web.Response(status=400, text="Bad Request")
+    found = results(query, 10)
+    return web.json_response({"query": query, "number_of_results": len(found), "results": [
+        {"url": r["url"], "title": r["title"], "content": r["text"], "engine": "sim", "engines": ["sim"],
+         "positions": [i + 1], "score": 1.0 / (i + 1), "category": "general", "template": "default.html"}
+        for i, r in enumerate(found)], "answers": [], "corrections": [], "infoboxes": [], "suggestions": [],
+        "unresponsive_engines": []})
+
+
+__all__ = ["brave_search", "exa_search", "results", "searxng_search", "tavily_search"]

@@ -21,6 +21,8 @@ Generation endpoints (one per wire format):
                                         /openai/v1/chat/completions)
     GET  /v1/models                     an OpenAI model list (a fixed few plus every model seen)
     POST /exa/search, /tavily/search    web search in Exa's and Tavily's shapes (`sim/search.py`)
+    GET  /brave/res/v1/web/search       ... in Brave Search's
+    GET  /searxng/search                ... in SearXNG's
 
 Control API:
 
@@ -66,7 +68,7 @@ from .gemini import GEMINI
 from .openai_chat import OPENAI_CHAT
 from .openai_chat.completions import OPENAI_COMPLETIONS
 from .rerank import COHERE_RERANK, COMMON_RERANK, TEI_RERANK
-from .search import exa_search, tavily_search
+from .search import brave_search, exa_search, searxng_search, tavily_search
 from .wire import EventKind, Exchange, SimError, WireFormat
 
 __all__ = [
@@ -549,6 +551,8 @@ def create_app(state: SimState | None = None) -> web.Application:
     router.add_get("/v1/models", _list_models)
     router.add_post("/exa/search", exa_search)
     router.add_post("/tavily/search", tavily_search)
+    router.add_get("/brave/res/v1/web/search", brave_search)
+    router.add_get("/searxng/search", searxng_search)
     router.add_put("/_sim/behaviours/{model:.+}", _put_behaviour)
     router.add_delete("/_sim/behaviours/{model:.+}", _delete_behaviour)
     router.add_get("/_sim/behaviours", _get_behaviours)

@@ -49,6 +49,30 @@ def tools(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:
         out.setdefault("tools", []).extend(converted)
 
 
+#: Anthropic's web search server tool ("Web search tool"; the version this gateway speaks).
+WEB_SEARCH_TOOL: Final = "web_search_20250305"
+
+
+def web_search(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """`web_search_options` → the `web_search` server tool: `max_uses`, `allowed_domains` or
+    `blocked_domains` (not both), and `user_location` flattened from OpenAI's `approximate` form."""
+    tool: dict[str, Any] = {"type": WEB_SEARCH_TOOL, "name": "web_search"}
+    if isinstance(value.get("max_uses"), int):
+        tool["max_uses"] = value["max_uses"]
+    if value.get("allowed_domains"):
+        tool["allowed_domains"] = list(value["allowed_domains"])
+    elif value.get("blocked_domains"):
+        tool["blocked_domains"] = list(value["blocked_domains"])
+    location = value.get("user_location")
+    if isinstance(location, Mapping):
+        nested = location.get("approximate")
+        place: Mapping[str, Any] = nested if isinstance(nested, Mapping) else location
+        found = {k: place[k] for k in ("city", "region", "country", "timezone") if isinstance(place.get(k), str)}
+        if found:
+            tool["user_location"] = {"type": "approximate", **found}
+    out.setdefault("tools", []).append(tool)
+
+
 def tool_choice(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:
     """`auto` / `required` / `none` / a named function → `{"type": "auto" | "any" | "none" | "tool"}`."""
     if isinstance(value, dict):
@@ -119,7 +143,8 @@ PARAMS: Final[ParamTable] = {
     "n": Unsupported(),
     "verbosity": Unsupported(),
     "prediction": Unsupported(),
-    "web_search_options": Unsupported(),
+    # The `web_search` server tool, where the catalog marks the endpoint `web_search`.
+    "web_search_options": Convert(web_search, needs="web_search"),
     "modalities": Unsupported(),
     "audio": Unsupported(),
     "service_tier": Unsupported(),

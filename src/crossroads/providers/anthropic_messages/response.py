@@ -2,7 +2,8 @@
 
 Anthropic API reference, "Messages" → "Create a Message" (response: `content` blocks, `stop_reason`,
 `usage`), "Prompt caching" (`cache_read_input_tokens`, `cache_creation_input_tokens`, the `cache_creation`
-TTL split) and "Extended thinking" (`thinking` / `redacted_thinking` blocks and their signatures).
+TTL split), "Extended thinking" (`thinking` / `redacted_thinking` blocks and their signatures) and "Web
+search tool" (citations on text blocks → `annotations`, `citations.py`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 from crossroads.catalog.types import Endpoint
+from crossroads.providers.anthropic_messages.citations import annotations_of
 from crossroads.providers.anthropic_messages.errors import error_from_payload
 from crossroads.providers.anthropic_messages.messages import REASONING_FORMAT
 from crossroads.providers.anthropic_messages.params import JSON_TOOL
@@ -55,6 +57,8 @@ def usage_from(raw: Any) -> Usage | None:
     written_1h = split.get("ephemeral_1h_input_tokens") if isinstance(split, dict) else None
     details = raw.get("output_tokens_details")
     thinking = details.get("thinking_tokens") if isinstance(details, dict) else None
+    server = raw.get("server_tool_use")
+    searches = server.get("web_search_requests") if isinstance(server, dict) else None
     return Usage(
         prompt_tokens=uncached + (read or 0) + (written or 0),
         completion_tokens=output,
@@ -62,6 +66,7 @@ def usage_from(raw: Any) -> Usage | None:
         cache_write_tokens=None if written is None else written - (written_1h or 0),
         cache_write_1h_tokens=written_1h,
         reasoning_tokens=thinking if isinstance(thinking, int) else None,
+        web_search_requests=searches if isinstance(searches, int) else None,
     )
 
 
@@ -90,6 +95,8 @@ def parse(body: bytes, endpoint: Endpoint) -> Completion:
     if not isinstance(content, list):
         raise malformed(endpoint, body)
     texts: list[str] = []
+    cited: list[dict[str, Any]] = []
+    written = 0
     thoughts: list[str] = []
     details: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
@@ -99,7 +106,10 @@ def parse(body: bytes, endpoint: Endpoint) -> Completion:
             raise malformed(endpoint, body)
         kind = block.get("type")
         if kind == "text":
-            texts.append(block.get("text") or "")
+            text = block.get("text") or ""
+            texts.append(text)
+            cited += annotations_of(block.get("citations"), written, written + len(text))
+            written += len(text)
         elif kind == "thinking":
             thoughts.append(block.get("thinking") or "")
             details.append(reasoning_text(block.get("thinking") or "", len(details), block.get("signature")))
@@ -112,7 +122,8 @@ def parse(body: bytes, endpoint: Endpoint) -> Completion:
             else:
                 calls.append({"id": block.get("id"), "type": "function",
                               "function": {"name": block.get("name"), "arguments": arguments}})
-        # Server tool blocks (web search results, code execution...) have no Chat Completions form.
+        # Server tool blocks (web search results, code execution...) have no Chat Completions form; the
+        # searches' citations come with the text (`citations.py`).
     native = data.get("stop_reason")
     if json_answer is not None:
         texts = [json_answer]  # the answer is the JSON alone, whatever text came with it
@@ -124,6 +135,8 @@ def parse(body: bytes, endpoint: Endpoint) -> Completion:
     }
     if details:
         message["reasoning_details"] = details
+    if cited and json_answer is None:
+        message["annotations"] = cited
     if calls:
         message["tool_calls"] = calls
     choice = {"index": 0, "message": message, "logprobs": None,

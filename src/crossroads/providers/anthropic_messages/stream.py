@@ -2,14 +2,16 @@
 
 Anthropic API reference, "Streaming Messages": `message_start` (id, input usage), then per content block
 `content_block_start` / `content_block_delta` (`text_delta`, `input_json_delta`, `thinking_delta`,
-`signature_delta`) / `content_block_stop`, then `message_delta` (`stop_reason`, cumulative usage) and
+`signature_delta`, `citations_delta`) / `content_block_stop`, then `message_delta` (`stop_reason`, cumulative usage) and
 `message_stop`; `ping` events anywhere, and an `error` event for a failure after the stream began.
 
 Nothing is sent for `message_start`: the role travels on the first chunk with content, so an upstream that
 fails before producing anything can still be replaced by another provider (the gateway commits to a stream
 at its first chunk). Tool calls get an OpenAI `index` in the order their blocks start; a block of the
 forced JSON tool (`params.JSON_TOOL`) streams as plain content. With `reasoning.exclude` the request asks
-for no thinking text (`display: "omitted"`); any that arrives anyway is not passed on.
+for no thinking text (`display: "omitted"`); any that arrives anyway is not passed on. A text block's web
+search citations go out as one `annotations` delta when the block stops, spanning its text
+(`citations.py`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import orjson
 
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
+from crossroads.providers.anthropic_messages.citations import annotation
 from crossroads.providers.anthropic_messages.errors import error_from_payload
 from crossroads.providers.anthropic_messages.params import JSON_TOOL
 from crossroads.providers.anthropic_messages.response import (
@@ -36,12 +39,14 @@ _TEXT, _TOOL, _JSON, _THINKING, _OTHER = "text", "tool", "json", "thinking", "ot
 class AnthropicStream(StreamTranslator):
     __slots__ = (
         "_blocks",
+        "_cited",
         "_exclude",
         "_json_answer",
         "_reasoning_index",
         "_role_sent",
         "_tool_calls",
         "_usage",
+        "_written",
     )
 
     def __init__(self, endpoint: Endpoint, *, exclude_reasoning: bool = False) -> None:
@@ -55,6 +60,9 @@ class AnthropicStream(StreamTranslator):
         self._json_answer = False
         #: Usage fields as last reported (message_start, then cumulative message_delta updates).
         self._usage: dict[str, Any] = {}
+        #: Characters of content sent so far, and per open text block where it began and its citations.
+        self._written = 0
+        self._cited: dict[int, tuple[int, list[Any]]] = {}
 
     def event(self, event: str | None, data: bytes) -> tuple[str | None, dict[str, Any]] | None:
         """An upstream SSE event as (its type, its payload); None for a `ping`. Raises `UpstreamError` for one
@@ -79,6 +87,8 @@ class AnthropicStream(StreamTranslator):
             return self._delta(payload.get("index"), payload.get("delta") or {})
         if kind == "content_block_start":
             return self._start(payload.get("index"), payload.get("content_block") or {})
+        if kind == "content_block_stop":
+            return self._stop(payload.get("index"))
         if kind == "message_start":
             message = payload.get("message") or {}
             self.upstream_id = message.get("id")
@@ -104,6 +114,7 @@ class AnthropicStream(StreamTranslator):
         kind = block.get("type")
         if kind == "text":
             self._blocks[index] = (_TEXT, 0)
+            self._cited[index] = (self._written, list(block.get("citations") or ()))
             text = block.get("text") or ""
             return self._content(text) if text else []
         if kind == "tool_use" and block.get("name") == JSON_TOOL:
@@ -133,6 +144,9 @@ class AnthropicStream(StreamTranslator):
         if delta_type == "text_delta" and kind == _TEXT:
             text = delta.get("text") or ""
             return self._content(text) if text else []
+        if delta_type == "citations_delta" and kind == _TEXT and index in self._cited:
+            self._cited[index][1].append(delta.get("citation"))
+            return []
         if delta_type == "input_json_delta" and kind in (_TOOL, _JSON):
             fragment = delta.get("partial_json") or ""
             if not fragment:
@@ -153,6 +167,11 @@ class AnthropicStream(StreamTranslator):
             return [self._chunk({"reasoning_details": [detail]})]
         return []  # citations and deltas of blocks that have no Chat Completions form
 
+    def _stop(self, index: Any) -> list[Piece]:
+        start, citations = self._cited.pop(index, (0, []))
+        found = [a for c in citations if (a := annotation(c, start, self._written)) is not None]
+        return [self._chunk({"annotations": found})] if found else []
+
     def _next_reasoning(self) -> int:
         position = self._reasoning_index
         self._reasoning_index += 1
@@ -162,6 +181,7 @@ class AnthropicStream(StreamTranslator):
 
     def _content(self, text: str) -> list[Piece]:
         self.completion_chars += len(text)
+        self._written += len(text)
         return [self._chunk({"content": text})]
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None, native: str | None = None) \

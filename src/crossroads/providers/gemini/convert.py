@@ -66,7 +66,13 @@ def tools(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:
                 declaration["parameters"] = schema
         declarations.append(declaration)
     if declarations:
-        out["tools"] = [{"functionDeclarations": declarations}]
+        out.setdefault("tools", []).append({"functionDeclarations": declarations})
+
+
+def google_search(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """`web_search_options` → the `google_search` tool ("Grounding with Google Search"), which takes no
+    options: the search context size, location and domains have no Gemini counterpart."""
+    out.setdefault("tools", []).append({"google_search": {}})
 
 
 def tool_choice(value: Any, body: Mapping[str, Any], out: dict[str, Any]) -> None:

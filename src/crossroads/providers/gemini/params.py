@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Final
 
 from crossroads.providers.base import Convert, ParamTable, Rename, Unsupported
-from crossroads.providers.gemini.convert import as_list, int32_seed, response_format, tool_choice, tools
+from crossroads.providers.gemini.convert import (
+    as_list,
+    google_search,
+    int32_seed,
+    response_format,
+    tool_choice,
+    tools,
+)
 
 PARAMS: Final[ParamTable] = {
     "temperature": Rename("generationConfig.temperature"),
@@ -42,7 +49,8 @@ PARAMS: Final[ParamTable] = {
     "user": Unsupported(),
     "verbosity": Unsupported(),
     "prediction": Unsupported(),
-    "web_search_options": Unsupported(),
+    # Grounding with Google Search, where the catalog marks the endpoint `web_search`.
+    "web_search_options": Convert(google_search, needs="web_search"),
     "modalities": Unsupported(),
     "audio": Unsupported(),
     "service_tier": Unsupported(),

@@ -15,6 +15,8 @@ generatecontentresponse): `candidates[]` (each with `content.parts`, `finishReas
   * Usage: prompt = `promptTokenCount` (+ `toolUsePromptTokenCount`); completion = `candidatesTokenCount`
     + `thoughtsTokenCount`, since thoughts are billed as output; `cachedContentTokenCount` → cached tokens;
     `thoughtsTokenCount` → reasoning tokens.
+  * Grounding with Google Search: `groundingMetadata` → `annotations` (`grounding.py`); its
+    `webSearchQueries` are the usage's web searches.
   * Finish reasons: the table below, with STOP after a function call reported as `tool_calls`.
 """
 
@@ -30,6 +32,7 @@ import orjson
 from crossroads.catalog.types import Endpoint
 from crossroads.providers.base import Completion, malformed
 from crossroads.providers.gemini.errors import blocked_prompt, error_from_payload
+from crossroads.providers.gemini.grounding import annotations_of, searches
 from crossroads.providers.gemini.messages import REASONING_FORMAT
 from crossroads.schema.usage import Usage
 
@@ -94,7 +97,11 @@ def parse_response(body: bytes, endpoint: Endpoint) -> Completion:
     response_id = data.get("responseId") if isinstance(data.get("responseId"), str) else None
     seed = response_id or fresh_id()
     choices = [_choice(candidate, position, seed) for position, candidate in enumerate(candidates)]
-    return Completion(choices=choices, usage=usage_from(data.get("usageMetadata")), upstream_id=response_id)
+    usage = usage_from(data.get("usageMetadata"))
+    searched = sum(searches(candidate.get("groundingMetadata")) for candidate in candidates)
+    if usage is not None and searched:
+        usage.web_search_requests = searched
+    return Completion(choices=choices, usage=usage, upstream_id=response_id)
 
 
 def _choice(candidate: Mapping[str, Any], position: int, seed: str) -> dict[str, Any]:
@@ -138,6 +145,9 @@ def _choice(candidate: Mapping[str, Any], position: int, seed: str) -> dict[str,
         message["tool_calls"] = calls
     if images:
         message["images"] = images
+    cited = annotations_of(candidate.get("groundingMetadata"), "".join(texts))
+    if cited:
+        message["annotations"] = cited
     return {
         "index": index,
         "message": message,

@@ -19,6 +19,7 @@ from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
 from crossroads.providers.base import Piece, StreamTranslator, malformed
 from crossroads.providers.gemini.errors import blocked_prompt, error_from_payload
+from crossroads.providers.gemini.grounding import annotations_of, searches
 from crossroads.providers.gemini.response import (
     finish,
     fresh_id,
@@ -41,8 +42,10 @@ class GeminiStream(StreamTranslator):
         "_calls",
         "_details",
         "_ended",
+        "_searches",
         "_seed",
         "_started",
+        "_text",
         "_thinking",
     )
 
@@ -54,6 +57,9 @@ class GeminiStream(StreamTranslator):
         self._details: dict[int, int] = {}
         self._ended: set[int] = set()
         self._thinking: set[int] = set()  # candidates whose last reasoning detail is an open text entry
+        #: Per candidate, its text so far (grounding segments are placed in it), and the searches reported.
+        self._text: dict[int, list[str]] = {}
+        self._searches = 0
 
     def feed(self, event: str | None, data: bytes) -> list[Piece]:
         if not data.strip():
@@ -85,6 +91,8 @@ class GeminiStream(StreamTranslator):
             raise malformed(self.endpoint, data)
         choices = [choice for position, candidate in enumerate(candidates) if isinstance(candidate, dict)
                    and (choice := self._choice(candidate, position)) is not None]
+        if self._searches and self.usage is not None:
+            self.usage.web_search_requests = self._searches
         return [{"choices": choices}] if choices else []
 
     def _choice(self, candidate: dict[str, Any], position: int) -> dict[str, Any] | None:
@@ -99,6 +107,12 @@ class GeminiStream(StreamTranslator):
         for part in content.get("parts") or ():
             if isinstance(part, dict):
                 self._part(part, index, delta)
+        grounding = candidate.get("groundingMetadata")
+        if grounding is not None:
+            self._searches = max(self._searches, searches(grounding))
+            cited = annotations_of(grounding, "".join(self._text.get(index, ())))
+            if cited:
+                delta["annotations"] = cited
         native = candidate.get("finishReason")
         if not isinstance(native, str):
             return {"index": index, "delta": delta, "finish_reason": None, "native_finish_reason": None,
@@ -121,6 +135,7 @@ class GeminiStream(StreamTranslator):
             if text:
                 delta["content"] = delta.get("content", "") + text
                 self.completion_chars += len(text)
+                self._text.setdefault(index, []).append(text)
         elif isinstance(part.get("functionCall"), dict):
             ordinal = self._calls.get(index, 0)
             self._calls[index] = ordinal + 1

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from crossroads.catalog.types import Endpoint
-from crossroads.providers.base import Keep, ParamTable, Plan, Rename, Row, Unsupported, plan
+from crossroads.providers.base import Convert, Keep, ParamTable, Plan, Rename, Row, Unsupported, plan
 
 #: Every parameter the OpenAI format can carry, as OpenAI names it. Quirk rows override entries.
 PARAMS: Final[ParamTable] = {
@@ -53,6 +53,16 @@ PARAMS: Final[ParamTable] = {
 _NO_SAMPLERS: Final = {k: Unsupported() for k in ("top_k", "repetition_penalty", "min_p", "top_a")}
 
 
+def web_search_options(value: Any, params: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """OpenAI's `web_search_options` takes `search_context_size` and `user_location` ("Web search" guide,
+    Chat Completions); the `web` plugin's other options (domains, `max_uses`) have no place in it."""
+    out["web_search_options"] = {k: v for k, v in value.items() if k in ("search_context_size", "user_location")}
+
+
+#: Sent where the endpoint searches natively: OpenAI's search models (catalog feature `web_search`).
+_NATIVE_SEARCH: Final = Convert(web_search_options, needs="web_search")
+
+
 @dataclass(frozen=True, slots=True)
 class Quirks:
     """One provider flavour of the OpenAI format."""
@@ -80,7 +90,7 @@ class Quirks:
 QUIRKS: Final[Mapping[str, Quirks]] = {
     "generic": Quirks(params=_NO_SAMPLERS),
     "openai": Quirks(
-        params={**_NO_SAMPLERS, "verbosity": Keep(), "prediction": Keep(), "web_search_options": Keep(),
+        params={**_NO_SAMPLERS, "verbosity": Keep(), "prediction": Keep(), "web_search_options": _NATIVE_SEARCH,
                 "modalities": Keep(), "audio": Keep(), "service_tier": Keep(), "prompt_cache_key": Keep(),
                 "metadata": Keep()},
         max_tokens_field="max_completion_tokens",

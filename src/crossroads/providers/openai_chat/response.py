@@ -1,5 +1,9 @@
 """An OpenAI-format reply: nearly what the client gets. Finish reasons are normalised (the provider's own
-kept in `native_finish_reason`), `reasoning_content` becomes `reasoning`, and usage becomes a `Usage`."""
+kept in `native_finish_reason`), `reasoning_content` becomes `reasoning`, and usage becomes a `Usage`.
+
+A search model (catalog feature `web_search`) searches the web before every answer ("Web search" guide,
+Chat Completions) and cites its sources as the message's `url_citation` `annotations`, which are already
+OpenRouter's form; the usage reports no searches, so each reply counts one (`usage_from`)."""
 
 from __future__ import annotations
 
@@ -42,11 +46,11 @@ def parse_response(body: bytes, endpoint: Endpoint) -> Completion:
         choice.setdefault("logprobs", None)
         _normalise_message(choice["message"])
     extra = {k: data[k] for k in ("system_fingerprint", "service_tier") if data.get(k) is not None}
-    return Completion(choices=choices, usage=usage_from(data.get("usage")), extra=extra,
+    return Completion(choices=choices, usage=usage_from(data.get("usage"), endpoint), extra=extra,
                       upstream_id=data.get("id"))
 
 
-def usage_from(raw: Any) -> Usage | None:
+def usage_from(raw: Any, endpoint: Endpoint | None = None) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     prompt = raw.get("prompt_tokens")
@@ -68,6 +72,7 @@ def usage_from(raw: Any) -> Usage | None:
         audio_completion_tokens=completion_details.get("audio_tokens"),
         accepted_prediction_tokens=completion_details.get("accepted_prediction_tokens"),
         rejected_prediction_tokens=completion_details.get("rejected_prediction_tokens"),
+        web_search_requests=1 if endpoint is not None and endpoint.features.web_search else None,
     )
 
 

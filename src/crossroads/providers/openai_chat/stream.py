@@ -39,7 +39,7 @@ class OpenAIStream(StreamTranslator):
                 self.head_fields["system_fingerprint"] = fingerprint
         usage = chunk.get("usage")
         if usage:
-            self.usage = usage_from(usage)
+            self.usage = usage_from(usage, self.endpoint)
         choices = chunk.get("choices")
         if not choices:
             return []

@@ -26,7 +26,11 @@ What the reply contains, in order of precedence:
     parallel tool use (the default); inputs are generated from each tool's `input_schema`;
   * for `output_config.format` (or the beta `output_format`), text that is an instance of the schema;
   * after a tool round trip, a quote of the results ("Tool result: ...");
-  * otherwise deterministic prose of `tokens=` tokens (default 8-40, from the conversation hash).
+  * otherwise deterministic prose of `tokens=` tokens (default 8-40, from the conversation hash); with the
+    `web_search` server tool, preceded by a `server_tool_use` block (the last user text as the query) and
+    its `web_search_tool_result` (five of `sim/search.py`'s pages, within `allowed_domains` / outside
+    `blocked_domains`), the prose citing the first two (`citations`), and
+    `usage.server_tool_use.web_search_requests` counting the search.
 `max_tokens` caps the output, thinking included (`stop_reason: "max_tokens"`); a stop sequence found in the
 text cuts it (`"stop_sequence"`, with `stop_sequence` set).
 

@@ -1,6 +1,6 @@
-"""What a Messages reply says: a thinking block, tool calls, structured output, a quote of tool results or
-prose, cut by `max_tokens` and the stop sequences; and the input tokens the usage reports, with the prompt
-cache's prefix (see the package's docstring for the rules)."""
+"""What a Messages reply says: a thinking block, tool calls, structured output, a web search and its cited
+answer, a quote of tool results or prose, cut by `max_tokens` and the stop sequences; and the input tokens
+the usage reports, with the prompt cache's prefix (see the package's docstring for the rules)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import orjson
 
 from .. import reply
 from ..behaviour import Behaviour
+from ..search import results as search_results
 from ..tools import tools_named
 from .thinking import sign_thinking
 from .validate import Params
@@ -137,17 +138,53 @@ class Block:
     tool_id: str = ""
     name: str = ""
     arguments: str = ""
+    #: A `web_search_tool_result`'s results; a text block's citations.
+    results: list[dict[str, Any]] = field(default_factory=list)
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
     def rendered(self) -> dict[str, Any]:
         if self.kind == "thinking":
             return {"type": "thinking", "thinking": "".join(self.pieces), "signature": self.signature}
-        if self.kind == "tool_use":
-            return {"type": "tool_use", "id": self.tool_id, "name": self.name, "input": orjson.loads(self.arguments)}
+        if self.kind in ("tool_use", "server_tool_use"):
+            return {"type": self.kind, "id": self.tool_id, "name": self.name, "input": orjson.loads(self.arguments)}
+        if self.kind == "web_search_tool_result":
+            return {"type": self.kind, "tool_use_id": self.tool_id, "content": self.results}
+        if self.citations:
+            return {"type": "text", "text": "".join(self.pieces), "citations": self.citations}
         return {"type": "text", "text": "".join(self.pieces)}
 
 
+def _web_search_tool(params: Params) -> dict[str, Any] | None:
+    return next((tool for tool in params.tools if str(tool.get("type", "")).startswith("web_search_")), None)
+
+
+def _search(tool: Mapping[str, Any], query: str, seed: int) -> tuple[list[Block], list[dict[str, Any]]]:
+    """The `server_tool_use` and `web_search_tool_result` blocks of one search ("Web search tool": results
+    limited to `allowed_domains` / without `blocked_domains`), and the citations of its first two results."""
+    allowed, blocked = tool.get("allowed_domains") or [], tool.get("blocked_domains") or []
+
+    def kept(url: str) -> bool:
+        host = url.split("/")[2]
+        within = [d for d in allowed if host == d or host.endswith("." + d)]
+        return bool(within or not allowed) and not any(host == d or host.endswith("." + d) for d in blocked)
+
+    found = [r for r in search_results(query, 5) if kept(r["url"])]
+    tool_id = "srvtoolu_01" + reply.alnum_id(reply.mix(seed, 0x5EA), 22)
+    results = [{"type": "web_search_result", "url": r["url"], "title": r["title"],
+                "encrypted_content": "Eu" + reply.alnum_id(reply.mix(seed, n), 40), "page_age": None}
+               for n, r in enumerate(found)]
+    citations = [{"type": "web_search_result_location", "url": r["url"], "title": r["title"],
+                  "encrypted_index": "Eo" + reply.alnum_id(reply.mix(seed, 0xC1, n), 30),
+                  "cited_text": r["text"][:150]} for n, r in enumerate(found[:2])]
+    arguments = orjson.dumps({"query": query}).decode()
+    return [Block("server_tool_use", reply.split_pieces(arguments), tool_id=tool_id, name="web_search",
+                  arguments=arguments),
+            Block("web_search_tool_result", tool_id=tool_id, results=results)], citations
+
+
 def plan_reply(params: Params, behaviour: Behaviour) -> tuple[list[Block], int, int, str, str | None]:
-    """(blocks, output tokens, thinking tokens, stop reason, stop sequence)."""
+    """(blocks, output tokens, thinking tokens, stop reason, stop sequence). The web searches made are the
+    `server_tool_use` blocks among them."""
     seed = reply.seed_of({"system": params.system, "messages": params.messages})
     blocks: list[Block] = []
     left = params.max_tokens
@@ -177,6 +214,14 @@ def plan_reply(params: Params, behaviour: Behaviour) -> tuple[list[Block], int, 
         return blocks, thinking + used, thinking, stop, None
     count = behaviour.tokens if behaviour.tokens is not None else reply.default_token_count(reply.mix(seed, 1))
     results = _tool_results(params.messages)
+    citations: list[dict[str, Any]] = []
+    search = _web_search_tool(params)
+    if search is not None and not results and params.output_schema is None:
+        said = next((_text_of(m["content"]) for m in reversed(params.messages)
+                     if m["role"] == "user" and _text_of(m["content"])), "")
+        if said:
+            searched, citations = _search(search, said[:200], seed)
+            blocks += searched
     if params.output_schema is not None:
         text = orjson.dumps(reply.json_instance(params.output_schema, reply.mix(seed, 1))).decode()
         pieces = reply.split_pieces(text)
@@ -192,5 +237,5 @@ def plan_reply(params: Params, behaviour: Behaviour) -> tuple[list[Block], int, 
         pieces, _ = reply.apply_stop(pieces, [stop_sequence])
         stop_reason = "stop_sequence"
     if pieces:
-        blocks.append(Block("text", pieces))
+        blocks.append(Block("text", pieces, citations=citations))
     return blocks, thinking + reply.count_tokens("".join(pieces)), thinking, stop_reason, stop_sequence

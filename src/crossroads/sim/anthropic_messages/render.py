@@ -1,6 +1,9 @@
 """Messages replies on the wire, field for field like Anthropic: the `message` body, and the SSE stream of
 `event: <type>` events (`message_start`, `ping`, per block `content_block_start` / `content_block_delta` /
-`content_block_stop`, `message_delta`, `message_stop`)."""
+`content_block_stop`, `message_delta`, `message_stop`). A web search ("Web search tool") streams its
+`server_tool_use` block's input as `input_json_delta`s, its `web_search_tool_result` block whole in its
+start, and each citation of a text block as a `citations_delta` before the text; its searches are
+`usage.server_tool_use.web_search_requests`."""
 
 from __future__ import annotations
 
@@ -56,6 +59,9 @@ class MessagesExchange:
         }
         if params.thinking_budget is not None:
             self._usage["output_tokens_details"] = {"thinking_tokens": thinking}
+        searches = sum(block.kind == "server_tool_use" for block in blocks)
+        if searches:
+            self._usage["server_tool_use"] = {"web_search_requests": searches, "web_fetch_requests": 0}
         unique = reply.mix(reply.seed_of(params.messages), serial, time.time_ns())
         self._id = "msg_01" + reply.alnum_id(unique, 22)
         self._request_id = request_id(reply.mix(unique, 1))
@@ -100,8 +106,10 @@ class MessagesExchange:
         step = self._chunk_tokens
         if block.kind == "thinking":
             start: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
-        elif block.kind == "tool_use":
-            start = {"type": "tool_use", "id": block.tool_id, "name": block.name, "input": {}}
+        elif block.kind in ("tool_use", "server_tool_use"):
+            start = {"type": block.kind, "id": block.tool_id, "name": block.name, "input": {}}
+        elif block.kind == "web_search_tool_result":
+            start = block.rendered()
         else:
             start = {"type": "text", "text": ""}
         # The first block's start is framing; a later tool_use start already names a call, so it counts.
@@ -112,12 +120,18 @@ class MessagesExchange:
             yield _event("content_block_delta", {"type": "content_block_delta", "index": index,
                                                  "delta": {"type": "input_json_delta", "partial_json": ""}}), \
                 EventKind.HEAD, 0
+        for citation in block.citations:
+            yield _event("content_block_delta", {"type": "content_block_delta", "index": index,
+                                                 "delta": {"type": "citations_delta", "citation": citation}}), \
+                EventKind.HEAD, 0
         for at in range(0, len(block.pieces), step):
             text = "".join(block.pieces[at : at + step])
             if block.kind == "thinking":
                 # Thinking time is paced before the first event (see the server), so these carry no tokens.
                 delta: dict[str, Any] = {"type": "thinking_delta", "thinking": text}
                 tokens = 0
+            elif block.kind == "server_tool_use":  # the model writes the query; its tokens are not the answer's
+                delta, tokens = {"type": "input_json_delta", "partial_json": text}, 0
             elif block.kind == "tool_use":
                 delta, tokens = {"type": "input_json_delta", "partial_json": text}, reply.count_tokens(text)
             else:

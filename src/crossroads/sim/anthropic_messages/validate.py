@@ -27,7 +27,8 @@ STRUCTURED_OUTPUTS_BETA: Final = "structured-outputs-2025-11-13"
 MIN_THINKING_BUDGET: Final = 1024
 
 USER_BLOCKS: Final = ("text", "image", "document", "tool_result")
-ASSISTANT_BLOCKS: Final = ("text", "tool_use", "thinking", "redacted_thinking")
+ASSISTANT_BLOCKS: Final = ("text", "tool_use", "thinking", "redacted_thinking", "server_tool_use",
+                           "web_search_tool_result")
 IMAGE_TYPES: Final = ("image/jpeg", "image/png", "image/gif", "image/webp")
 TOOL_CHOICES: Final = ("auto", "any", "tool", "none")
 #: Top-level request fields the API knows (Messages reference); anything else is refused.
@@ -275,6 +276,21 @@ def _check_system(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return system
 
 
+def _check_web_search(tool: Mapping[str, Any], path: str) -> None:
+    """The `web_search` server tool ("Web search tool"): named `web_search`, `max_uses` at least 1, and
+    `allowed_domains` or `blocked_domains`, not both."""
+    kind = tool["type"]
+    if not re.fullmatch(r"web_search_\d{8}", kind):
+        raise invalid(f"{path}: Input tag '{kind}' found using 'type' does not match any of the expected tags")
+    if tool.get("name") != "web_search":
+        raise invalid(f"{path}.{kind}.name: Input should be 'web_search'")
+    uses = tool.get("max_uses")
+    if uses is not None and (not is_integer(uses) or uses < 1):
+        raise expected(f"{path}.{kind}.max_uses", "greater than or equal to 1")
+    if tool.get("allowed_domains") and tool.get("blocked_domains"):
+        raise invalid(f"{path}.{kind}: allowed_domains and blocked_domains cannot be used together")
+
+
 def _check_tools(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     tools = body.get("tools")
     if tools is None:
@@ -286,8 +302,11 @@ def _check_tools(body: Mapping[str, Any]) -> list[dict[str, Any]]:
         path = f"tools.{i}"
         if not isinstance(tool, dict):
             raise expected(path, "a valid dictionary")
+        if str(tool.get("type", "")).startswith("web_search_"):
+            _check_web_search(tool, path)
+            continue
         if tool.get("type", "custom") != "custom":
-            continue  # server tools (web search, ...) are accepted and never called
+            continue  # other server tools (code execution, ...) are accepted and never called
         name = tool.get("name")
         if not isinstance(name, str):
             raise required(f"{path}.custom.name")

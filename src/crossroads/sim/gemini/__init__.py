@@ -23,7 +23,9 @@ What the reply contains, in order of precedence:
   * JSON, for `responseMimeType: application/json`: an instance of `responseSchema` / `responseJsonSchema`,
     else `{"reply": <text>}`;
   * a quote of the function responses of the last turn ("Tool result: ..."), after a tool round trip;
-  * otherwise deterministic prose of `tokens` tokens (default 8-40, from the conversation hash).
+  * otherwise deterministic prose of `tokens` tokens (default 8-40, from the conversation hash); with a
+    `google_search` tool, grounded: the candidate's `groundingMetadata` holds the query, three sources
+    (`sim/search.py`'s pages behind `grounding-api-redirect` URLs) and two `groundingSupports` segments.
 Thinking: with `thinkingConfig.includeThoughts` the candidate starts with a thought part (deterministic
 text) and its first answer part carries a `thoughtSignature`; thought tokens (the `reasoning` directive,
 else 12-31, capped by `thinkingBudget`) are reported as `thoughtsTokenCount` and count towards

@@ -94,6 +94,8 @@ class GeminiExchange:
             out["finishReason"] = candidate.finish
             if candidate.logprobs is not None:
                 out.update(_logprobs(candidate.logprobs))
+            if candidate.grounding is not None:  # in a stream, with the last chunk
+                out["groundingMetadata"] = candidate.grounding
         out["index"] = candidate.index
         return out
 

@@ -82,6 +82,8 @@ class Request:
     stops: list[str] = field(default_factory=list)
     mime: str = "text/plain"
     schema: dict[str, Any] | None = None
+    #: A `google_search` tool was given ("Grounding with Google Search").
+    google_search: bool = False
     logprobs: bool = False
     top_logprobs: int = 0
     include_thoughts: bool = False
@@ -97,6 +99,8 @@ def check_request(request: web.Request, body: Any, model: str) -> Request:
         parsed.system = _system(data["systemInstruction"])
     if data.get("tools") is not None:
         parsed.functions = _tools(data["tools"])
+        parsed.google_search = any(proto.message(tool, _TOOL, "tools", "Tool").get("googleSearch") is not None
+                                   for tool in data["tools"])
     if data.get("toolConfig") is not None:
         parsed.mode, parsed.allowed = _tool_config(data["toolConfig"], parsed.functions)
     for i, setting in enumerate(proto.repeated(data.get("safetySettings") or [], "safety_settings")):

@@ -16,7 +16,10 @@ What the reply contains, in order of precedence:
   * JSON, for `response_format` `json_object` (`{"reply": <text>}`) or `json_schema` (an instance of the
     schema);
   * a quote of the trailing `tool` messages' content ("Tool result: ..."), after a tool round trip;
-  * otherwise deterministic prose of `tokens` tokens (default 8-40, from the conversation hash).
+  * otherwise deterministic prose of `tokens` tokens (default 8-40, from the conversation hash); a search
+    model (`-search-` in its name) ends it with markdown links to two sources, each the span of a
+    `url_citation` in the message's `annotations` (a stream sends them in a delta before the finish).
+    `web_search_options` for any other model is a 400.
 Choice i of `n` uses its own seed, so choices differ. `max_completion_tokens` / `max_tokens` cap the
 output (reasoning tokens included) and end it with `finish_reason: "length"`; a `stop` sequence found in
 the text cuts it and ends it with "stop".

@@ -1,6 +1,7 @@
 """What a Chat Completions reply says: tool calls, JSON, a quote of tool results or prose, per choice, cut by
-the output limit and the stop sequences; the reasoning shown with `reasoning_effort`; and the prompt tokens
-the usage reports (see the package's docstring for the rules)."""
+the output limit and the stop sequences; the reasoning shown with `reasoning_effort`; a search model's
+answer citing its sources; and the prompt tokens the usage reports (see the package's docstring for the
+rules)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import orjson
 
 from .. import reply
 from ..behaviour import Behaviour
+from ..search import results as search_results
 from ..tools import tools_named
 from .validate import Params
 
@@ -103,6 +105,8 @@ class Choice:
     logprobs: list[dict[str, Any]] | None
     tokens: int
     reasoning: list[str] = field(default_factory=list)  # the reasoning text shown, as pieces
+    #: A search model's `url_citation` annotations of the text.
+    annotations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def content(self) -> str | None:
@@ -163,7 +167,26 @@ def _plan_choice(
     logprobs = (
         reply.token_logprobs(pieces, reply.mix(choice_seed, 0x1095), params.top_logprobs) if params.logprobs else None
     )
-    return Choice(index, pieces, [], finish, logprobs, reply.count_tokens("".join(pieces)))
+    annotations: list[dict[str, Any]] = []
+    if params.web_search and not kind and not results:
+        pieces, annotations = _cite(pieces, _text_of(params.messages[-1].get("content"))[:200])
+    return Choice(index, pieces, [], finish, logprobs, reply.count_tokens("".join(pieces)), annotations=annotations)
+
+
+def _cite(pieces: list[str], query: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """A search model's answer: the text followed by markdown links to two sources (`?utm_source=openai`, as
+    OpenAI tags them), each link the span of one `url_citation` annotation."""
+    text = "".join(pieces)
+    annotations = []
+    for found in search_results(query or "news", 2):
+        url = found["url"] + "?utm_source=openai"
+        link = f"([{url.split('/')[2]}]({url}))"
+        start = len(text) + 1
+        pieces = [*pieces, " " + link]
+        text += " " + link
+        annotations.append({"type": "url_citation", "url_citation": {
+            "start_index": start, "end_index": start + len(link), "title": found["title"], "url": url}})
+    return pieces, annotations
 
 
 def plan_choices(params: Params, behaviour: Behaviour, seed: int) -> tuple[list[Choice], int]:

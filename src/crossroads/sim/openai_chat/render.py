@@ -128,7 +128,7 @@ class ChatExchange:
                     for call in choice.tool_calls
                 ]
             message["refusal"] = None
-            message["annotations"] = []
+            message["annotations"] = choice.annotations
             logprobs = {"content": choice.logprobs, "refusal": None} if choice.logprobs is not None else None
             choices.append(
                 {
@@ -202,6 +202,8 @@ class ChatExchange:
                 if choice.logprobs is not None:
                     logprobs = {"content": choice.logprobs[at : at + step], "refusal": None}
                 yield _delta(index, {"content": text}, logprobs), EventKind.CONTENT, reply.count_tokens(text)
+            if choice.annotations:
+                yield _delta(index, {"annotations": choice.annotations}), EventKind.CONTENT, 0
         yield _delta(index, {}, finish_reason=choice.finish_reason), EventKind.TAIL, 0
 
     def events(self) -> Iterator[StreamEvent]:

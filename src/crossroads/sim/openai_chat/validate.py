@@ -20,6 +20,7 @@ TOOL_CHOICES = ("none", "auto", "required")
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 MAX_STOP_SEQUENCES = 4
 MAX_TOP_LOGPROBS = 20
+SEARCH_CONTEXT_SIZES = ("low", "medium", "high")
 
 
 @dataclass(slots=True)
@@ -41,6 +42,8 @@ class Params:
     parallel_tool_calls: bool = True
     response_format: dict[str, Any] | None = None
     reasoning_effort: str | None = None
+    #: A search model (`gpt-4o-search-preview`...), which searches the web before every answer.
+    web_search: bool = False
 
 
 def _check_number(body: Mapping[str, Any], name: str, low: float, high: float) -> None:
@@ -343,6 +346,7 @@ def check_request(body: Any, model: str | None) -> Params:
         include_usage = _check_bool(stream_options, "include_usage", False)
         include_obfuscation = _check_bool(stream_options, "include_obfuscation", True)
     tools = _check_tools(body)
+    web_search = _check_web_search(body, model)
     effort = body.get("reasoning_effort")
     if effort is not None and effort not in REASONING_EFFORTS:
         raise unsupported("reasoning_effort", effort, REASONING_EFFORTS)
@@ -362,4 +366,26 @@ def check_request(body: Any, model: str | None) -> Params:
         parallel_tool_calls=_check_bool(body, "parallel_tool_calls", True),
         response_format=_check_response_format(body),
         reasoning_effort=effort,
+        web_search=web_search,
     )
+
+
+def _check_web_search(body: Mapping[str, Any], model: str) -> bool:
+    """Whether the model is a search model ("Web search" guide, Chat Completions: the `-search-` models);
+    `web_search_options` (`search_context_size`, `user_location`) is refused by any other."""
+    searches = "-search-" in model
+    options = body.get("web_search_options")
+    if options is None:
+        return searches
+    if not isinstance(options, dict):
+        raise wrong_type("web_search_options", "an object", options)
+    if not searches:
+        raise invalid("Web search options not supported with this model.", "web_search_options", None)
+    size = options.get("search_context_size")
+    if size is not None and size not in SEARCH_CONTEXT_SIZES:
+        raise unsupported("web_search_options.search_context_size", size, SEARCH_CONTEXT_SIZES)
+    for key in options:
+        if key not in ("search_context_size", "user_location"):
+            raise invalid(f"Unrecognized request argument supplied: web_search_options.{key}",
+                          f"web_search_options.{key}", None)
+    return True
