@@ -77,8 +77,18 @@ def error_type(status: int) -> str:
 
 
 def error_body(error: CrossroadsError) -> bytes:
+    """The `error` event of a stream (the spec's `MessagesErrorEvent`)."""
     return orjson.dumps({"type": "error",
                          "error": {"type": error_type(error.code), "message": error.public_message()}})
+
+
+def error_reply(error: CrossroadsError) -> bytes:
+    """The body of an error answered with its HTTP status: the stream's event and `request_id`, which
+    Anthropic's error responses carry and OpenRouter's spec requires (`AnthropicMessagesErrorResponse`). It is
+    null, as in OpenRouter's own answers: a request here has no identifier apart from its generation's."""
+    return orjson.dumps({"type": "error",
+                         "error": {"type": error_type(error.code), "message": error.public_message()},
+                         "request_id": None})
 
 
 def stop_reason(native: str | None, finish: str | None) -> str | None:
@@ -152,7 +162,7 @@ class MessagesFace:
 
     def error(self, error: CrossroadsError, headers: Mapping[str, str]) -> web.Response:
         merged = {**error.headers, **headers}
-        return web.Response(body=error_body(error), status=error.code, content_type=JSON, headers=merged or None)
+        return web.Response(body=error_reply(error), status=error.code, content_type=JSON, headers=merged or None)
 
 
 class TokenCounter:
@@ -208,4 +218,5 @@ class TokenCounter:
         return None
 
 
-__all__ = ["AGENTS", "ERROR_TYPES", "MessagesFace", "TokenCounter", "app_of_agent", "error_body", "stop_reason"]
+__all__ = ["AGENTS", "ERROR_TYPES", "MessagesFace", "TokenCounter", "app_of_agent", "error_body", "error_reply",
+           "stop_reason"]
