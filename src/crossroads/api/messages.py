@@ -49,6 +49,12 @@ ERROR_TYPES: Final[Mapping[int, str]] = {
     529: "overloaded_error",
 }
 
+#: Members OpenRouter's spec requires of a whole Messages reply (`BaseMessagesResult`, `AnthropicUsage`), null
+#: where the reply has nothing to say. Anthropic's own replies leave most of them out; its SDKs read both.
+_MESSAGE_MEMBERS: Final[Mapping[str, None]] = {"container": None, "stop_details": None}
+_USAGE_MEMBERS: Final[Mapping[str, None]] = dict.fromkeys(
+    ("cache_creation", "inference_geo", "output_tokens_details", "server_tool_use", "service_tier"))
+
 #: Normalised finish reason → Anthropic `stop_reason`, for replies from endpoints of other wire formats.
 _STOP_REASONS: Final[Mapping[str, str]] = {
     "stop": "end_turn",
@@ -89,6 +95,14 @@ def error_reply(error: CrossroadsError) -> bytes:
     return orjson.dumps({"type": "error",
                          "error": {"type": error_type(error.code), "message": error.public_message()},
                          "request_id": None})
+
+
+def with_spec_members(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole reply with every member the spec requires: the message's, its usage's and its text blocks'
+    (`citations`), each null unless the reply has it."""
+    content = [{"citations": None, **block} if block.get("type") == "text" else block
+               for block in message.get("content") or ()]
+    return {**_MESSAGE_MEMBERS, **message, "content": content, "usage": {**_USAGE_MEMBERS, **message["usage"]}}
 
 
 def stop_reason(native: str | None, finish: str | None) -> str | None:
@@ -139,8 +153,8 @@ class MessagesFace:
                 and served.endpoint.provider.wire_format == native.wire_format:
             # The provider speaks this API: its message as it is (server tool results, citations, the stop
             # sequence...), named as the gateway names it.
-            return web.Response(body=orjson.dumps({**message, "id": generation.id, "model": generation.model}),
-                                content_type=JSON, headers={"X-Generation-Id": generation.id})
+            body = with_spec_members({**message, "id": generation.id, "model": generation.model})
+            return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
         choice = served.completion.choices[0]
         usage = generation.usage
         assert usage is not None
@@ -154,7 +168,8 @@ class MessagesFace:
             "stop_sequence": None,
             "usage": usage_fields(usage),
         }
-        return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
+        return web.Response(body=orjson.dumps(with_spec_members(body)), content_type=JSON,
+                            headers={"X-Generation-Id": generation.id})
 
     def writer(self, request: ChatRequest, generation: Generation) -> EventWriter:
         return EventWriter(generation, stop_reason, error_body,
