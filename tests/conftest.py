@@ -44,6 +44,39 @@ class Gateway:
 GatewayFactory = Callable[..., contextlib.AbstractAsyncContextManager[Gateway]]
 
 
+@contextlib.asynccontextmanager
+async def open_gateway(directory: Path, n: int = 0, env: dict[str, str] | None = None, catalog: str | None = None,
+                       simulator: str = "auto") -> AsyncIterator[Gateway]:
+    """A gateway on a free port of 127.0.0.1, its database, spool and catalog file in `directory` (`n` tells
+    apart several gateways sharing it); see `start_gateway`."""
+    environ = {
+        "CROSSROADS_DATABASE_URL": f"sqlite:///{directory}/gateway-{n}.db",
+        "CROSSROADS_ADMIN_KEY": ADMIN_KEY,
+        "CROSSROADS_SIMULATOR": simulator,
+        "CROSSROADS_SPOOL_DIR": str(directory / f"spool-{n}"),
+    }
+    if catalog is not None:
+        path = directory / f"catalog-{n}.toml"
+        path.write_text(catalog)
+        environ["CROSSROADS_CATALOG"] = str(path)
+    environ.update(env or {})
+    settings = from_environ(environ)
+    app = create_app(settings)
+    runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True, access_log=None,
+                           shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        services = app[SERVICES]
+        secret, _ = await services.keys.create("test")
+        root = f"http://127.0.0.1:{port}"
+        yield Gateway(url=f"{root}/api/v1", root=root, key=secret, services=services)
+    finally:
+        await runner.cleanup()
+
+
 @pytest.fixture
 def start_gateway(tmp_path: Path) -> GatewayFactory:
     """`async with start_gateway(env={...}, catalog="...toml...") as gw:` — a gateway with its own database.
@@ -53,36 +86,9 @@ def start_gateway(tmp_path: Path) -> GatewayFactory:
     """
     counter = iter(range(1000))
 
-    @contextlib.asynccontextmanager
-    async def start(env: dict[str, str] | None = None, catalog: str | None = None,
-                    simulator: str = "auto") -> AsyncIterator[Gateway]:
-        n = next(counter)
-        environ = {
-            "CROSSROADS_DATABASE_URL": f"sqlite:///{tmp_path}/gateway-{n}.db",
-            "CROSSROADS_ADMIN_KEY": ADMIN_KEY,
-            "CROSSROADS_SIMULATOR": simulator,
-            "CROSSROADS_SPOOL_DIR": str(tmp_path / f"spool-{n}"),
-        }
-        if catalog is not None:
-            path = tmp_path / f"catalog-{n}.toml"
-            path.write_text(catalog)
-            environ["CROSSROADS_CATALOG"] = str(path)
-        environ.update(env or {})
-        settings = from_environ(environ)
-        app = create_app(settings)
-        runner = GatewayRunner(app, limits=connection_limits(settings), handler_cancellation=True, access_log=None,
-                               shutdown_timeout=0.5)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            services = app[SERVICES]
-            secret, _ = await services.keys.create("test")
-            root = f"http://127.0.0.1:{port}"
-            yield Gateway(url=f"{root}/api/v1", root=root, key=secret, services=services)
-        finally:
-            await runner.cleanup()
+    def start(env: dict[str, str] | None = None, catalog: str | None = None,
+              simulator: str = "auto") -> contextlib.AbstractAsyncContextManager[Gateway]:
+        return open_gateway(tmp_path, next(counter), env, catalog, simulator)
 
     return start
 

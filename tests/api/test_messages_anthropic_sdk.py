@@ -15,6 +15,7 @@ import pytest
 
 from crossroads.sim import SimServer
 from tests.conftest import Gateway, GatewayFactory
+from tests.openapi import validate_response
 
 CLAUDE, GPT, GEMINI = "anthropic/claude-sonnet-4.5", "openai/gpt-4o", "google/gemini-2.5-flash"
 UPSTREAM = {CLAUDE: "claude-sonnet-4-5-20250929", GPT: "gpt-4o", GEMINI: "gemini-2.5-flash"}
@@ -194,7 +195,7 @@ async def test_auth_token_and_api_key(gw: Gateway) -> None:
         with pytest.raises(anthropic.AuthenticationError) as caught:
             await c.messages.create(**hello)  # type: ignore[arg-type]
     assert caught.value.body == {"type": "error", "error": {"type": "authentication_error",
-                                                            "message": "User not found."}}
+                                                            "message": "User not found."}, "request_id": None}
 
 
 async def test_bad_request(gw: Gateway) -> None:
@@ -204,6 +205,8 @@ async def test_bad_request(gw: Gateway) -> None:
                                     messages=[{"role": "user", "content": "hi"}])
     assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     assert "temperature" in caught.value.message
+    # Anthropic's error responses carry `request_id`, and OpenRouter's spec requires it.
+    validate_response(caught.value.body, "/messages", "post", 400)
 
 
 async def test_server_tools_need_a_messages_endpoint(gw: Gateway) -> None:

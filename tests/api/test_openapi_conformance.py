@@ -139,3 +139,25 @@ async def test_generation_endpoint(gateway: Gateway) -> None:
         assert status == 404
         validate_response(body, "/generation", "get", 404)
 
+
+
+@pytest.mark.parametrize("model", ["anthropic/claude-sonnet-4", "openai/gpt-4o"])
+async def test_messages_result(gateway: Gateway, model: str) -> None:
+    """Both a provider's own Messages reply (relayed) and one translated from chat carry what the spec
+    requires: `container`, `stop_details`, text blocks' `citations`, usage's details, null where unknown."""
+    async with aiohttp.ClientSession(headers=gateway.auth) as http:
+        status, body = await _json(http, "POST", f"{gateway.url}/messages",
+                                   json={"model": model, "max_tokens": 50, "messages": MESSAGES})
+    assert status == 200 and body["content"][0]["type"] == "text"
+    validate_response(body, "/messages", "post", 200)
+
+
+async def test_responses_result(gateway: Gateway) -> None:
+    """A Responses reply carries what the spec requires: `completed_at` and the penalties, echoed."""
+    async with aiohttp.ClientSession(headers=gateway.auth) as http:
+        status, body = await _json(http, "POST", f"{gateway.url}/responses",
+                                   json={"model": "openai/gpt-4o", "input": "Hello there", "presence_penalty": 0.5})
+    assert status == 200 and body["status"] == "completed"
+    assert body["completed_at"] >= body["created_at"] and body["presence_penalty"] == 0.5
+    assert body["frequency_penalty"] is None
+    validate_response(body, "/responses", "post", 200)

@@ -184,3 +184,14 @@ def test_required_parameters_are_what_the_client_set() -> None:
     request = parse(provider={"require_parameters": True}, temperature=0.2, safe_prompt=True, max_tokens=5,
                     reasoning={"effort": "low"}, user="u")
     assert request.required == {"temperature", "safe_prompt", "max_tokens", "reasoning", "user"}
+
+
+@pytest.mark.parametrize(("provider", "message"), [
+    ({"preferred_max_latency": -1}, "provider.preferred_max_latency: must be at least 0, got -1"),
+    ({"preferred_min_throughput": {"p90": -0.5}},
+     "provider.preferred_min_throughput.p90: must be at least 0, got -0.5"),
+])
+def test_a_number_bounded_below_only_says_so(provider: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidParameter) as caught:
+        parse(provider=provider)
+    assert str(caught.value.public_message()) == message

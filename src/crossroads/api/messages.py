@@ -50,6 +50,12 @@ ERROR_TYPES: Final[Mapping[int, str]] = {
     529: "overloaded_error",
 }
 
+#: Members OpenRouter's spec requires of a whole Messages reply (`BaseMessagesResult`, `AnthropicUsage`), null
+#: where the reply has nothing to say. Anthropic's own replies leave most of them out; its SDKs read both.
+_MESSAGE_MEMBERS: Final[Mapping[str, None]] = {"container": None, "stop_details": None}
+_USAGE_MEMBERS: Final[Mapping[str, None]] = dict.fromkeys(
+    ("cache_creation", "inference_geo", "output_tokens_details", "server_tool_use", "service_tier"))
+
 #: Normalised finish reason → Anthropic `stop_reason`, for replies from endpoints of other wire formats.
 _STOP_REASONS: Final[Mapping[str, str]] = {
     "stop": "end_turn",
@@ -78,8 +84,26 @@ def error_type(status: int) -> str:
 
 
 def error_body(error: CrossroadsError) -> bytes:
+    """The `error` event of a stream (the spec's `MessagesErrorEvent`)."""
     return orjson.dumps({"type": "error",
                          "error": {"type": error_type(error.code), "message": error.public_message()}})
+
+
+def error_reply(error: CrossroadsError) -> bytes:
+    """The body of an error answered with its HTTP status: the stream's event and `request_id`, which
+    Anthropic's error responses carry and OpenRouter's spec requires (`AnthropicMessagesErrorResponse`). It is
+    null, as in OpenRouter's own answers: a request here has no identifier apart from its generation's."""
+    return orjson.dumps({"type": "error",
+                         "error": {"type": error_type(error.code), "message": error.public_message()},
+                         "request_id": None})
+
+
+def with_spec_members(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A whole reply with every member the spec requires: the message's, its usage's and its text blocks'
+    (`citations`), each null unless the reply has it."""
+    content = [{"citations": None, **block} if block.get("type") == "text" else block
+               for block in message.get("content") or ()]
+    return {**_MESSAGE_MEMBERS, **message, "content": content, "usage": {**_USAGE_MEMBERS, **message["usage"]}}
 
 
 def stop_reason(native: str | None, finish: str | None) -> str | None:
@@ -130,8 +154,8 @@ class MessagesFace:
                 and served.endpoint.provider.wire_format == native.wire_format:
             # The provider speaks this API: its message as it is (server tool results, citations, the stop
             # sequence...), named as the gateway names it.
-            return web.Response(body=orjson.dumps({**message, "id": generation.id, "model": generation.model}),
-                                content_type=JSON, headers={"X-Generation-Id": generation.id})
+            body = with_spec_members({**message, "id": generation.id, "model": generation.model})
+            return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
         choice = served.completion.choices[0]
         usage = generation.usage
         assert usage is not None
@@ -145,7 +169,8 @@ class MessagesFace:
             "stop_sequence": None,
             "usage": usage_fields(usage),
         }
-        return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
+        return web.Response(body=orjson.dumps(with_spec_members(body)), content_type=JSON,
+                            headers={"X-Generation-Id": generation.id})
 
     def writer(self, request: ChatRequest, generation: Generation) -> EventWriter:
         return EventWriter(generation, stop_reason, error_body,
@@ -153,7 +178,7 @@ class MessagesFace:
 
     def error(self, error: CrossroadsError, headers: Mapping[str, str]) -> web.Response:
         merged = {**error.headers, **headers}
-        return web.Response(body=error_body(error), status=error.code, content_type=JSON, headers=merged or None)
+        return web.Response(body=error_reply(error), status=error.code, content_type=JSON, headers=merged or None)
 
 
 class TokenCounter:
@@ -216,4 +241,5 @@ class TokenCounter:
         return None
 
 
-__all__ = ["AGENTS", "ERROR_TYPES", "MessagesFace", "TokenCounter", "app_of_agent", "error_body", "stop_reason"]
+__all__ = ["AGENTS", "ERROR_TYPES", "MessagesFace", "TokenCounter", "app_of_agent", "error_body", "error_reply",
+           "stop_reason"]

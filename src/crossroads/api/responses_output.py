@@ -5,6 +5,7 @@ https://platform.openai.com/docs/api-reference/responses/object)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -78,6 +79,8 @@ def response_object(request: ResponsesRequest, generation: Generation, model: st
         "id": generation.id,
         "object": "response",
         "created_at": int(generation.started),
+        # OpenRouter's spec requires it (`BaseResponsesResult`): null until the response has ended.
+        "completed_at": int(time.time()) if status in ("completed", "incomplete") else None,
         "status": status,
         "model": model,
         "output": output,

@@ -43,7 +43,7 @@ class Number:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise InvalidParameter(path, f"expected a number, got {_kind(value)}")
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise InvalidParameter(path, f"must be between {_bound(self.low)} and {_bound(self.high)}, got {value}")
+            raise InvalidParameter(path, f"must be {_range(self.low, self.high)}, got {value}")
         return value
 
 
@@ -80,8 +80,13 @@ def _short(value: int) -> str:
     return text if len(text) <= 24 else f"{text[0]}.{text[1:4]}e{len(text) - 1}"
 
 
-def _bound(value: float | None) -> str:
-    return "-inf" if value is None else f"{value:g}"
+def _range(low: float | None, high: float | None) -> str:
+    """`between 0 and 2`, `at least 0` or `at most 1`: what a number's bounds allow."""
+    if high is None:
+        return f"at least {low:g}"
+    if low is None:
+        return f"at most {high:g}"
+    return f"between {low:g} and {high:g}"
 
 
 def boolean(value: Any, path: str) -> Any:
