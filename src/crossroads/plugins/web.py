@@ -71,7 +71,8 @@ async def search_into(request: ChatRequest, plugin: Plugin, search: WebSearch | 
     # The prompt is counted with the results, so routing leaves out endpoints they would not fit.
     return structs.replace(request, prompt_chars=request.prompt_chars + len(addition) + 2,
                            applied=structs.replace(applied, web_searches=applied.web_searches + 1,
-                                                   web_context=addition,
+                                                   web_context=addition, web_engine=search.name,
+                                                   web_results=applied.web_results + len(results),
                                                    annotations=(*applied.annotations, *citations(results))))
 
 

@@ -102,6 +102,9 @@ class Applied(Struct, frozen=True):
 
     web_searches: int = 0
     web_context: str | None = None
+    #: The backend that searched (its API's name) and how many results it found.
+    web_engine: str | None = None
+    web_results: int = 0
     annotations: tuple[Mapping[str, Any], ...] = ()
     #: The text of the request's PDFs once parsed, by their data, so each is parsed once whichever
     #: endpoints the request is tried on.
