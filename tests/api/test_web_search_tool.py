@@ -1,0 +1,136 @@
+"""Web search asked for as a tool, end to end: the `openai` SDK (chat completions and `/responses`) with
+OpenRouter's `openrouter:web_search` server tool or OpenAI's `web_search` shorthands, and the `anthropic` SDK
+(`/messages`) with Anthropic's `web_search_20250305` — against the built-in catalog's providers pointed at the
+simulator and its Exa-shaped search. The provider searches where the endpoint can, the backend elsewhere; the
+reply cites the results, shows the search as each API shows a tool call, counts it in the usage, charges it
+at the endpoint's `web_search` price, and `/generation` names who searched."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import openai
+import pytest
+
+from crossroads.sim import SimServer
+from tests.api.test_web_search import QUESTION, generation, providers, sent
+from tests.conftest import Gateway, GatewayFactory
+from tests.openapi import validate_response
+
+FUNCTION = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+#: (model, tool, who searches, results cited, the endpoint's prices per million tokens and per search)
+CASES = [
+    ("openai/gpt-4o-mini", {"type": "web_search"}, "exa", 5, ("0.15", "0.60"), "0"),
+    ("anthropic/claude-sonnet-4.5", {"type": "openrouter:web_search", "parameters": {"engine": "exa",
+                                                                                     "max_results": 3}},
+     "exa", 3, ("3", "15"), "0.01"),
+    ("anthropic/claude-sonnet-4.5", {"type": "openrouter:web_search"}, "native", None, ("3", "15"), "0.01"),
+    ("google/gemini-2.5-flash", {"type": "web_search_preview"}, "native", None, ("0.30", "2.50"), "0.035"),
+]
+IDS = ["shorthand-backend", "openrouter-engine-exa", "openrouter-native-anthropic", "preview-native-gemini"]
+
+
+@pytest.fixture
+async def gw(start_gateway: GatewayFactory, sim: SimServer) -> AsyncIterator[Gateway]:
+    env = {**providers(sim), "CROSSROADS_WEB_SEARCH_API": "exa", "CROSSROADS_WEB_SEARCH_URL": f"{sim.url}/exa",
+           "CROSSROADS_WEB_SEARCH_KEY": "exa-key"}
+    async with start_gateway(env=env, simulator="off") as gateway:
+        yield gateway
+
+
+def client(gw: Gateway) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=gw.url, api_key=gw.key, max_retries=0)
+
+
+def expected_cost(prompt: int, completion: int, prices: tuple[str, str], per_search: str) -> Decimal:
+    per_prompt, per_completion = (Decimal(p) / 1_000_000 for p in prices)
+    return prompt * per_prompt + completion * per_completion + Decimal(per_search)
+
+
+def searched_upstream(sim: SimServer, engine: str) -> None:
+    """The model's request searched natively, or carried the backend's results and no search of its own."""
+    body = sent(sim)
+    text = str(body)
+    if engine == "native":
+        assert "A web search was conducted" not in text
+        assert "web_search" in text or "google_search" in text
+    else:
+        assert "A web search was conducted" in text
+        assert "web_search_options" not in body and "google_search" not in text and "web_search_2025" not in text
+
+
+def check_citations(text: str, annotations: list[dict[str, Any]], results: int | None) -> None:
+    assert annotations and all(a["url"].startswith("https://") for a in annotations)
+    assert all(0 <= a["start_index"] <= a["end_index"] <= len(text) for a in annotations)
+    if results is not None:
+        assert len(annotations) == results
+        assert annotations[0]["url"].startswith("https://site1.example.org/who-won")
+
+
+# -- chat completions ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize(("model", "tool", "engine", "results", "prices", "per_search"), CASES, ids=IDS)
+async def test_chat_searches_for_the_tool(gw: Gateway, sim: SimServer, model: str, tool: dict[str, Any], engine: str,
+                                          results: int | None, prices: tuple[str, str], per_search: str,
+                                          stream: bool) -> None:
+    ask: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": QUESTION}], "tools": [tool]}
+    async with client(gw) as c:
+        if stream:
+            chunks = [chunk async for chunk in await c.chat.completions.create(**ask, stream=True)]
+            text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+            annotations = [a for ch in chunks if ch.choices
+                           for a in (ch.choices[0].delta.model_extra or {}).get("annotations") or ()]
+            usage, gen_id = chunks[-1].usage, chunks[0].id
+        else:
+            reply = await c.chat.completions.create(**ask)
+            text = reply.choices[0].message.content or ""
+            annotations = reply.choices[0].message.model_dump().get("annotations") or []
+            usage, gen_id = reply.usage, reply.id
+    searched_upstream(sim, engine)
+    check_citations(text, [{"url": a["url_citation"]["url"], "start_index": a["url_citation"]["start_index"],
+                            "end_index": a["url_citation"]["end_index"]} for a in annotations], results)
+    assert usage is not None
+    extra = usage.model_extra or {}
+    assert extra["server_tool_use_details"] == {"web_search_requests": 1}
+    cost = expected_cost(usage.prompt_tokens, usage.completion_tokens, prices, per_search)
+    assert Decimal(str(extra["cost"])) == pytest.approx(cost, abs=Decimal("1e-9"))
+    record = await generation(gw, gen_id)
+    assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
+    assert Decimal(str(record["total_cost"])) == pytest.approx(cost, abs=Decimal("1e-9"))
+
+
+async def test_function_tools_beside_the_search_still_reach_the_model(gw: Gateway, sim: SimServer) -> None:
+    tools = [FUNCTION, {"type": "openrouter:web_search", "parameters": {"max_total_results": 2}}]
+    async with client(gw) as c:
+        reply = await c.chat.completions.create(model="openai/gpt-4o-mini", tools=tools,  # type: ignore[arg-type]
+                                                messages=[{"role": "user", "content": QUESTION}])
+    body = sent(sim)
+    assert body["tools"] == [FUNCTION]
+    assert "A web search was conducted" in str(body["messages"])
+    assert len(reply.choices[0].message.model_dump().get("annotations") or ()) == 2
+    validate_response(reply.model_dump(exclude_unset=True), "/chat/completions", "post", 200)
+
+
+async def test_the_tool_without_a_backend_is_refused_where_no_endpoint_searches(start_gateway: GatewayFactory,
+                                                                                sim: SimServer) -> None:
+    async with start_gateway(env=providers(sim), simulator="off") as gw, client(gw) as c:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await c.chat.completions.create(model="openai/gpt-4o-mini", tools=[{"type": "web_search"}],  # type: ignore[list-item]
+                                            messages=[{"role": "user", "content": QUESTION}])
+        native = await c.chat.completions.create(model="anthropic/claude-sonnet-4.5",
+                                                 tools=[{"type": "web_search"}],  # type: ignore[list-item]
+                                                 messages=[{"role": "user", "content": QUESTION}])
+    assert "the web search tool needs a web search backend" in str(caught.value)
+    assert (native.usage.model_extra or {})["server_tool_use_details"] == {"web_search_requests": 1}  # type: ignore[union-attr]
+
+
+async def test_conflicting_domain_filters_name_the_field(gw: Gateway) -> None:
+    tool = {"type": "openrouter:web_search", "parameters": {"allowed_domains": ["a.org"], "excluded_domains": ["b"]}}
+    async with client(gw) as c:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await c.chat.completions.create(model="openai/gpt-4o-mini", tools=[tool],  # type: ignore[list-item]
+                                            messages=[{"role": "user", "content": QUESTION}])
+    assert "tools[0].parameters" in str(caught.value)
