@@ -134,3 +134,39 @@ async def test_conflicting_domain_filters_name_the_field(gw: Gateway) -> None:
             await c.chat.completions.create(model="openai/gpt-4o-mini", tools=[tool],  # type: ignore[list-item]
                                             messages=[{"role": "user", "content": QUESTION}])
     assert "tools[0].parameters" in str(caught.value)
+
+
+# -- /responses ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("model", "tool", "engine", "results", "prices", "per_search"),
+                         [CASES[0], CASES[2]], ids=["backend", "native"])
+async def test_responses_show_the_search_as_a_web_search_call(gw: Gateway, sim: SimServer, model: str,
+                                                              tool: dict[str, Any], engine: str, results: int | None,
+                                                              prices: tuple[str, str], per_search: str) -> None:
+    async with client(gw) as c:
+        whole = await c.responses.create(model=model, input=QUESTION, tools=[tool])  # type: ignore[list-item]
+        searched_upstream(sim, engine)
+        stream = await c.responses.create(model=model, input=QUESTION, tools=[tool], stream=True)  # type: ignore[list-item]
+        events = [event async for event in stream]
+    for response in (whole, next(e for e in events if e.type == "response.completed").response):  # type: ignore[union-attr]
+        search, message = response.output
+        assert search.type == "web_search_call" and search.status == "completed" and search.id.startswith("ws_")
+        assert search.action.type == "search" and search.action.query == QUESTION  # type: ignore[union-attr]
+        assert message.type == "message"
+        part = message.content[0]
+        assert part.type == "output_text"
+        check_citations(part.text, [a.model_dump() for a in part.annotations or ()], results)  # type: ignore[union-attr]
+        assert response.usage is not None
+        cost = expected_cost(response.usage.input_tokens, response.usage.output_tokens, prices, per_search)
+        assert Decimal(str((response.usage.model_extra or {})["cost"])) == pytest.approx(cost, abs=Decimal("1e-9"))
+    kinds = [event.type for event in events]
+    search_id = whole.output[0].id.replace(whole.id[4:], events[0].response.id[4:])  # type: ignore[union-attr]
+    assert kinds[2:7] == ["response.output_item.added", "response.web_search_call.in_progress",
+                          "response.web_search_call.searching", "response.web_search_call.completed",
+                          "response.output_item.done"]
+    assert [getattr(e, "item_id", search_id) for e in events[3:6]] == [search_id] * 3
+    assert events[2].item.type == "web_search_call" and events[2].item.status == "in_progress"  # type: ignore[union-attr]
+    assert kinds.index("response.output_item.done") < kinds.index("response.output_text.delta")
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    record = await generation(gw, whole.id)
+    assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
