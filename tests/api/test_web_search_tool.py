@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -170,3 +171,60 @@ async def test_responses_show_the_search_as_a_web_search_call(gw: Gateway, sim: 
     assert [e.sequence_number for e in events] == list(range(len(events)))
     record = await generation(gw, whole.id)
     assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
+
+
+# -- /messages -------------------------------------------------------------------------------------------------
+
+SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+
+
+def messages_client(gw: Gateway) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=gw.root + "/api", api_key=gw.key, max_retries=0)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+@pytest.mark.parametrize(("model", "engine", "results"), [("openai/gpt-4o-mini", "exa", 5),
+                                                          ("google/gemini-2.5-flash", "native", None)],
+                         ids=["backend", "native"])
+async def test_messages_show_anthropics_server_tool_blocks(gw: Gateway, sim: SimServer, model: str, engine: str,
+                                                           results: int | None, stream: bool) -> None:
+    ask: dict[str, Any] = {"model": model, "max_tokens": 300, "tools": [SEARCH],
+                           "messages": [{"role": "user", "content": QUESTION}]}
+    async with messages_client(gw) as c:
+        if stream:
+            async with c.messages.stream(**ask) as events:
+                reply = await events.get_final_message()
+        else:
+            reply = await c.messages.create(**ask)
+    searched_upstream(sim, engine)
+    use, result, *texts = reply.content
+    assert use.type == "server_tool_use" and use.name == "web_search" and use.id.startswith("srvtoolu_")
+    assert use.input == {"query": QUESTION}
+    assert result.type == "web_search_tool_result" and result.tool_use_id == use.id
+    assert isinstance(result.content, list)
+    if results is not None or not stream:  # a provider's results are its citations, known once it answered
+        assert result.content and all(r.type == "web_search_result" and r.url.startswith("https://")
+                                      for r in result.content)
+    if results is not None:
+        assert len(result.content) == results
+    assert texts and all(block.type == "text" for block in texts)
+    cited = [c for block in texts for c in block.citations or ()]  # type: ignore[union-attr]
+    assert cited and all(c.type == "web_search_result_location" for c in cited)
+    assert reply.usage.server_tool_use is not None and reply.usage.server_tool_use.web_search_requests == 1
+    record = await generation(gw, reply.id)
+    assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
+
+
+async def test_messages_to_anthropic_go_as_written(gw: Gateway, sim: SimServer) -> None:
+    async with messages_client(gw) as c:
+        reply = await c.messages.create(model="anthropic/claude-sonnet-4.5", max_tokens=300, tools=[SEARCH],  # type: ignore[list-item]
+                                        messages=[{"role": "user", "content": QUESTION}])
+    body = sent(sim)
+    assert body["tools"] == [SEARCH]  # the client's own tool, not a translation
+    assert "A web search was conducted" not in str(body)
+    assert [block.type for block in reply.content][:2] == ["server_tool_use", "web_search_tool_result"]
+    assert reply.usage.server_tool_use is not None and reply.usage.server_tool_use.web_search_requests == 1
+    record = await generation(gw, reply.id)
+    cost = expected_cost(record["tokens_prompt"], record["tokens_completion"], ("3", "15"), "0.01")
+    assert Decimal(str(record["total_cost"])) == pytest.approx(cost, abs=Decimal("1e-9"))
+    assert record["web_search_engine"] == "native"
