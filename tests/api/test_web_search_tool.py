@@ -137,6 +137,23 @@ async def test_conflicting_domain_filters_name_the_field(gw: Gateway) -> None:
     assert "tools[0].parameters" in str(caught.value)
 
 
+async def test_the_backend_keeps_to_the_domains_asked_for(gw: Gateway, start_gateway: GatewayFactory,
+                                                        sim: SimServer) -> None:
+    ask: dict[str, Any] = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": QUESTION}]}
+    allowed = {"type": "openrouter:web_search", "parameters": {"allowed_domains": ["docs.example.com"]}}
+    async with client(gw) as c:
+        reply = await c.chat.completions.create(**ask, tools=[allowed])
+    urls = [a["url_citation"]["url"] for a in reply.choices[0].message.model_dump()["annotations"]]
+    assert len(urls) == 5 and all(url.startswith("https://docs.example.com/") for url in urls)  # Exa's filter
+    env = {**providers(sim), "CROSSROADS_WEB_SEARCH_API": "brave",
+           "CROSSROADS_WEB_SEARCH_URL": f"{sim.url}/brave/res/v1", "CROSSROADS_WEB_SEARCH_KEY": "bk"}
+    excluded = {"type": "web_search", "excluded_domains": ["site1.example.org"]}
+    async with start_gateway(env=env, simulator="off") as brave, client(brave) as c:
+        reply = await c.chat.completions.create(**ask, tools=[excluded])
+    urls = [a["url_citation"]["url"] for a in reply.choices[0].message.model_dump()["annotations"]]
+    assert len(urls) == 4 and not any("site1.example.org" in url for url in urls)  # filtered once received
+
+
 # -- /responses ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("model", "tool", "engine", "results", "prices", "per_search"),

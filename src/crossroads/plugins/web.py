@@ -11,12 +11,13 @@ searches:
     any other name  the gateway's search backend (`providers/search.py`), whichever API it speaks.
     none given      native on an endpoint that has it, the backend on any other.
 
-A backend search is made once, before routing (`search_into`): the request's last user message is the
-query (`max_results` — default 5 — bounds the results; `search_prompt` replaces the instruction that
-introduces them). The endpoints that use it (`uses_results`) get the results after that message's text,
-with the instruction to cite them as markdown links (`fit`), and the reply carries them as `url_citation`
-annotations. A search is one `web_search` unit of the serving endpoint's pricing (`ledger/cost.py`): the
-backend's when the endpoint used its results, the provider's own as its reply reports them.
+A backend search is made once, before routing (`search_into`): the request's last user message is the query
+(`max_results` — default 5 — bounds the results, `include_domains` / `exclude_domains` keep them to domains or
+off them; `search_prompt` replaces the instruction that introduces them). The endpoints that use it
+(`uses_results`) get the results after that message's text, with the instruction to cite them as markdown
+links (`fit`), and the reply carries them as `url_citation` annotations. A search is one `web_search` unit of
+the serving endpoint's pricing (`ledger/cost.py`): the backend's when the endpoint used its results, the
+provider's own as its reply reports them.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ async def search_into(request: ChatRequest, plugin: Plugin, search: WebSearch | 
         return request  # without a backend, an endpoint that cannot search natively refuses it (`fit`)
     if not query:
         return request
-    results = await search.search(query, int(plugin.options.get("max_results", DEFAULT_RESULTS)))
+    results = await search.search(query, int(plugin.options.get("max_results", DEFAULT_RESULTS)),
+                                  plugin.options.get("include_domains") or (),
+                                  plugin.options.get("exclude_domains") or ())
     prompt = plugin.options.get("search_prompt") or DEFAULT_PROMPT.format(date=datetime.date.today().isoformat())
     found = "\n\n".join(f"[{n}] {r.title}\nURL: {r.url}\n{r.content}" for n, r in enumerate(results, 1))
     addition = f"{prompt}\n\n{found}" if results else f"{prompt}\n\n(The search found nothing.)"
