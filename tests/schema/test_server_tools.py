@@ -25,9 +25,10 @@ def test_openrouter_web_search_becomes_the_web_plugin() -> None:
         "engine": "exa", "max_results": 8, "max_total_results": 3, "allowed_domains": ["a.org"], "max_uses": 2,
         "search_context_size": "high", "user_location": {"type": "approximate", "city": "Oslo"}}}])
     assert request.tools == [FUNCTION] and request.params["tools"] == [FUNCTION]
+    oslo = {"type": "approximate", "approximate": {"city": "Oslo"}}
     assert request.plugins == (Plugin(id="web", tool=True, options={
         "engine": "exa", "max_results": 3, "include_domains": ["a.org"], "max_uses": 2,
-        "search_context_size": "high", "user_location": {"type": "approximate", "city": "Oslo"}}),)
+        "search_context_size": "high", "user_location": oslo}),)
 
 
 @pytest.mark.parametrize("kind", ["web_search", "web_search_preview", "web_search_2025_08_26"])

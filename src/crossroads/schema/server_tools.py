@@ -121,9 +121,13 @@ def _plugin_options(config: Mapping[str, Any]) -> dict[str, Any]:
     for ours, theirs in (("include_domains", "allowed_domains"), ("exclude_domains", "excluded_domains")):
         if config.get(theirs):
             options[ours] = list(config[theirs])
-    for name in ("max_uses", "user_location", "search_context_size"):
+    for name in ("max_uses", "search_context_size"):
         if config.get(name) is not None:
             options[name] = config[name]
+    location = config.get("user_location")
+    if location:  # flat here and in Anthropic's tool; nested in `web_search_options`, which adapters translate
+        options["user_location"] = {"type": "approximate",
+                                    "approximate": {k: v for k, v in location.items() if k != "type" and v}}
     return options
 
 
