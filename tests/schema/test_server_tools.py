@@ -80,3 +80,14 @@ def test_messages_other_server_tools_still_need_the_messages_api() -> None:
                                       "tools": [{"type": "web_search_20250305", "name": "web_search"},
                                                 {"type": "code_execution_20250825", "name": "code_execution"}]}, "d/m")
     assert request.native is not None and request.native.needs == ("server tools",)
+
+
+def test_responses_skip_an_earlier_turns_web_search_call() -> None:
+    request = parse_responses_request({"model": "m/x", "tools": [{"type": "web_search"}], "input": [
+        {"role": "user", "content": "news?"},
+        {"type": "web_search_call", "id": "ws_1", "status": "completed", "action": {"type": "search", "query": "news"}},
+        {"type": "message", "role": "assistant", "content": [
+            {"type": "output_text", "text": "See [a.org](https://a.org).", "annotations": [
+                {"type": "url_citation", "url": "https://a.org", "title": "a", "start_index": 4, "end_index": 9}]}]},
+        {"role": "user", "content": "more?"}]}, "d/m")
+    assert [m["role"] for m in request.messages] == ["user", "assistant", "user"]

@@ -213,6 +213,8 @@ def _messages(given: Any) -> list[dict[str, Any]]:
             messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
         elif kind == "reasoning":
             reasoning += _reasoning_details(item, path)
+        elif kind == "web_search_call":
+            continue  # an earlier turn's search (clients replay it): what it found is in the reply it preceded
         else:
             raise InvalidParameter(f"{path}.type", f"the item type {kind!r} is not supported by this gateway")
     return messages
