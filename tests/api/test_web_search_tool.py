@@ -18,7 +18,7 @@ import pytest
 from crossroads.sim import SimServer
 from tests.api.test_web_search import QUESTION, generation, providers, sent
 from tests.conftest import Gateway, GatewayFactory
-from tests.openapi import validate_response
+from tests.openapi import validate_component, validate_response
 
 FUNCTION = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
 #: (model, tool, who searches, results cited, the endpoint's prices per million tokens and per search)
@@ -184,6 +184,10 @@ async def test_responses_show_the_search_as_a_web_search_call(gw: Gateway, sim: 
                           "response.output_item.done"]
     assert [getattr(e, "item_id", search_id) for e in events[3:6]] == [search_id] * 3
     assert events[2].item.type == "web_search_call" and events[2].item.status == "in_progress"  # type: ignore[union-attr]
+    validate_component(whole.output[0].model_dump(exclude_unset=True), "OutputItemWebSearchCall")
+    for event, schema in zip(events[3:6], ("WebSearchCallInProgressEvent", "WebSearchCallSearchingEvent",
+                                          "WebSearchCallCompletedEvent"), strict=True):
+        validate_component(event.model_dump(exclude_unset=True), schema)
     assert kinds.index("response.output_item.done") < kinds.index("response.output_text.delta")
     assert [e.sequence_number for e in events] == list(range(len(events)))
     record = await generation(gw, whole.id)
@@ -228,6 +232,9 @@ async def test_messages_show_anthropics_server_tool_blocks(gw: Gateway, sim: Sim
     cited = [c for block in texts for c in block.citations or ()]  # type: ignore[union-attr]
     assert cited and all(c.type == "web_search_result_location" for c in cited)
     assert reply.usage.server_tool_use is not None and reply.usage.server_tool_use.web_search_requests == 1
+    validate_component(use.model_dump(exclude_unset=True), "ORAnthropicServerToolUseBlock")
+    validate_component(result.model_dump(exclude_unset=True), "AnthropicWebSearchToolResult")
+    validate_component(reply.usage.server_tool_use.model_dump(), "AnthropicServerToolUsage")
     record = await generation(gw, reply.id)
     assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
 

@@ -56,8 +56,10 @@ def search_blocks(generation: Generation, index: int, query: str, results: Any) 
     tool_id = f"srvtoolu_{generation.id[4:]}_{index}"
     content = [{"type": "web_search_result", "url": found["url"], "title": found["title"], "encrypted_content": "",
                 "page_age": None} for found in map(citation, results) if found is not None]
-    return [{"type": "server_tool_use", "id": tool_id, "name": "web_search", "input": {"query": query}},
-            {"type": "web_search_tool_result", "tool_use_id": tool_id, "content": content}]
+    caller = {"type": "direct"}  # the model's own call, not one made from code execution
+    return [{"type": "server_tool_use", "id": tool_id, "name": "web_search", "input": {"query": query},
+             "caller": caller},
+            {"type": "web_search_tool_result", "tool_use_id": tool_id, "content": content, "caller": caller}]
 
 
 def content_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
