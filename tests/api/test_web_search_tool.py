@@ -239,10 +239,16 @@ async def test_messages_show_anthropics_server_tool_blocks(gw: Gateway, sim: Sim
     assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
 
 
-async def test_messages_to_anthropic_go_as_written(gw: Gateway, sim: SimServer) -> None:
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+async def test_messages_to_anthropic_go_as_written(gw: Gateway, sim: SimServer, stream: bool) -> None:
+    ask: dict[str, Any] = {"model": "anthropic/claude-sonnet-4.5", "max_tokens": 300, "tools": [SEARCH],
+                           "messages": [{"role": "user", "content": QUESTION}]}
     async with messages_client(gw) as c:
-        reply = await c.messages.create(model="anthropic/claude-sonnet-4.5", max_tokens=300, tools=[SEARCH],  # type: ignore[list-item]
-                                        messages=[{"role": "user", "content": QUESTION}])
+        if stream:
+            async with c.messages.stream(**ask) as events:
+                reply = await events.get_final_message()
+        else:
+            reply = await c.messages.create(**ask)
     body = sent(sim)
     assert body["tools"] == [SEARCH]  # the client's own tool, not a translation
     assert "A web search was conducted" not in str(body)
