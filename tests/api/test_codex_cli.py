@@ -31,13 +31,13 @@ class Codex:
     version: str
     #: The function tool Codex runs commands with.
     shell: str
-    #: Settings that keep Codex to function tools: newer releases also send the built-in `web_search` tool
-    #: and tool namespaces, which this gateway refuses (no plugin or endpoint runs them).
+    #: Settings that keep Codex from tool namespaces, which newer releases send and this gateway refuses (no
+    #: endpoint runs them). Their built-in `web_search` tool is served (the `web` plugin).
     settings: tuple[str, ...] = ()
 
 
 CODEXES = [Codex("0.58.0", "shell"),
-           Codex("0.171.0", "exec_command", ("web_search=disabled", "features.multi_agent=false"))]
+           Codex("0.171.0", "exec_command", ("features.multi_agent=false",))]
 MODELS = ["openai/gpt-4o", "anthropic/claude-sonnet-4.5"]
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
@@ -139,3 +139,16 @@ async def test_codex_runs_the_shell_command_the_model_asks_for(gateway: Gateway,
     expected = _text(await _replay(sim, recorded[-1]))
     assert expected.startswith("Tool result:")
     assert expected in stdout, stdout
+
+
+async def test_codex_web_search_tool_is_served(gateway: Gateway, tmp_path: Path) -> None:
+    """Codex 0.171.0 sends its built-in `web_search` tool: the gateway searches, and the model gets the results
+    (no function tool stands in for it)."""
+    sim = gateway.services.simulator
+    assert sim is not None
+    sim.state.clear_requests()
+    code, _, stderr = await _exec(CODEXES[1], gateway, tmp_path, "openai/gpt-4o", "What happened in the news today?")
+    assert code == 0, stderr
+    body = sim.state.requests[-1].body
+    assert "A web search was conducted" in str(body["messages"])
+    assert all(tool["type"] == "function" for tool in body.get("tools", ()))

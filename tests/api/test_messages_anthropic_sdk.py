@@ -210,10 +210,10 @@ async def test_bad_request(gw: Gateway) -> None:
 
 
 async def test_server_tools_need_a_messages_endpoint(gw: Gateway) -> None:
-    search = {"type": "web_search_20250305", "name": "web_search", "max_uses": 1}
+    code = {"type": "code_execution_20250825", "name": "code_execution"}
     async with client(gw) as c:
         with pytest.raises(anthropic.BadRequestError) as caught:
-            await c.messages.create(model=GPT, max_tokens=20, tools=[search],  # type: ignore[list-item]
+            await c.messages.create(model=GPT, max_tokens=20, tools=[code],  # type: ignore[list-item]
                                     messages=[{"role": "user", "content": "hi"}])
     assert "server tools" in caught.value.message
 

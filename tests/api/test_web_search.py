@@ -224,3 +224,22 @@ async def test_cited_replies_match_openrouters_schema(gw: Gateway, model: str) -
     assert any(chunk["choices"] and chunk["choices"][0]["delta"].get("annotations") for chunk in chunks)
     for chunk in chunks:
         validate_component(chunk, "ChatStreamChunk")
+
+
+async def generation(gw: Gateway, gen_id: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession(headers=gw.auth) as http, \
+            http.get(f"{gw.url}/generation", params={"id": gen_id}) as response:
+        data: dict[str, Any] = (await response.json())["data"]
+    return data
+
+
+@pytest.mark.parametrize(("model", "engine", "results"), [("openai/gpt-4o-mini", "exa", 5),
+                                                          ("anthropic/claude-sonnet-4.5", "native", None)],
+                         ids=["backend", "native"])
+async def test_generation_names_who_searched(gw: Gateway, model: str, engine: str, results: int | None) -> None:
+    async with client(gw) as c:
+        reply = await c.chat.completions.create(model=model, messages=[{"role": "user", "content": QUESTION}],
+                                                extra_body={"plugins": [{"id": "web"}]})
+    record = await generation(gw, reply.id)
+    assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
+    validate_response({"data": record}, "/generation", "get", 200)

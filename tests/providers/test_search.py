@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from crossroads.providers.search import SEARCH_APIS
+from crossroads.providers.search import SEARCH_APIS, within
 
 
 def test_get_shapes_put_the_query_in_the_url_and_post_shapes_in_a_json_body() -> None:
@@ -26,3 +26,20 @@ def test_results_are_found_where_each_api_keeps_them() -> None:
     assert SEARCH_APIS["brave"].found({"results": [page]}) == []
     assert SEARCH_APIS["searxng"].found({"results": [page]}) == [page]
     assert SEARCH_APIS["tavily"].found({"web": None}) == []
+
+
+def test_exa_and_tavily_take_domain_filters_in_the_request() -> None:
+    exa = orjson.loads(SEARCH_APIS["exa"].request("https://api.exa.ai", "ek", "q", 5, (["a.org"], ["b.org"])).body)
+    assert (exa["includeDomains"], exa["excludeDomains"]) == (["a.org"], ["b.org"])
+    tavily = orjson.loads(SEARCH_APIS["tavily"].request("https://api.tavily.com", "tk", "q", 5, ((), ["b.org"])).body)
+    assert tavily["exclude_domains"] == ["b.org"] and "include_domains" not in tavily
+    brave = SEARCH_APIS["brave"].request("https://api.search.brave.com/res/v1", "bk", "q", 5, (["a.org"], ()))
+    assert brave.url.endswith("?q=q&count=5")  # Brave has no such parameter: its results are filtered
+
+
+def test_results_are_kept_to_the_domains_asked_for() -> None:
+    assert within("https://docs.a.org/x", ["a.org"], [])
+    assert within("https://www.a.org/x", ["www.a.org"], [])
+    assert not within("https://nota.org/x", ["a.org"], [])
+    assert not within("https://a.org/x", [], ["A.org"])
+    assert within("https://c.org/x", [], ["a.org"])

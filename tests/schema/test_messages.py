@@ -89,7 +89,7 @@ def test_thinking(thinking: dict[str, Any], effort: str | None, expected: tuple[
 
 def test_server_tools_and_native_fields_are_named() -> None:
     request = parse(messages=[{"role": "user", "content": "hi"}], mcp_servers=[],
-                    tools=[{"type": "web_search_20250305", "name": "web_search"}])
+                    tools=[{"type": "code_execution_20250825", "name": "code_execution"}])
     assert request.tools == ()
     assert request.native is not None and request.native.needs == ("mcp_servers", "server tools")
 

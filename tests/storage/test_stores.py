@@ -66,7 +66,8 @@ async def pg_schema() -> AsyncIterator[str]:
 def generation(key_hash: str, cost: int, at: float, gid: str | None = None) -> GenerationRecord:
     return GenerationRecord(id=gid or f"gen-{uuid.uuid4().hex}", key_hash=key_hash, created_at=at, model="a/b",
                             streamed=False, status=200, tokens_prompt=10, tokens_completion=5, cost_nanos=cost,
-                            trace='[{"provider": "X"}]', operation="embeddings")
+                            trace='[{"provider": "X"}]', operation="embeddings", web_search_engine="exa",
+                            num_search_results=5)
 
 
 async def test_migrations_are_applied_once(store: Store) -> None:

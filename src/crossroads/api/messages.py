@@ -19,13 +19,14 @@ from msgspec import structs
 
 from crossroads.api.body import read_json
 from crossroads.api.headers import text as header_text
-from crossroads.api.messages_stream import STOP_REASONS, EventWriter, content_blocks, usage_fields
+from crossroads.api.messages_stream import STOP_REASONS, EventWriter, content_blocks, search_blocks, usage_fields
 from crossroads.api.render import JSON
 from crossroads.catalog.types import Catalog, Endpoint
 from crossroads.errors import CrossroadsError, InvalidParameter, UpstreamError
 from crossroads.guardrails.enforce import Guardrails
 from crossroads.ledger.accounting import Charge, Generation
 from crossroads.ledger.keys import KeyRing
+from crossroads.plugins.web import as_tool, found, query_of
 from crossroads.providers.base import Adapter
 from crossroads.providers.transport import Transport
 from crossroads.routing.outcome import Served
@@ -164,7 +165,8 @@ class MessagesFace:
             "type": "message",
             "role": "assistant",
             "model": generation.model,
-            "content": content_blocks(choice["message"]),
+            "content": self._searches(request, served, generation, usage.web_search_requests or 0) +
+            content_blocks(choice["message"]),
             "stop_reason": stop_reason(choice.get("native_finish_reason"), choice.get("finish_reason")),
             "stop_sequence": None,
             "usage": usage_fields(usage),
@@ -172,9 +174,21 @@ class MessagesFace:
         return web.Response(body=orjson.dumps(with_spec_members(body)), content_type=JSON,
                             headers={"X-Generation-Id": generation.id})
 
+    @staticmethod
+    def _searches(request: ChatRequest, served: Served, generation: Generation, count: int) -> list[dict[str, Any]]:
+        """The searches made for the request's web search tool as Anthropic's blocks: the backend's results,
+        or those the provider cited."""
+        if not as_tool(request) or served.endpoint is None:
+            return []
+        results = found(request, served.endpoint) or served.completion.choices[0]["message"].get("annotations") or ()
+        blocks: list[dict[str, Any]] = []
+        for number in range(count):
+            blocks += search_blocks(generation, number, query_of(request), results)
+        return blocks
+
     def writer(self, request: ChatRequest, generation: Generation) -> EventWriter:
         return EventWriter(generation, stop_reason, error_body,
-                           request.native.wire_format if request.native is not None else None)
+                           request.native.wire_format if request.native is not None else None, request)
 
     def error(self, error: CrossroadsError, headers: Mapping[str, str]) -> web.Response:
         merged = {**error.headers, **headers}

@@ -26,8 +26,10 @@ import orjson
 
 from crossroads.errors import CrossroadsError
 from crossroads.ledger.accounting import Charge, Generation
+from crossroads.plugins.web import found, query_of, shown_searches
 from crossroads.providers.base import Piece
 from crossroads.routing.outcome import OpenStream
+from crossroads.schema.request import ChatRequest
 from crossroads.schema.usage import Usage
 
 #: The Messages API's own stop reasons; an endpoint speaking it reports them as `native_finish_reason`.
@@ -39,9 +41,25 @@ def usage_fields(usage: Usage) -> dict[str, Any]:
     """Anthropic's usage: `input_tokens` excludes cache reads and writes, which are reported apart."""
     read = usage.cached_tokens or 0
     written = (usage.cache_write_tokens or 0) + (usage.cache_write_1h_tokens or 0)
-    return {"input_tokens": max(usage.prompt_tokens - read - written, 0),
-            "cache_creation_input_tokens": written, "cache_read_input_tokens": read,
-            "output_tokens": usage.completion_tokens}
+    fields: dict[str, Any] = {"input_tokens": max(usage.prompt_tokens - read - written, 0),
+                              "cache_creation_input_tokens": written, "cache_read_input_tokens": read,
+                              "output_tokens": usage.completion_tokens}
+    if usage.web_search_requests:
+        fields["server_tool_use"] = {"web_search_requests": usage.web_search_requests, "web_fetch_requests": 0}
+    return fields
+
+
+def search_blocks(generation: Generation, index: int, query: str, results: Any) -> list[dict[str, Any]]:
+    """A web search made for the `web_search` tool, as Anthropic's reply shows its own ("Web search tool"): a
+    `server_tool_use` block (`srvtoolu_…`, the query as its input), then its `web_search_tool_result` with
+    the results (`url_citation` annotations here; no `encrypted_content` to give, so an empty one)."""
+    tool_id = f"srvtoolu_{generation.id[4:]}_{index}"
+    content = [{"type": "web_search_result", "url": found["url"], "title": found["title"], "encrypted_content": "",
+                "page_age": None} for found in map(citation, results) if found is not None]
+    caller = {"type": "direct"}  # the model's own call, not one made from code execution
+    return [{"type": "server_tool_use", "id": tool_id, "name": "web_search", "input": {"query": query},
+             "caller": caller},
+            {"type": "web_search_tool_result", "tool_use_id": tool_id, "content": content, "caller": caller}]
 
 
 def content_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -137,11 +155,14 @@ class EventWriter:
     came, only `message_start` naming the message as the gateway does."""
 
     __slots__ = ("_error_body", "_index", "_native_format", "_open", "_relay", "_stop", "_stop_reason",
-                 "generation")
+                 "generation", "request")
 
     def __init__(self, generation: Generation, stop_reason: Callable[[str | None, str | None], str | None],
-                 error_body: Callable[[CrossroadsError], bytes], native_format: str | None = None) -> None:
+                 error_body: Callable[[CrossroadsError], bytes], native_format: str | None = None,
+                 request: ChatRequest | None = None) -> None:
         self.generation = generation
+        #: The request, whose web search tool's searches open the reply (`_searches`).
+        self.request = request
         self._native_format = native_format
         self._relay = False
         self._stop_reason = stop_reason
@@ -160,7 +181,23 @@ class EventWriter:
                    "model": stream.model.id if stream.model else self.generation.model, "content": [],
                    "stop_reason": None, "stop_sequence": None,
                    "usage": usage_fields(usage) if usage else {"input_tokens": 0, "output_tokens": 0}}
-        return event(b"message_start", {"type": "message_start", "message": message})
+        return event(b"message_start", {"type": "message_start", "message": message}) + self._searches(stream)
+
+    def _searches(self, stream: OpenStream) -> bytes:
+        """The searches made for the request's web search tool, as blocks ahead of the reply's text: the
+        backend's with their results; the provider's, whose results come as the text's citations."""
+        request = self.request
+        if request is None or stream.endpoint is None:
+            return b""
+        out: list[bytes] = []
+        for number in range(shown_searches(request, stream.endpoint)):
+            use, result = search_blocks(self.generation, number, query_of(request), found(request, stream.endpoint))
+            self._begin(None, None, {**use, "input": {}}, out)
+            out.append(self._block_delta({"type": "input_json_delta", "partial_json": orjson.dumps(
+                use["input"]).decode()}))
+            self._begin(None, None, result, out)
+            self._close(out)
+        return b"".join(out)
 
     def pieces(self, pieces: list[Piece]) -> bytes:
         if self._relay:
@@ -259,4 +296,5 @@ class EventWriter:
         return event(b"content_block_delta", {"type": "content_block_delta", "index": self._index, "delta": delta})
 
 
-__all__ = ["STOP_REASONS", "EventWriter", "citation", "cited_text", "content_blocks", "event", "usage_fields"]
+__all__ = ["STOP_REASONS", "EventWriter", "citation", "cited_text", "content_blocks", "event", "search_blocks",
+           "usage_fields"]

@@ -17,6 +17,7 @@ from crossroads.api.responses_output import error_object, output_items, response
 from crossroads.api.responses_stream import EventWriter
 from crossroads.errors import CrossroadsError
 from crossroads.ledger.accounting import Charge, Generation
+from crossroads.plugins.web import as_tool, query_of
 from crossroads.routing.outcome import Served
 from crossroads.schema.request import ChatRequest
 from crossroads.schema.responses import ResponsesRequest, parse_responses_request
@@ -34,7 +35,8 @@ class ResponsesFace(BearerCredentials):
         assert isinstance(request, ResponsesRequest)
         assert generation.usage is not None
         choice = served.completion.choices[0]
-        output = output_items(choice["message"], generation, request.reasoning.exclude)
+        searches = (generation.usage.web_search_requests or 0) if as_tool(request) else 0
+        output = output_items(choice["message"], generation, request.reasoning.exclude, searches, query_of(request))
         body = response_object(request, generation, generation.model, "completed", output,
                                finish=choice.get("finish_reason"), usage=usage_object(generation.usage, charge))
         return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})

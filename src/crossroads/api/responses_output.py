@@ -136,9 +136,18 @@ def opaque(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [detail for detail in details if not detail.get("text") and not detail.get("summary")]
 
 
-def output_items(message: Mapping[str, Any], generation: Generation, hide_reasoning: bool) -> list[dict[str, Any]]:
-    """A whole chat message as output items: reasoning first, then the text, then each tool call."""
-    items: list[dict[str, Any]] = []
+def search_item(generation: Generation, index: int, query: str, status: str = "completed") -> dict[str, Any]:
+    """A web search the gateway or the provider made for the `web_search` tool: a `web_search_call` item
+    (`ws_…`) whose action is the search (OpenAI API reference, "Web search tool call")."""
+    return {"id": item_id("ws", generation, index), "type": "web_search_call", "status": status,
+            "action": {"type": "search", "query": query}}
+
+
+def output_items(message: Mapping[str, Any], generation: Generation, hide_reasoning: bool, searches: int = 0,
+                 query: str = "") -> list[dict[str, Any]]:
+    """A whole chat message as output items: the web searches made for it first (`searches`, for `query`),
+    then reasoning, then the text, then each tool call."""
+    items = [search_item(generation, index, query) for index in range(searches)]
     text = None if hide_reasoning else message.get("reasoning")
     details = message.get("reasoning_details")
     if hide_reasoning and details:
@@ -158,4 +167,4 @@ def output_items(message: Mapping[str, Any], generation: Generation, hide_reason
 
 
 __all__ = ["ERROR_CODES", "call_item", "citations", "error_code", "error_object", "item_id", "message_item",
-           "opaque", "output_items", "reasoning_item", "response_object", "usage_object"]
+           "opaque", "output_items", "reasoning_item", "response_object", "search_item", "usage_object"]

@@ -24,10 +24,12 @@ from crossroads.api.responses_output import (
     opaque,
     reasoning_item,
     response_object,
+    search_item,
     usage_object,
 )
 from crossroads.errors import CrossroadsError
 from crossroads.ledger.accounting import Charge, Generation
+from crossroads.plugins.web import query_of, shown_searches
 from crossroads.providers.base import Piece
 from crossroads.routing.outcome import OpenStream
 from crossroads.schema.responses import ResponsesRequest
@@ -83,8 +85,26 @@ class EventWriter:
         if stream.model is not None:
             self.model = stream.model.id
         head = self._response("in_progress")
-        return self._event("response.created", {"response": head}) + \
-            self._event("response.in_progress", {"response": head})
+        out = [self._event("response.created", {"response": head}),
+               self._event("response.in_progress", {"response": head})]
+        if stream.endpoint is not None:
+            for _ in range(shown_searches(self.request, stream.endpoint)):
+                self._search(query_of(self.request), out)
+        return b"".join(out)
+
+    def _search(self, query: str, out: list[bytes]) -> None:
+        """A web search made for the `web_search` tool, as OpenAI streams one: the item added, in progress,
+        searching, completed, done. The search was made before the stream (by the backend), or is the
+        provider's, whose progress does not reach this API: the item is done before the reply's text."""
+        index = len(self.output)
+        item = search_item(self.generation, index, query, "in_progress")
+        where = {"output_index": index, "item_id": item["id"]}
+        out.append(self._event("response.output_item.added", {"output_index": index, "item": item}))
+        for stage in ("in_progress", "searching", "completed"):
+            out.append(self._event(f"response.web_search_call.{stage}", dict(where)))
+        done = {**item, "status": "completed"}
+        out.append(self._event("response.output_item.done", {"output_index": index, "item": done}))
+        self.output.append(done)
 
     def pieces(self, pieces: list[Piece]) -> bytes:
         out: list[bytes] = []

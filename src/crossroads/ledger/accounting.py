@@ -83,6 +83,10 @@ class Generation:
     trace_content: dict[str, Any] | None = None
     #: What was asked of the model, in OpenTelemetry's GenAI terms (`gen_ai.operation.name`).
     operation: str = "chat"
+    #: Who searched the web for the reply (the backend's API name, or `native`) and how many results the
+    #: backend found; None without a search.
+    web_search_engine: str | None = None
+    num_search_results: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +258,8 @@ def _record(key_hash: str, g: Generation, nanos: int, trace: bool = True) -> Gen
         content=content.encode(g.content),
         trace_content=_content(g.trace_content) if g.trace_content and trace else None,
         operation=g.operation,
+        web_search_engine=g.web_search_engine,
+        num_search_results=g.num_search_results,
     )
 
 

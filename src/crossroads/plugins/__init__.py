@@ -57,7 +57,9 @@ class Plugins:
         """The request as routing should see it (web search results added). Only called for requests with
         plugins."""
         native = request.native
-        if native is not None and not native.needs:
+        if native is not None and not native.needs and not all(plugin.tool for plugin in request.plugins):
+            # A server tool asked for in the client's own API (`/messages`' web search) still goes as written
+            # to an endpoint of that API, which runs it itself (`web.searches_natively`).
             request = structs.replace(request, native=None)
         request = structs.replace(request, applied=request.applied or Applied())
         web = request.plugin("web")

@@ -11,12 +11,13 @@ searches:
     any other name  the gateway's search backend (`providers/search.py`), whichever API it speaks.
     none given      native on an endpoint that has it, the backend on any other.
 
-A backend search is made once, before routing (`search_into`): the request's last user message is the
-query (`max_results` — default 5 — bounds the results; `search_prompt` replaces the instruction that
-introduces them). The endpoints that use it (`uses_results`) get the results after that message's text,
-with the instruction to cite them as markdown links (`fit`), and the reply carries them as `url_citation`
-annotations. A search is one `web_search` unit of the serving endpoint's pricing (`ledger/cost.py`): the
-backend's when the endpoint used its results, the provider's own as its reply reports them.
+A backend search is made once, before routing (`search_into`): the request's last user message is the query
+(`max_results` — default 5 — bounds the results, `include_domains` / `exclude_domains` keep them to domains or
+off them; `search_prompt` replaces the instruction that introduces them). The endpoints that use it
+(`uses_results`) get the results after that message's text, with the instruction to cite them as markdown
+links (`fit`), and the reply carries them as `url_citation` annotations. A search is one `web_search` unit of
+the serving endpoint's pricing (`ledger/cost.py`): the backend's when the endpoint used its results, the
+provider's own as its reply reports them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ DEFAULT_RESULTS: Final = 5
 DEFAULT_PROMPT: Final = ("A web search was conducted on {date}. Incorporate the following web search results into "
                          "your response.\n\nIMPORTANT: Cite them using markdown links named using the domain of the "
                          "source.\nExample: [nytimes.com](https://nytimes.com/some-page).")
-_NO_BACKEND: Final = ("the plugin 'web' needs a web search backend, and none is configured on this gateway "
+_NO_BACKEND: Final = ("{what} needs a web search backend, and none is configured on this gateway "
                       "(CROSSROADS_WEB_SEARCH_API)")
 
 
@@ -55,15 +56,19 @@ async def search_into(request: ChatRequest, plugin: Plugin, search: WebSearch | 
     params = request.params
     if engine in (None, NATIVE) and "web_search_options" not in params:
         params = {**params, "web_search_options": native_options(plugin)}
-    request = structs.replace(request, params=params)
+    _, query = _last_user_text(request.messages)
+    query = query[:1000]
+    applied = request.applied or Applied()
+    request = structs.replace(request, params=params, applied=structs.replace(applied, web_query=query))
     if engine == NATIVE or search is None:
         if engine is not None and engine != NATIVE:
-            raise InvalidParameter("plugins", _NO_BACKEND)
+            raise _no_backend(plugin)
         return request  # without a backend, an endpoint that cannot search natively refuses it (`fit`)
-    _, query = _last_user_text(request.messages)
     if not query:
         return request
-    results = await search.search(query[:1000], int(plugin.options.get("max_results", DEFAULT_RESULTS)))
+    results = await search.search(query, int(plugin.options.get("max_results", DEFAULT_RESULTS)),
+                                  plugin.options.get("include_domains") or (),
+                                  plugin.options.get("exclude_domains") or ())
     prompt = plugin.options.get("search_prompt") or DEFAULT_PROMPT.format(date=datetime.date.today().isoformat())
     found = "\n\n".join(f"[{n}] {r.title}\nURL: {r.url}\n{r.content}" for n, r in enumerate(results, 1))
     addition = f"{prompt}\n\n{found}" if results else f"{prompt}\n\n(The search found nothing.)"
@@ -71,7 +76,8 @@ async def search_into(request: ChatRequest, plugin: Plugin, search: WebSearch | 
     # The prompt is counted with the results, so routing leaves out endpoints they would not fit.
     return structs.replace(request, prompt_chars=request.prompt_chars + len(addition) + 2,
                            applied=structs.replace(applied, web_searches=applied.web_searches + 1,
-                                                   web_context=addition,
+                                                   web_context=addition, web_engine=search.name,
+                                                   web_results=applied.web_results + len(results),
                                                    annotations=(*applied.annotations, *citations(results))))
 
 
@@ -80,8 +86,9 @@ def native_options(plugin: Plugin) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if isinstance(plugin.options.get("user_location"), Mapping):
         options["user_location"] = plugin.options["user_location"]
-    if isinstance(plugin.options.get("max_uses"), int):
-        options["max_uses"] = plugin.options["max_uses"]
+    for name in ("max_uses", "search_context_size"):
+        if plugin.options.get(name) is not None:
+            options[name] = plugin.options[name]
     for ours, theirs in (("include_domains", "allowed_domains"), ("exclude_domains", "blocked_domains")):
         if plugin.options.get(ours):
             options[theirs] = list(plugin.options[ours])
@@ -91,13 +98,49 @@ def native_options(plugin: Plugin) -> dict[str, Any]:
 def searches_natively(request: ChatRequest, endpoint: Endpoint) -> bool:
     """Whether the endpoint answers the request's `web` plugin with its provider's own search."""
     plugin = request.plugin("web")
-    return plugin is not None and endpoint.features.web_search and engine_of(plugin) in (None, NATIVE)
+    if plugin is None:
+        return False
+    native = request.native
+    if plugin.tool and native is not None and native.wire_format == endpoint.provider.wire_format:
+        return True  # the client's own server tool, sent as written (`Plugins.prepare`)
+    return endpoint.features.web_search and engine_of(plugin) in (None, NATIVE)
 
 
 def uses_results(request: ChatRequest, endpoint: Endpoint) -> bool:
     """Whether the endpoint is given the backend's results (and so is charged for, and cites, them)."""
     applied = request.applied
     return applied is not None and applied.web_context is not None and not searches_natively(request, endpoint)
+
+
+def as_tool(request: ChatRequest) -> bool:
+    """Whether the request asked for web search as a tool, which its reply shows as a tool call."""
+    plugin = request.plugin("web")
+    return plugin is not None and plugin.tool
+
+
+def shown_searches(request: ChatRequest, endpoint: Endpoint) -> int:
+    """How many searches a stream shows as tool calls before the reply's text, once it knows its endpoint:
+    the backend's where the endpoint uses its results, one where the provider searches (its count comes
+    with the usage, at the end)."""
+    if not as_tool(request):
+        return 0
+    if uses_results(request, endpoint):
+        return request.applied.web_searches if request.applied is not None else 0
+    return 1 if searches_natively(request, endpoint) else 0
+
+
+def query_of(request: ChatRequest) -> str:
+    """What the request's web search looks for (its last user message)."""
+    applied = request.applied
+    return applied.web_query if applied is not None and applied.web_query is not None else \
+        _last_user_text(request.messages)[1][:1000]
+
+
+def found(request: ChatRequest, endpoint: Endpoint) -> list[Mapping[str, Any]]:
+    """The backend's results the endpoint was given, as `url_citation` annotations (none where it searched
+    natively)."""
+    applied = request.applied
+    return list(applied.annotations) if applied is not None and uses_results(request, endpoint) else []
 
 
 def fit(request: ChatRequest, endpoint: Endpoint) -> list[Message]:
@@ -110,7 +153,7 @@ def fit(request: ChatRequest, endpoint: Endpoint) -> list[Message]:
     addition = applied.web_context if applied is not None else None
     if addition is None:
         if plugin is not None and engine_of(plugin) != NATIVE and _last_user_text(request.messages)[1]:
-            raise InvalidParameter("plugins", _NO_BACKEND)
+            raise _no_backend(plugin)
         return request.messages
     index, _ = _last_user_text(request.messages)
     messages = list(request.messages)
@@ -121,6 +164,12 @@ def fit(request: ChatRequest, endpoint: Endpoint) -> list[Message]:
     else:
         messages[index] = {**message, "content": [*content, {"type": "text", "text": addition}]}
     return messages
+
+
+def _no_backend(plugin: Plugin) -> InvalidParameter:
+    if plugin.tool:
+        return InvalidParameter("tools", _NO_BACKEND.format(what="the web search tool"))
+    return InvalidParameter("plugins", _NO_BACKEND.format(what="the plugin 'web'"))
 
 
 def citations(results: Sequence[SearchResult]) -> list[Mapping[str, Any]]:
@@ -156,5 +205,5 @@ def _last_user_text(messages: Sequence[Mapping[str, Any]]) -> tuple[int, str]:
     return -1, ""
 
 
-__all__ = ["DEFAULT_PROMPT", "NATIVE", "citations", "fit", "native_options", "place", "search_into",
-           "searches_natively", "uses_results"]
+__all__ = ["DEFAULT_PROMPT", "NATIVE", "as_tool", "citations", "fit", "found", "native_options", "place",
+           "query_of", "search_into", "searches_natively", "shown_searches", "uses_results"]

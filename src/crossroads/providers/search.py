@@ -1,9 +1,11 @@
 """Web search APIs, for the `web` plugin: one row per API shape, each saying how a query is sent and how
 results are read back.
 
-    exa      POST {base}/search        x-api-key             JSON {"query", "numResults", "contents": {"text"}}
+    exa      POST {base}/search        x-api-key             JSON {"query", "numResults", "contents": {"text"},
+                                                                   "includeDomains", "excludeDomains"}
                                        → {"results": [{"url", "title", "text"}]}              (docs.exa.ai)
-    tavily   POST {base}/search        Bearer token          JSON {"query", "max_results"}
+    tavily   POST {base}/search        Bearer token          JSON {"query", "max_results", "include_domains",
+                                                                   "exclude_domains"}
                                        → {"results": [{"url", "title", "content"}]}           (docs.tavily.com)
     brave    GET  {base}/web/search    X-Subscription-Token  ?q=…&count=… (count at most 20)
                                        → {"web": {"results": [{"url", "title", "description"}]}}
@@ -11,6 +13,11 @@ results are read back.
     searxng  GET  {base}/search        none (Bearer if a key is set, for an instance behind a proxy)
                                        ?q=…&format=json (no count: a page of results, cut here)
                                        → {"results": [{"url", "title", "content"}]}   (docs.searxng.org/dev/search_api)
+
+A search may be kept to some domains or kept off others (the `web` plugin's `include_domains` /
+`exclude_domains`, the web search tool's `allowed_domains` / `excluded_domains`): Exa and Tavily take the
+lists in the request (`filters`); Brave's and SearXNG's results are filtered once received, so they may be
+fewer than asked for.
 
 The search backend is an operator's setting (`CROSSROADS_WEB_SEARCH_API`, `_URL`, `_KEY`); SearXNG is
 self-hosted, so it has no default URL. The Simulator serves every shape (`sim/search.py`). Like a provider
@@ -20,10 +27,10 @@ call, a search goes through the transport, and its failures are `UpstreamError`s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 
@@ -58,14 +65,18 @@ class SearchAPI:
     content_field: str
     #: Whether titles and text hold HTML highlighting (Brave's `<strong>`), removed before the model sees it.
     markup: bool = False
+    #: The request fields that keep a search to domains, and off others (None: the API has none).
+    filters: tuple[str, str] | None = None
 
-    def request(self, base: str, key: str, query: str, count: int) -> UpstreamRequest:
+    def request(self, base: str, key: str, query: str, count: int, domains: Domains = ((), ())) -> UpstreamRequest:
         url = base.rstrip("/") + self.path
         headers = {"accept": "application/json", **self.auth(key)}
+        params = self.params(query, count)
+        if self.filters is not None:
+            params.update({name: list(given) for name, given in zip(self.filters, domains, strict=True) if given})
         if self.method == "GET":
-            return UpstreamRequest(f"{url}?{urlencode(self.params(query, count))}", headers, b"", method="GET")
-        return UpstreamRequest(url, {**headers, "content-type": "application/json"},
-                               orjson.dumps(self.params(query, count)))
+            return UpstreamRequest(f"{url}?{urlencode(params)}", headers, b"", method="GET")
+        return UpstreamRequest(url, {**headers, "content-type": "application/json"}, orjson.dumps(params))
 
     def found(self, payload: Any) -> list[Mapping[str, Any]]:
         for key in self.results:
@@ -79,13 +90,13 @@ SEARCH_APIS: Final[Mapping[str, SearchAPI]] = {
         auth=lambda key: {"x-api-key": key},
         params=lambda query, count: {"query": query, "numResults": count,
                                      "contents": {"text": {"maxCharacters": SNIPPET_CHARS}}},
-        results=("results",), content_field="text",
+        results=("results",), content_field="text", filters=("includeDomains", "excludeDomains"),
     ),
     "tavily": SearchAPI(
         default_url="https://api.tavily.com", method="POST", path="/search",
         auth=lambda key: {"authorization": f"Bearer {key}"},
         params=lambda query, count: {"query": query, "max_results": count},
-        results=("results",), content_field="content",
+        results=("results",), content_field="content", filters=("include_domains", "exclude_domains"),
     ),
     "brave": SearchAPI(
         default_url="https://api.search.brave.com/res/v1", method="GET", path="/web/search",
@@ -102,6 +113,21 @@ SEARCH_APIS: Final[Mapping[str, SearchAPI]] = {
 }
 
 
+#: Domains a search is kept to, and kept off.
+Domains = tuple[Sequence[str], Sequence[str]]
+
+
+def within(url: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """Whether a result's host is one of `include` (or under it), if any are given, and none of `exclude`."""
+    host = (urlsplit(url).hostname or "").lower()
+
+    def under(domain: str) -> bool:
+        domain = domain.lower().removeprefix("www.")
+        return host == domain or host.endswith(f".{domain}") or host == f"www.{domain}"
+
+    return (not include or any(map(under, include))) and not any(map(under, exclude))
+
+
 class WebSearch:
     """A configured search backend."""
 
@@ -115,9 +141,11 @@ class WebSearch:
         self.url = base
         self.key = key or ""
 
-    async def search(self, query: str, count: int) -> list[SearchResult]:
+    async def search(self, query: str, count: int, include: Sequence[str] = (), exclude: Sequence[str] = ()) \
+            -> list[SearchResult]:
+        """Up to `count` results for `query`, on the `include`d domains if any, off the `exclude`d ones."""
         api = self.api
-        request = api.request(self.url, self.key, query, count)
+        request = api.request(self.url, self.key, query, count, (include, exclude))
         upstream = await self.transport.send(request, "web search")
         body = await upstream.read()
         if upstream.status != 200:
@@ -131,7 +159,7 @@ class WebSearch:
         found = []
         for result in api.found(payload)[:count]:
             url = result.get("url")
-            if isinstance(url, str) and url:
+            if isinstance(url, str) and url and within(url, include, exclude):
                 title = str(result.get("title") or url)
                 content = result.get(api.content_field)
                 content = content if isinstance(content, str) else ""
@@ -141,4 +169,4 @@ class WebSearch:
         return found
 
 
-__all__ = ["SEARCH_APIS", "SearchAPI", "SearchResult", "WebSearch"]
+__all__ = ["SEARCH_APIS", "Domains", "SearchAPI", "SearchResult", "WebSearch", "within"]

@@ -24,7 +24,7 @@ from typing import Any, Final
 from crossroads.catalog.types import Endpoint, Model
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.ledger.accounting import Charge, Tab, estimate_usage
-from crossroads.plugins.web import uses_results
+from crossroads.plugins.web import NATIVE, uses_results
 from crossroads.providers.base import Completion, Piece, StreamTranslator
 from crossroads.providers.sse import Event, StreamDecoder
 from crossroads.providers.transport import Upstream
@@ -137,9 +137,12 @@ class Outcome:
             if usage is None:
                 usage = estimate_usage(self.request.prompt_chars, completion_chars)
             usage.images = usage.images or self.request.images
-            if self.request.applied is not None and self.request.applied.web_searches and \
-                    uses_results(self.request, self.endpoint):
-                usage.web_search_requests = (usage.web_search_requests or 0) + self.request.applied.web_searches
+            applied = self.request.applied
+            if applied is not None and applied.web_searches and uses_results(self.request, self.endpoint):
+                usage.web_search_requests = (usage.web_search_requests or 0) + applied.web_searches
+                generation.web_search_engine, generation.num_search_results = applied.web_engine, applied.web_results
+            elif usage.web_search_requests:
+                generation.web_search_engine = NATIVE  # the provider searched
             generation.model = self.model.id
             generation.endpoint = self.endpoint
             generation.usage = usage

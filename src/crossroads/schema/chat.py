@@ -45,6 +45,7 @@ from crossroads.schema.request import (
     ProviderPreferences,
     Reasoning,
 )
+from crossroads.schema.server_tools import hoist_web_search, is_web_search
 
 EFFORTS: Final = ("max", "xhigh", "high", "medium", "low", "minimal", "none")
 QUANTIZATIONS: Final = ("int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32",
@@ -275,9 +276,11 @@ def parse_chat_request(body: Any, default_model: str, headers: Mapping[str, str]
         raise InvalidParameter("top_logprobs", "requires logprobs to be true")
     tools = fields.get("tools") or ()
     tool_choice = fields.get("tool_choice")
+    plugins = _plugins(fields["plugins"]) if "plugins" in fields else ()
+    if any(is_web_search(tool) for tool in tools):
+        tools, plugins, tool_choice = _web_search_tool(tools, plugins, tool_choice, params)
     if isinstance(tool_choice, dict) and not tools:
         raise InvalidParameter("tool_choice", "names a tool but no tools were given")
-    plugins = _plugins(fields["plugins"]) if "plugins" in fields else ()
     transforms = _transforms(fields["transforms"]) if "transforms" in fields else ()
 
     model = fields.get("model")
@@ -319,6 +322,25 @@ def parse_chat_request(body: Any, default_model: str, headers: Mapping[str, str]
         has_audio=has_audio,
         headers=headers or {},
     )
+
+
+def _web_search_tool(tools: Any, plugins: tuple[Plugin, ...], tool_choice: Any, params: dict[str, Any]) \
+        -> tuple[list[Any], tuple[Plugin, ...], Any]:
+    """Web search in `tools` is the `web` plugin (`schema.server_tools`): the tool leaves `tools` (and a
+    `tool_choice` naming it, which the search answers), and the plugin joins the request's unless `plugins`
+    names `web` already (its settings win)."""
+    rest, plugin = hoist_web_search(tools)
+    if rest:
+        params["tools"] = rest
+    else:
+        params.pop("tools", None)
+        params.pop("parallel_tool_calls", None)
+    if (isinstance(tool_choice, dict) and is_web_search(tool_choice)) or (not rest and tool_choice is not None):
+        tool_choice = None
+        params.pop("tool_choice", None)
+    if plugin is not None and all(p.id != "web" for p in plugins):
+        plugins = (*plugins, plugin)
+    return rest, plugins, tool_choice
 
 
 def _resolve_reasoning(fields: Mapping[str, Any]) -> Reasoning:

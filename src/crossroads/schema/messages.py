@@ -55,6 +55,7 @@ from crossroads.schema.fields import (
     string,
 )
 from crossroads.schema.request import ChatRequest, Native
+from crossroads.schema.server_tools import ANTHROPIC_WEB_SEARCH, anthropic_web_search
 
 #: The upstream wire format that is this API: its endpoints get the client's body as written.
 WIRE_FORMAT: Final[WireFormat] = "anthropic_messages"
@@ -124,6 +125,11 @@ def parse_messages_request(body: Any, default_model: str, headers: Mapping[str, 
         if name in fields:
             chat[name] = fields[name]
     server_tools = _tools(fields.get("tools") or (), chat)
+    web = None
+    if server_tools == [ANTHROPIC_WEB_SEARCH]:  # the only server tool: the `web` plugin serves it anywhere
+        index = next(i for i, tool in enumerate(fields["tools"]) if tool.get("type") == ANTHROPIC_WEB_SEARCH)
+        web = anthropic_web_search(fields["tools"][index], f"tools[{index}]")
+        server_tools = []
     if "tool_choice" in fields:
         _tool_choice_to_chat(fields["tool_choice"], chat)
     if fields.get("stop_sequences"):
@@ -144,17 +150,19 @@ def parse_messages_request(body: Any, default_model: str, headers: Mapping[str, 
     if beta and "x-anthropic-beta" not in forwarded:
         forwarded["x-anthropic-beta"] = beta  # the Messages API's own beta header, forwarded where it means something
     request = parse_chat_request(chat, default_model, forwarded)
+    if web is not None and request.plugin("web") is None:
+        request = structs.replace(request, plugins=(*request.plugins, web))
     needs = [name for name in NATIVE_ONLY if name in fields] + (["server tools"] if server_tools else [])
     return structs.replace(request, native=Native(wire_format=WIRE_FORMAT, body=body, needs=tuple(needs)))
 
 
-def _tools(tools: Any, chat: dict[str, Any]) -> bool:
-    """Custom tools as function tools; whether any server tool was given."""
+def _tools(tools: Any, chat: dict[str, Any]) -> list[str]:
+    """Custom tools as function tools; the types of the server tools given."""
     functions: list[dict[str, Any]] = []
-    server = False
+    server = []
     for i, tool in enumerate(tools):
         if tool.get("type") not in (None, *_CUSTOM_TOOLS):
-            server = True
+            server.append(tool["type"])
             continue
         name = String(min_length=1, max_length=128)(tool.get("name"), f"tools[{i}].name")
         schema = any_object(tool.get("input_schema"), f"tools[{i}].input_schema")

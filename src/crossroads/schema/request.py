@@ -74,11 +74,13 @@ DEFAULT_PREFERENCES: Final = ProviderPreferences()
 
 class Plugin(Struct, frozen=True):
     """One entry of `plugins`; `enabled: false` asks for nothing. `options` are its other fields, checked
-    (`max_results`, `pdf`, `engine`...)."""
+    (`max_results`, `pdf`, `engine`...). `tool`: asked for as a server tool (web search in `tools`,
+    `schema.server_tools`), which each API shows as a tool call in its reply."""
 
     id: str
     enabled: bool = True
     options: Mapping[str, Any] = {}
+    tool: bool = False
 
 
 class Native(Struct, frozen=True):
@@ -102,6 +104,12 @@ class Applied(Struct, frozen=True):
 
     web_searches: int = 0
     web_context: str | None = None
+    #: The backend that searched (its API's name) and how many results it found.
+    web_engine: str | None = None
+    web_results: int = 0
+    #: What the web search looks for: the last user message (shown as the search's query where an API
+    #: renders the search as a tool call).
+    web_query: str | None = None
     annotations: tuple[Mapping[str, Any], ...] = ()
     #: The text of the request's PDFs once parsed, by their data, so each is parsed once whichever
     #: endpoints the request is tried on.

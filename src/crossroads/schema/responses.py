@@ -42,6 +42,7 @@ from crossroads.schema.fields import (
     string,
 )
 from crossroads.schema.request import ChatRequest
+from crossroads.schema.server_tools import is_web_search
 
 #: Prefix of the `encrypted_content` this gateway writes (see `seal_reasoning`).
 SEAL: Final = "crx1."
@@ -214,6 +215,8 @@ def _messages(given: Any) -> list[dict[str, Any]]:
             messages.append({"role": "tool", "tool_call_id": call_id, "content": content})
         elif kind == "reasoning":
             reasoning += _reasoning_details(item, path)
+        elif kind == "web_search_call":
+            continue  # an earlier turn's search (clients replay it): what it found is in the reply it preceded
         else:
             raise InvalidParameter(f"{path}.type", f"the item type {kind!r} is not supported by this gateway")
     return messages
@@ -300,9 +303,11 @@ def unseal_reasoning(sealed: str, path: str) -> list[dict[str, Any]]:
 
 def _tool(tool: Mapping[str, Any], path: str) -> dict[str, Any]:
     kind = tool.get("type")
+    if is_web_search(tool):
+        return dict(tool)  # served by the `web` plugin (`schema.server_tools`, read with the chat request)
     if kind != "function":
-        # Built-in tools (web_search, file_search, code_interpreter, ...) need a plugin or an endpoint that
-        # runs them; none here does, and serving the request without them would change its meaning.
+        # Other built-in tools (file_search, code_interpreter, ...) need an endpoint that runs them; none
+        # here does, and serving the request without them would change its meaning.
         raise InvalidParameter(f"{path}.type", f"the tool {kind!r} is not available on this gateway")
     function = {"name": tool.get("name")}
     for key in ("description", "parameters", "strict"):
@@ -314,6 +319,8 @@ def _tool(tool: Mapping[str, Any], path: str) -> dict[str, Any]:
 def _tool_choice(choice: Any) -> Any:
     if isinstance(choice, dict) and choice.get("type") == "function":
         return {"type": "function", "function": {"name": choice.get("name")}}
+    if is_web_search(choice):
+        return choice
     if isinstance(choice, dict):
         raise InvalidParameter("tool_choice.type", f"the tool choice {choice.get('type')!r} is not supported")
     return choice

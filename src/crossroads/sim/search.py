@@ -1,8 +1,10 @@
 """Web search in four search APIs' shapes, for the gateway's `web` plugin, so a base URL of `{sim}/exa`,
 `{sim}/tavily`, `{sim}/brave/res/v1` or `{sim}/searxng` stands in for the real API:
 
-    POST /exa/search                   Exa's: JSON `query`, `numResults`; 401 without `x-api-key`
-    POST /tavily/search                Tavily's: JSON `query`, `max_results`; 401 without a Bearer token
+    POST /exa/search                   Exa's: JSON `query`, `numResults`, `includeDomains`, `excludeDomains`;
+                                       401 without `x-api-key`
+    POST /tavily/search                Tavily's: JSON `query`, `max_results`, `include_domains`,
+                                       `exclude_domains`; 401 without a Bearer token
     GET  /brave/res/v1/web/search      Brave's: `q`, `count` (1 to 20, else 422); 422 without
                                        `X-Subscription-Token`; descriptions highlight the query in `<strong>`
     GET  /searxng/search               SearXNG's: `q`, `format=json` (any other format is refused with a 403,
@@ -25,15 +27,26 @@ from aiohttp import web
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-def results(query: str, count: int) -> list[dict[str, str]]:
+def results(query: str, count: int, include: list[str] | None = None, exclude: list[str] | None = None) \
+        -> list[dict[str, str]]:
+    """`count` pages; with `include`, on those domains in turn; never on an `exclude`d one."""
     slug = "-".join(_WORD.findall(query.lower())[:6]) or "page"
-    out = []
-    for n in range(1, count + 1):
+    out: list[dict[str, str]] = []
+    n = 0
+    while len(out) < count and n < count + 100:
+        n += 1
+        host = include[(n - 1) % len(include)] if include else f"site{n}.example.org"
+        if any(host == domain or host.endswith(f".{domain}") for domain in exclude or ()):
+            continue
         digest = hashlib.blake2b(f"{query}\x00{n}".encode(), digest_size=4).hexdigest()
-        out.append({"url": f"https://site{n}.example.org/{slug}-{digest}",
+        out.append({"url": f"https://{host}/{slug}-{digest}",
                     "title": f"Result {n} about {query[:60]}",
                     "text": f"Page {n} ({digest}) on {query[:200]}: what the web says about it."})
     return out
+
+
+def _domains(value: Any) -> list[str] | None:
+    return [d for d in value if isinstance(d, str)] if isinstance(value, list) else None
 
 
 def _count(value: Any) -> int:
@@ -54,7 +67,8 @@ async def exa_search(request: web.Request) -> web.Response:
     body = await _body(request)
     if body is None:
         return web.json_response({"error": "query is required"}, status=400)
-    found = results(body["query"], _count(body.get("numResults")))
+    found = results(body["query"], _count(body.get("numResults")), _domains(body.get("includeDomains")),
+                    _domains(body.get("excludeDomains")))
     return web.json_response({"requestId": "sim", "results": [{**r, "id": r["url"], "score": 1.0 / (i + 1)}
                                                                 for i, r in enumerate(found)]})
 
@@ -65,7 +79,8 @@ async def tavily_search(request: web.Request) -> web.Response:
     body = await _body(request)
     if body is None:
         return web.json_response({"detail": {"error": "query is required"}}, status=400)
-    found = results(body["query"], _count(body.get("max_results")))
+    found = results(body["query"], _count(body.get("max_results")), _domains(body.get("include_domains")),
+                    _domains(body.get("exclude_domains")))
     return web.json_response({"query": body["query"], "results": [
         {"url": r["url"], "title": r["title"], "content": r["text"], "score": 1.0 / (i + 1)}
         for i, r in enumerate(found)]})

@@ -83,6 +83,10 @@ class GenerationRecord:
     #: The GenAI operation (`chat`, `text_completion`, `embeddings`, `rerank`): traces name it, and
     #: `/generation` reports it as `api_type` (migration 0007; older rows have none).
     operation: str | None = None
+    #: The web search backend that searched for the generation (`exa`, `tavily`...; `native` where the
+    #: provider searched) and how many results it put in the prompt (migration 0009; None: no search).
+    web_search_engine: str | None = None
+    num_search_results: int | None = None
     #: Spool only, never stored: the prompt and completion as JSON (`{"input": [...], "output": [...]}`),
     #: carried to the shipper's traces when `CROSSROADS_OTLP_CONTENT=on` (`ledger/traces.py`).
     trace_content: str | None = None

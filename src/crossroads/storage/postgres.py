@@ -50,7 +50,8 @@ _SESSION_RETURNING = f"RETURNING {', '.join(SESSION_COLUMNS)}"
 _GEN_TYPES = {"created_at": "float8", "streamed": "bool", "cancelled": "bool", "usage_estimated": "bool",
               "cost_nanos": "int8", "status": "int4", "latency_ms": "int4", "generation_time_ms": "int4",
               "tokens_prompt": "int4", "tokens_completion": "int4", "tokens_reasoning": "int4",
-              "tokens_cached": "int4", "tokens_cache_write": "int4", "num_media_prompt": "int4"}
+              "tokens_cached": "int4", "tokens_cache_write": "int4", "num_media_prompt": "int4",
+              "num_search_results": "int4"}
 #: One statement inserts a whole batch: one array parameter per column, unnested into rows.
 _GEN_INSERT = (
     f"INSERT INTO generations ({', '.join(GENERATION_COLUMNS)}) SELECT * FROM unnest("
