@@ -6,7 +6,6 @@ search backend where the endpoint has no search of its own or the `web` plugin n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +16,7 @@ import orjson
 import pytest
 
 from crossroads.sim import SimServer
+from tests.api.conftest import client, providers
 from tests.conftest import Gateway, GatewayFactory
 from tests.openapi import validate_component, validate_response
 
@@ -30,24 +30,6 @@ NATIVE = {
                                 "0.035"),
     "openai/gpt-4o-mini-search-preview": (lambda body: "web_search_options" in body, ("0.15", "0.60"), "0.025"),
 }
-
-
-def providers(sim: SimServer) -> dict[str, str]:
-    return {"ANTHROPIC_API_KEY": "sk-ant", "CROSSROADS_PROVIDER_ANTHROPIC_BASE_URL": sim.url,
-            "GEMINI_API_KEY": "gm-key", "CROSSROADS_PROVIDER_GOOGLE_AI_STUDIO_BASE_URL": sim.url,
-            "OPENAI_API_KEY": "sk-oa", "CROSSROADS_PROVIDER_OPENAI_BASE_URL": f"{sim.url}/v1"}
-
-
-@pytest.fixture
-async def gw(start_gateway: GatewayFactory, sim: SimServer) -> AsyncIterator[Gateway]:
-    env = {**providers(sim), "CROSSROADS_WEB_SEARCH_API": "exa", "CROSSROADS_WEB_SEARCH_URL": f"{sim.url}/exa",
-           "CROSSROADS_WEB_SEARCH_KEY": "exa-key"}
-    async with start_gateway(env=env, simulator="off") as gateway:
-        yield gateway
-
-
-def client(gw: Gateway) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=gw.url, api_key=gw.key, max_retries=0)
 
 
 async def ask(gw: Gateway, model: str, stream: bool, **extra: Any) -> tuple[str, list[dict[str, Any]], Any]:
@@ -79,9 +61,9 @@ def cost(usage: Any, prices: tuple[str, str], searches: int, per_search: str) ->
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("model", list(NATIVE))
-async def test_the_web_plugin_searches_natively_where_the_endpoint_can(gw: Gateway, sim: SimServer, model: str,
-                                                                       stream: bool) -> None:
-    content, annotations, usage = await ask(gw, model, stream, plugins=[{"id": "web"}])
+async def test_the_web_plugin_searches_natively_where_the_endpoint_can(search_gw: Gateway, sim: SimServer,
+                                                                       model: str, stream: bool) -> None:
+    content, annotations, usage = await ask(search_gw, model, stream, plugins=[{"id": "web"}])
     searched, prices, per_search = NATIVE[model]
     body = sent(sim)
     assert searched(body)
@@ -97,8 +79,8 @@ async def test_the_web_plugin_searches_natively_where_the_endpoint_can(gw: Gatew
     assert Decimal(str(extra["cost"])) == pytest.approx(cost(usage, prices, 1, per_search), abs=Decimal("1e-9"))
 
 
-async def test_claude_citations_span_the_text_they_support(gw: Gateway, sim: SimServer) -> None:
-    content, annotations, _ = await ask(gw, "anthropic/claude-sonnet-4.5", False, plugins=[{"id": "web"}])
+async def test_claude_citations_span_the_text_they_support(search_gw: Gateway, sim: SimServer) -> None:
+    content, annotations, _ = await ask(search_gw, "anthropic/claude-sonnet-4.5", False, plugins=[{"id": "web"}])
     assert len(annotations) == 2  # the simulator cites its first two results on the answer's text block
     first = annotations[0]["url_citation"]
     assert first["url"].startswith("https://site1.example.org/who-won-the-2026-pelican-regatta")
@@ -106,8 +88,8 @@ async def test_claude_citations_span_the_text_they_support(gw: Gateway, sim: Sim
     assert first["content"].startswith("Page 1")  # Anthropic's `cited_text`
 
 
-async def test_gemini_segments_become_character_spans(gw: Gateway, sim: SimServer) -> None:
-    content, annotations, _ = await ask(gw, "google/gemini-2.5-flash", False, plugins=[{"id": "web"}])
+async def test_gemini_segments_become_character_spans(search_gw: Gateway, sim: SimServer) -> None:
+    content, annotations, _ = await ask(search_gw, "google/gemini-2.5-flash", False, plugins=[{"id": "web"}])
     spans = [(a["url_citation"]["start_index"], a["url_citation"]["end_index"]) for a in annotations]
     half = len(content) // 2
     assert spans == [(0, half), (0, half), (half, len(content))]
@@ -117,9 +99,9 @@ async def test_gemini_segments_become_character_spans(gw: Gateway, sim: SimServe
     assert annotations[0]["url_citation"]["content"] == content[:half]
 
 
-async def test_web_search_options_alone_search_natively(gw: Gateway, sim: SimServer) -> None:
+async def test_web_search_options_alone_search_natively(search_gw: Gateway, sim: SimServer) -> None:
     options = {"web_search_options": {"user_location": {"type": "approximate", "approximate": {"city": "Oslo"}}}}
-    _, annotations, usage = await ask(gw, "anthropic/claude-sonnet-4.5", False, **options)
+    _, annotations, usage = await ask(search_gw, "anthropic/claude-sonnet-4.5", False, **options)
     tool = sent(sim)["tools"][-1]
     assert tool == {"type": "web_search_20250305", "name": "web_search",
                     "user_location": {"type": "approximate", "city": "Oslo"}}
@@ -130,9 +112,10 @@ async def test_web_search_options_alone_search_natively(gw: Gateway, sim: SimSer
 @pytest.mark.parametrize(("model", "plugin"), [("openai/gpt-4o-mini", {"id": "web"}),
                                                ("anthropic/claude-sonnet-4.5", {"id": "web", "engine": "exa"})],
                          ids=["no-native-search", "engine-exa"])
-async def test_the_backend_searches_for_other_endpoints_and_engines(gw: Gateway, sim: SimServer, model: str,
-                                                                    plugin: dict[str, Any], stream: bool) -> None:
-    _, annotations, usage = await ask(gw, model, stream, plugins=[plugin])
+async def test_the_backend_searches_for_other_endpoints_and_engines(search_gw: Gateway, sim: SimServer,
+                                                                    model: str, plugin: dict[str, Any],
+                                                                    stream: bool) -> None:
+    _, annotations, usage = await ask(search_gw, model, stream, plugins=[plugin])
     body = sent(sim)
     assert "web_search_options" not in body and "tools" not in body  # no native search asked for
     assert "A web search was conducted" in str(body["messages"][-1]["content"])
@@ -143,12 +126,12 @@ async def test_the_backend_searches_for_other_endpoints_and_engines(gw: Gateway,
 
 async def test_native_search_needs_no_backend_and_other_endpoints_refuse(start_gateway: GatewayFactory,
                                                                          sim: SimServer) -> None:
-    async with start_gateway(env=providers(sim), simulator="off") as gw:
-        _, annotations, _ = await ask(gw, "anthropic/claude-sonnet-4.5", False,
+    async with start_gateway(env=providers(sim), simulator="off") as search_gw:
+        _, annotations, _ = await ask(search_gw, "anthropic/claude-sonnet-4.5", False,
                                       plugins=[{"id": "web", "engine": "native"}])
         assert annotations
         with pytest.raises(openai.BadRequestError) as caught:
-            await ask(gw, "openai/gpt-4o-mini", False, plugins=[{"id": "web"}])
+            await ask(search_gw, "openai/gpt-4o-mini", False, plugins=[{"id": "web"}])
     assert "needs a web search backend" in str(caught.value)
 
 
@@ -168,8 +151,8 @@ async def test_the_simulator_refuses_web_search_options_for_a_model_that_cannot_
 # -- the other inbound APIs ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model", ["google/gemini-2.5-flash", "openai/gpt-4o-mini"], ids=["native", "backend"])
-async def test_responses_carry_the_citations_on_output_text(gw: Gateway, sim: SimServer, model: str) -> None:
-    async with client(gw) as c:
+async def test_responses_carry_the_citations_on_output_text(search_gw: Gateway, sim: SimServer, model: str) -> None:
+    async with client(search_gw) as c:
         whole = await c.responses.create(model=model, input=QUESTION, extra_body={"plugins": [{"id": "web"}]})
         stream = await c.responses.create(model=model, input=QUESTION, stream=True,
                                           extra_body={"plugins": [{"id": "web"}]})
@@ -192,8 +175,9 @@ async def test_responses_carry_the_citations_on_output_text(gw: Gateway, sim: Si
     assert all(delta_at < events.index(e) < events.index(done) for e in added)
 
 
-async def test_messages_text_blocks_carry_citations(gw: Gateway, sim: SimServer) -> None:
-    async with anthropic.AsyncAnthropic(base_url=gw.root + "/api", api_key=gw.key, max_retries=0) as messages:
+async def test_messages_text_blocks_carry_citations(search_gw: Gateway, sim: SimServer) -> None:
+    async with anthropic.AsyncAnthropic(base_url=search_gw.root + "/api", api_key=search_gw.key,
+                                        max_retries=0) as messages:
         ask = {"model": "google/gemini-2.5-flash", "max_tokens": 300,
                "messages": [{"role": "user", "content": QUESTION}], "extra_body": {"plugins": [{"id": "web"}]}}
         whole = await messages.messages.create(**ask)  # type: ignore[arg-type]
@@ -211,12 +195,12 @@ async def test_messages_text_blocks_carry_citations(gw: Gateway, sim: SimServer)
 
 
 @pytest.mark.parametrize("model", list(NATIVE))
-async def test_cited_replies_match_openrouters_schema(gw: Gateway, model: str) -> None:
+async def test_cited_replies_match_openrouters_schema(search_gw: Gateway, model: str) -> None:
     body = {"model": model, "messages": [{"role": "user", "content": QUESTION}], "plugins": [{"id": "web"}]}
-    async with aiohttp.ClientSession(headers=gw.auth) as http:
-        async with http.post(f"{gw.url}/chat/completions", json=body) as response:
+    async with aiohttp.ClientSession(headers=search_gw.auth) as http:
+        async with http.post(f"{search_gw.url}/chat/completions", json=body) as response:
             whole = await response.json()
-        async with http.post(f"{gw.url}/chat/completions", json={**body, "stream": True}) as response:
+        async with http.post(f"{search_gw.url}/chat/completions", json={**body, "stream": True}) as response:
             text = (await response.read()).decode()
     assert whole["choices"][0]["message"]["annotations"]
     validate_response(whole, "/chat/completions", "post", 200)
@@ -236,10 +220,10 @@ async def generation(gw: Gateway, gen_id: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("model", "engine", "results"), [("openai/gpt-4o-mini", "exa", 5),
                                                           ("anthropic/claude-sonnet-4.5", "native", None)],
                          ids=["backend", "native"])
-async def test_generation_names_who_searched(gw: Gateway, model: str, engine: str, results: int | None) -> None:
-    async with client(gw) as c:
+async def test_generation_names_who_searched(search_gw: Gateway, model: str, engine: str, results: int | None) -> None:
+    async with client(search_gw) as c:
         reply = await c.chat.completions.create(model=model, messages=[{"role": "user", "content": QUESTION}],
                                                 extra_body={"plugins": [{"id": "web"}]})
-    record = await generation(gw, reply.id)
+    record = await generation(search_gw, reply.id)
     assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
     validate_response({"data": record}, "/generation", "get", 200)

@@ -7,7 +7,6 @@ at the endpoint's `web_search` price, and `/generation` names who searched."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +15,8 @@ import openai
 import pytest
 
 from crossroads.sim import SimServer
-from tests.api.test_web_search import QUESTION, generation, providers, sent
+from tests.api.conftest import client, providers
+from tests.api.test_web_search import QUESTION, generation, sent
 from tests.conftest import Gateway, GatewayFactory
 from tests.openapi import validate_component, validate_response
 
@@ -31,18 +31,6 @@ CASES = [
     ("google/gemini-2.5-flash", {"type": "web_search_preview"}, "native", None, ("0.30", "2.50"), "0.035"),
 ]
 IDS = ["shorthand-backend", "openrouter-engine-exa", "openrouter-native-anthropic", "preview-native-gemini"]
-
-
-@pytest.fixture
-async def gw(start_gateway: GatewayFactory, sim: SimServer) -> AsyncIterator[Gateway]:
-    env = {**providers(sim), "CROSSROADS_WEB_SEARCH_API": "exa", "CROSSROADS_WEB_SEARCH_URL": f"{sim.url}/exa",
-           "CROSSROADS_WEB_SEARCH_KEY": "exa-key"}
-    async with start_gateway(env=env, simulator="off") as gateway:
-        yield gateway
-
-
-def client(gw: Gateway) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=gw.url, api_key=gw.key, max_retries=0)
 
 
 def expected_cost(prompt: int, completion: int, prices: tuple[str, str], per_search: str) -> Decimal:
@@ -74,11 +62,11 @@ def check_citations(text: str, annotations: list[dict[str, Any]], results: int |
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize(("model", "tool", "engine", "results", "prices", "per_search"), CASES, ids=IDS)
-async def test_chat_searches_for_the_tool(gw: Gateway, sim: SimServer, model: str, tool: dict[str, Any], engine: str,
-                                          results: int | None, prices: tuple[str, str], per_search: str,
-                                          stream: bool) -> None:
+async def test_chat_searches_for_the_tool(search_gw: Gateway, sim: SimServer, model: str, tool: dict[str, Any],
+                                          engine: str, results: int | None, prices: tuple[str, str],
+                                          per_search: str, stream: bool) -> None:
     ask: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": QUESTION}], "tools": [tool]}
-    async with client(gw) as c:
+    async with client(search_gw) as c:
         if stream:
             chunks = [chunk async for chunk in await c.chat.completions.create(**ask, stream=True)]
             text = "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
@@ -98,14 +86,14 @@ async def test_chat_searches_for_the_tool(gw: Gateway, sim: SimServer, model: st
     assert extra["server_tool_use_details"] == {"web_search_requests": 1}
     cost = expected_cost(usage.prompt_tokens, usage.completion_tokens, prices, per_search)
     assert Decimal(str(extra["cost"])) == pytest.approx(cost, abs=Decimal("1e-9"))
-    record = await generation(gw, gen_id)
+    record = await generation(search_gw, gen_id)
     assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
     assert Decimal(str(record["total_cost"])) == pytest.approx(cost, abs=Decimal("1e-9"))
 
 
-async def test_function_tools_beside_the_search_still_reach_the_model(gw: Gateway, sim: SimServer) -> None:
+async def test_function_tools_beside_the_search_still_reach_the_model(search_gw: Gateway, sim: SimServer) -> None:
     tools = [FUNCTION, {"type": "openrouter:web_search", "parameters": {"max_total_results": 2}}]
-    async with client(gw) as c:
+    async with client(search_gw) as c:
         reply = await c.chat.completions.create(model="openai/gpt-4o-mini", tools=tools,  # type: ignore[arg-type]
                                                 messages=[{"role": "user", "content": QUESTION}])
     body = sent(sim)
@@ -117,7 +105,7 @@ async def test_function_tools_beside_the_search_still_reach_the_model(gw: Gatewa
 
 async def test_the_tool_without_a_backend_is_refused_where_no_endpoint_searches(start_gateway: GatewayFactory,
                                                                                 sim: SimServer) -> None:
-    async with start_gateway(env=providers(sim), simulator="off") as gw, client(gw) as c:
+    async with start_gateway(env=providers(sim), simulator="off") as search_gw, client(search_gw) as c:
         with pytest.raises(openai.BadRequestError) as caught:
             await c.chat.completions.create(model="openai/gpt-4o-mini", tools=[{"type": "web_search"}],  # type: ignore[list-item]
                                             messages=[{"role": "user", "content": QUESTION}])
@@ -128,20 +116,20 @@ async def test_the_tool_without_a_backend_is_refused_where_no_endpoint_searches(
     assert (native.usage.model_extra or {})["server_tool_use_details"] == {"web_search_requests": 1}  # type: ignore[union-attr]
 
 
-async def test_conflicting_domain_filters_name_the_field(gw: Gateway) -> None:
+async def test_conflicting_domain_filters_name_the_field(search_gw: Gateway) -> None:
     tool = {"type": "openrouter:web_search", "parameters": {"allowed_domains": ["a.org"], "excluded_domains": ["b"]}}
-    async with client(gw) as c:
+    async with client(search_gw) as c:
         with pytest.raises(openai.BadRequestError) as caught:
             await c.chat.completions.create(model="openai/gpt-4o-mini", tools=[tool],  # type: ignore[list-item]
                                             messages=[{"role": "user", "content": QUESTION}])
     assert "tools[0].parameters" in str(caught.value)
 
 
-async def test_the_backend_keeps_to_the_domains_asked_for(gw: Gateway, start_gateway: GatewayFactory,
+async def test_the_backend_keeps_to_the_domains_asked_for(search_gw: Gateway, start_gateway: GatewayFactory,
                                                         sim: SimServer) -> None:
     ask: dict[str, Any] = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": QUESTION}]}
     allowed = {"type": "openrouter:web_search", "parameters": {"allowed_domains": ["docs.example.com"]}}
-    async with client(gw) as c:
+    async with client(search_gw) as c:
         reply = await c.chat.completions.create(**ask, tools=[allowed])
     urls = [a["url_citation"]["url"] for a in reply.choices[0].message.model_dump()["annotations"]]
     assert len(urls) == 5 and all(url.startswith("https://docs.example.com/") for url in urls)  # Exa's filter
@@ -158,10 +146,10 @@ async def test_the_backend_keeps_to_the_domains_asked_for(gw: Gateway, start_gat
 
 @pytest.mark.parametrize(("model", "tool", "engine", "results", "prices", "per_search"),
                          [CASES[0], CASES[2]], ids=["backend", "native"])
-async def test_responses_show_the_search_as_a_web_search_call(gw: Gateway, sim: SimServer, model: str,
+async def test_responses_show_the_search_as_a_web_search_call(search_gw: Gateway, sim: SimServer, model: str,
                                                               tool: dict[str, Any], engine: str, results: int | None,
                                                               prices: tuple[str, str], per_search: str) -> None:
-    async with client(gw) as c:
+    async with client(search_gw) as c:
         whole = await c.responses.create(model=model, input=QUESTION, tools=[tool])  # type: ignore[list-item]
         searched_upstream(sim, engine)
         stream = await c.responses.create(model=model, input=QUESTION, tools=[tool], stream=True)  # type: ignore[list-item]
@@ -190,7 +178,7 @@ async def test_responses_show_the_search_as_a_web_search_call(gw: Gateway, sim: 
         validate_component(event.model_dump(exclude_unset=True), schema)
     assert kinds.index("response.output_item.done") < kinds.index("response.output_text.delta")
     assert [e.sequence_number for e in events] == list(range(len(events)))
-    record = await generation(gw, whole.id)
+    record = await generation(search_gw, whole.id)
     assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
 
 
@@ -199,24 +187,28 @@ async def test_responses_show_the_search_as_a_web_search_call(gw: Gateway, sim: 
 SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
 
 
-def messages_client(gw: Gateway) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=gw.root + "/api", api_key=gw.key, max_retries=0)
+def messages_client(search_gw: Gateway) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(base_url=search_gw.root + "/api", api_key=search_gw.key, max_retries=0)
+
+
+async def messages_reply(search_gw: Gateway, ask: dict[str, Any], stream: bool) -> anthropic.types.Message:
+    """The reply to `ask` through the anthropic SDK, whole or assembled from its stream."""
+    async with messages_client(search_gw) as c:
+        if stream:
+            async with c.messages.stream(**ask) as events:
+                return await events.get_final_message()
+        return await c.messages.create(**ask)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize(("model", "engine", "results"), [("openai/gpt-4o-mini", "exa", 5),
                                                           ("google/gemini-2.5-flash", "native", None)],
                          ids=["backend", "native"])
-async def test_messages_show_anthropics_server_tool_blocks(gw: Gateway, sim: SimServer, model: str, engine: str,
+async def test_messages_show_anthropics_server_tool_blocks(search_gw: Gateway, sim: SimServer, model: str, engine: str,
                                                            results: int | None, stream: bool) -> None:
     ask: dict[str, Any] = {"model": model, "max_tokens": 300, "tools": [SEARCH],
                            "messages": [{"role": "user", "content": QUESTION}]}
-    async with messages_client(gw) as c:
-        if stream:
-            async with c.messages.stream(**ask) as events:
-                reply = await events.get_final_message()
-        else:
-            reply = await c.messages.create(**ask)
+    reply = await messages_reply(search_gw, ask, stream)
     searched_upstream(sim, engine)
     use, result, *texts = reply.content
     assert use.type == "server_tool_use" and use.name == "web_search" and use.id.startswith("srvtoolu_")
@@ -235,26 +227,21 @@ async def test_messages_show_anthropics_server_tool_blocks(gw: Gateway, sim: Sim
     validate_component(use.model_dump(exclude_unset=True), "ORAnthropicServerToolUseBlock")
     validate_component(result.model_dump(exclude_unset=True), "AnthropicWebSearchToolResult")
     validate_component(reply.usage.server_tool_use.model_dump(), "AnthropicServerToolUsage")
-    record = await generation(gw, reply.id)
+    record = await generation(search_gw, reply.id)
     assert (record["web_search_engine"], record["num_search_results"]) == (engine, results)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-async def test_messages_to_anthropic_go_as_written(gw: Gateway, sim: SimServer, stream: bool) -> None:
+async def test_messages_to_anthropic_go_as_written(search_gw: Gateway, sim: SimServer, stream: bool) -> None:
     ask: dict[str, Any] = {"model": "anthropic/claude-sonnet-4.5", "max_tokens": 300, "tools": [SEARCH],
                            "messages": [{"role": "user", "content": QUESTION}]}
-    async with messages_client(gw) as c:
-        if stream:
-            async with c.messages.stream(**ask) as events:
-                reply = await events.get_final_message()
-        else:
-            reply = await c.messages.create(**ask)
+    reply = await messages_reply(search_gw, ask, stream)
     body = sent(sim)
     assert body["tools"] == [SEARCH]  # the client's own tool, not a translation
     assert "A web search was conducted" not in str(body)
     assert [block.type for block in reply.content][:2] == ["server_tool_use", "web_search_tool_result"]
     assert reply.usage.server_tool_use is not None and reply.usage.server_tool_use.web_search_requests == 1
-    record = await generation(gw, reply.id)
+    record = await generation(search_gw, reply.id)
     cost = expected_cost(record["tokens_prompt"], record["tokens_completion"], ("3", "15"), "0.01")
     assert Decimal(str(record["total_cost"])) == pytest.approx(cost, abs=Decimal("1e-9"))
     assert record["web_search_engine"] == "native"
