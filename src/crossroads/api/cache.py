@@ -33,14 +33,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import orjson
+from aiohttp import web
 
 from crossroads.api.headers import first as first_header
-from crossroads.api.render import generation_id
+from crossroads.api.render import JSON
 from crossroads.errors import InvalidParameter
-from crossroads.ledger.accounting import Accountant, Generation, Hold, Tab
 from crossroads.ledger.keys import Key
 from crossroads.schema.request import ChatRequest
-from crossroads.schema.usage import Usage
 
 if TYPE_CHECKING:
     from crossroads.storage.redis import RedisLink
@@ -178,11 +177,11 @@ class ResponseCache:
                                               orjson.dumps(body)))).hexdigest()
         return Lookup(digest, ttl, stream)
 
-    async def clear_if_asked(self, lookup: Lookup, headers: Mapping[str, str]) -> None:
+    async def find(self, lookup: Lookup, headers: Mapping[str, str]) -> Entry | None:
+        """The entry stored for `lookup`; none when the request asks for it to be cleared (it is dropped)."""
         if (first_header(headers, "X-OpenRouter-Cache-Clear") or "").strip().lower() in ("true", "1"):
             await self.store.drop(lookup.key)
-
-    async def get(self, lookup: Lookup) -> Entry | None:
+            return None
         return await self.store.get(lookup.key)
 
     async def put(self, lookup: Lookup, body: bytes) -> None:
@@ -242,18 +241,12 @@ def _zeroed(value: Any) -> Any:
     return 0
 
 
-async def record_hit(accountant: Accountant, key: Key, request: ChatRequest, headers: Mapping[str, str], *,
-                     api: str, operation: str) -> Generation:
-    """A hit's generation, recorded as charged nothing (its usage zero, served in no time)."""
-    generation = Generation(id=generation_id(), model=request.model, streamed=request.stream, started=time.time(),
-                            usage=Usage(0, 0), finish_reason="stop", latency_ms=0, generation_time_ms=0,
-                            http_referer=first_header(headers, "HTTP-Referer", "Referer"),
-                            app_title=first_header(headers, "X-OpenRouter-Title", "X-Title"),
-                            user_agent=first_header(headers, "User-Agent"), external_user=request.user,
-                            session_id=request.session_id or first_header(headers, "X-Session-Id"),
-                            operation=operation)
-    await Tab(accountant, Hold(key, 0), generation, api=api).settle()
-    return generation
+def hit_reply(entry: Entry, generation_id: str) -> web.Response:
+    """A whole reply served from the cache: the stored reply under the hit's generation id (`replayed`), with
+    the cache's headers."""
+    body, source = replayed(entry.body, generation_id)
+    return web.Response(body=body, content_type=JSON, headers={"X-Generation-Id": generation_id,
+                                                               **hit_headers(entry, source)})
 
 
 def hit_headers(entry: Entry, source_id: str | None) -> dict[str, str]:
@@ -264,5 +257,5 @@ def hit_headers(entry: Entry, source_id: str | None) -> dict[str, str]:
     return headers
 
 
-__all__ = ["Entry", "Lookup", "MemoryStore", "RedisStore", "ResponseCache", "hit_headers", "record_hit", "replayed",
+__all__ = ["Entry", "Lookup", "MemoryStore", "RedisStore", "ResponseCache", "hit_headers", "hit_reply", "replayed",
            "replayed_stream"]

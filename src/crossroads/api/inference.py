@@ -19,10 +19,10 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from crossroads.api.body import read_json
-from crossroads.api.cache import Entry, Lookup, ResponseCache, hit_headers, record_hit, replayed, replayed_stream
+from crossroads.api.cache import Entry, Lookup, ResponseCache, hit_headers, hit_reply, replayed_stream
 from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
-from crossroads.api.render import JSON, SSE_HEADERS, generation_id
+from crossroads.api.render import SSE_HEADERS, generation_id
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.guardrails.enforce import Guardrails
 from crossroads.ledger import content
@@ -37,6 +37,7 @@ from crossroads.routing.dispatch import Dispatcher
 from crossroads.routing.outcome import End, OpenStream, Served
 from crossroads.routing.plan import Planner, Route
 from crossroads.schema.request import ChatRequest
+from crossroads.schema.usage import Usage
 from crossroads.settings import Settings
 
 log = logging.getLogger("crossroads.inference")
@@ -147,8 +148,7 @@ class Inference:
         lookup = self.cache.lookup_chat(face.api, key, body, chat, headers) if self.cache is not None else None
         if lookup is not None:
             assert self.cache is not None
-            await self.cache.clear_if_asked(lookup, headers)
-            entry = await self.cache.get(lookup)
+            entry = await self.cache.find(lookup, headers)
             if entry is not None:
                 if guard is not None:
                     self.planner.plan(chat, guard)  # a stored reply is no way round the key's guardrails
@@ -192,9 +192,7 @@ class Inference:
         generation = await record_hit(self.accountant, key, chat, request.headers, api=self.face.api,
                                       operation=self.face.operation)
         if not lookup.stream:
-            body, source = replayed(entry.body, generation.id)
-            return web.Response(body=body, content_type=JSON,
-                                headers={"X-Generation-Id": generation.id, **hit_headers(entry, source)})
+            return hit_reply(entry, generation.id)
         events, stream_source = replayed_stream(entry.body, generation.id)
         response = web.StreamResponse(headers={**SSE_HEADERS, "X-Generation-Id": generation.id,
                                                **hit_headers(entry, stream_source)})
@@ -299,13 +297,30 @@ def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[
              app_of_agent: Callable[[str | None], str | None] | None = None, *, api: str, arrived: float,
              operation: str = "chat") -> Tab:
     """The account of an admitted request: its hold, and its generation record as far as it is known before
-    any upstream is tried (attribution from the client's headers, decoded safely; `app_of_agent` names the
-    app from the `User-Agent` when no title is sent). `api` names the inbound API, `arrived` is when the
-    request came in (monotonic seconds): latency and duration count from there."""
+    any upstream is tried (`attributed`). `api` names the inbound API, `arrived` is when the request came in
+    (monotonic seconds): latency and duration count from there."""
+    generation = attributed(headers, chat, route.groups[0][0].id, operation, app_of_agent)
+    return Tab(accountant, hold, api=api, clock=arrived, generation=generation)
+
+
+async def record_hit(accountant: Accountant, key: Key, chat: ChatRequest, headers: Mapping[str, str], *,
+                     api: str, operation: str) -> Generation:
+    """A response-cache hit's generation, recorded as charged nothing (its usage zero, served in no time)."""
+    generation = attributed(headers, chat, chat.model, operation)
+    generation.usage, generation.finish_reason = Usage(0, 0), "stop"
+    generation.latency_ms = generation.generation_time_ms = 0
+    await Tab(accountant, Hold(key, 0), generation, api=api).settle()
+    return generation
+
+
+def attributed(headers: Mapping[str, str], chat: ChatRequest, model: str, operation: str,
+               app_of_agent: Callable[[str | None], str | None] | None = None) -> Generation:
+    """A new generation record with its attribution from the client's headers, decoded safely
+    (`app_of_agent` names the app from the `User-Agent` when no title is sent)."""
     user_agent = first_header(headers, "User-Agent")
-    return Tab(accountant, hold, api=api, clock=arrived, generation=Generation(
+    return Generation(
         id=generation_id(),
-        model=route.groups[0][0].id,
+        model=model,
         streamed=chat.stream,
         started=time.time(),
         http_referer=first_header(headers, "HTTP-Referer", "Referer"),
@@ -315,7 +330,7 @@ def open_tab(accountant: Accountant, hold: Hold, route: Route, headers: Mapping[
         external_user=chat.user,
         session_id=chat.session_id or first_header(headers, "X-Session-Id"),
         operation=operation,
-    ))
+    )
 
 
 def _internal(exc: Exception) -> CrossroadsError:

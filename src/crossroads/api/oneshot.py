@@ -18,9 +18,9 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 
 from crossroads.api.body import read_json
-from crossroads.api.cache import ResponseCache, hit_headers, record_hit, replayed
-from crossroads.api.inference import open_tab
-from crossroads.api.render import JSON, error_response
+from crossroads.api.cache import ResponseCache, hit_reply
+from crossroads.api.inference import open_tab, record_hit
+from crossroads.api.render import error_response
 from crossroads.errors import CrossroadsError
 from crossroads.guardrails.enforce import Guard, Guardrails
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
@@ -108,14 +108,11 @@ class OneShotAPI(Generic[RequestT, ServedT]):
         lookup = cache.lookup(self.api, key, body, headers) if cache is not None else None
         if lookup is not None:
             assert cache is not None
-            await cache.clear_if_asked(lookup, headers)
-            entry = await cache.get(lookup)
+            entry = await cache.find(lookup, headers)
             if entry is not None:
                 generation = await record_hit(self.accountant, key, view, headers, api=self.api,
                                               operation=self.operation)
-                reply, source = replayed(entry.body, generation.id)
-                return web.Response(body=reply, content_type=JSON,
-                                    headers={"X-Generation-Id": generation.id, **hit_headers(entry, source)})
+                return hit_reply(entry, generation.id)
         await self.limiter.check(key, route, view)
         hold = await self.accountant.admit(key, list(route.endpoints()), view.prompt_tokens_bound(), None)
         tab = open_tab(self.accountant, hold, route, headers, view, api=self.api, arrived=arrived,
