@@ -11,6 +11,7 @@ a few HMACs, done on the loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any, Final
 
 from botocore.auth import SigV4Auth
@@ -44,9 +45,9 @@ class AWSSigner:
         frozen = self._frozen
         if frozen is None or self._stale():
             frozen = await self._refresh()
-        aws = AWSRequest(method="POST", url=request.url, data=request.body, headers=dict(request.headers))
+        aws = AWSRequest(method=request.method, url=request.url, data=request.body, headers=dict(request.headers))
         SigV4Auth(frozen, SERVICE, self._region).add_auth(aws)
-        return UpstreamRequest(url=request.url, headers=dict(aws.headers.items()), body=request.body)
+        return dataclasses.replace(request, headers=dict(aws.headers.items()))
 
     async def close(self) -> None:
         return None  # botocore's credential providers hold nothing open between refreshes

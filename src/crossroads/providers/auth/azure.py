@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -79,7 +80,7 @@ class EntraTokens:
         elif now >= self._refresh_at and self._background is None:
             self._background = asyncio.create_task(self._renew_in_background())
         headers = {**request.headers, "Authorization": f"Bearer {token}"}
-        return UpstreamRequest(url=request.url, headers=headers, body=request.body)
+        return dataclasses.replace(request, headers=headers)
 
     async def close(self) -> None:
         if self._background is not None:

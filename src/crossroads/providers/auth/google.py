@@ -10,6 +10,7 @@ a token endpoint with a blocking transport, so they run in a worker thread, one 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any, Final
 
 import google.auth
@@ -37,7 +38,7 @@ class GoogleTokens:
     async def sign(self, request: UpstreamRequest) -> UpstreamRequest:
         token = self._token if self._fresh() else await self._refresh()
         headers = {**request.headers, "Authorization": f"Bearer {token}"}
-        return UpstreamRequest(url=request.url, headers=headers, body=request.body)
+        return dataclasses.replace(request, headers=headers)
 
     async def close(self) -> None:
         if self._http is not None:
