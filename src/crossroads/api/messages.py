@@ -86,17 +86,18 @@ def error_type(status: int) -> str:
 
 def error_body(error: CrossroadsError) -> bytes:
     """The `error` event of a stream (the spec's `MessagesErrorEvent`)."""
-    return orjson.dumps({"type": "error",
-                         "error": {"type": error_type(error.code), "message": error.public_message()}})
+    return orjson.dumps(_error_event(error))
 
 
 def error_reply(error: CrossroadsError) -> bytes:
     """The body of an error answered with its HTTP status: the stream's event and `request_id`, which
     Anthropic's error responses carry and OpenRouter's spec requires (`AnthropicMessagesErrorResponse`). It is
     null, as in OpenRouter's own answers: a request here has no identifier apart from its generation's."""
-    return orjson.dumps({"type": "error",
-                         "error": {"type": error_type(error.code), "message": error.public_message()},
-                         "request_id": None})
+    return orjson.dumps({**_error_event(error), "request_id": None})
+
+
+def _error_event(error: CrossroadsError) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": error_type(error.code), "message": error.public_message()}}
 
 
 def with_spec_members(message: Mapping[str, Any]) -> dict[str, Any]:

@@ -73,10 +73,14 @@ class Guard:
                 raise Refused(rail, f"its spend limit of {rail.limit:g} USD"
                                     f"{' per ' + _PERIODS[rail.reset] if rail.reset else ''} is used up")
 
+    def _filters(self) -> list[tuple[Guardrail, Filter]]:
+        """The content filters that change or refuse what is sent (a `flag` filter only marks it)."""
+        return [(rail, f) for rail in self.rails for f in rail.filters if f.action != "flag"]
+
     def screen(self, request: ChatRequest) -> ChatRequest:
         """The request with its prompt checked by every content filter: a `block` match refuses it, `redact`
         replaces the matches with the filter's label."""
-        filters = [(rail, f) for rail in self.rails for f in rail.filters if f.action != "flag"]
+        filters = self._filters()
         if not filters:
             return request
         changed = False
@@ -93,7 +97,7 @@ class Guard:
     def screen_texts(self, texts: tuple[str, ...]) -> tuple[str, ...]:
         """Texts sent upstream as they are (not messages), checked by every content filter: a `block` match
         refuses the request, `redact` replaces the matches. The same tuple when nothing changed."""
-        filters = [(rail, f) for rail in self.rails for f in rail.filters if f.action != "flag"]
+        filters = self._filters()
         if not filters:
             return texts
         screened = tuple(_screen_text(text, filters) for text in texts)

@@ -32,9 +32,11 @@ from crossroads.catalog.types import Endpoint
 from crossroads.errors import InvalidParameter
 from crossroads.providers.search import SearchResult, WebSearch
 from crossroads.schema.request import Applied, ChatRequest, Message, Plugin
+from crossroads.schema.server_tools import DEFAULT_RESULTS
 
 NATIVE: Final = "native"
-DEFAULT_RESULTS: Final = 5
+#: The longest query sent: the start of the last user message.
+QUERY_CHARS: Final = 1000
 #: OpenRouter's own wording.
 DEFAULT_PROMPT: Final = ("A web search was conducted on {date}. Incorporate the following web search results into "
                          "your response.\n\nIMPORTANT: Cite them using markdown links named using the domain of the "
@@ -56,8 +58,7 @@ async def search_into(request: ChatRequest, plugin: Plugin, search: WebSearch | 
     params = request.params
     if engine in (None, NATIVE) and "web_search_options" not in params:
         params = {**params, "web_search_options": native_options(plugin)}
-    _, query = _last_user_text(request.messages)
-    query = query[:1000]
+    query = _query(request.messages)
     applied = request.applied or Applied()
     request = structs.replace(request, params=params, applied=structs.replace(applied, web_query=query))
     if engine == NATIVE or search is None:
@@ -133,7 +134,7 @@ def query_of(request: ChatRequest) -> str:
     """What the request's web search looks for (its last user message)."""
     applied = request.applied
     return applied.web_query if applied is not None and applied.web_query is not None else \
-        _last_user_text(request.messages)[1][:1000]
+        _query(request.messages)
 
 
 def found(request: ChatRequest, endpoint: Endpoint) -> list[Mapping[str, Any]]:
@@ -164,6 +165,10 @@ def fit(request: ChatRequest, endpoint: Endpoint) -> list[Message]:
     else:
         messages[index] = {**message, "content": [*content, {"type": "text", "text": addition}]}
     return messages
+
+
+def _query(messages: Sequence[Message]) -> str:
+    return _last_user_text(messages)[1][:QUERY_CHARS]
 
 
 def _no_backend(plugin: Plugin) -> InvalidParameter:

@@ -45,7 +45,7 @@ from crossroads.schema.request import (
     ProviderPreferences,
     Reasoning,
 )
-from crossroads.schema.server_tools import hoist_web_search, is_web_search
+from crossroads.schema.server_tools import DOMAINS, hoist_web_search, is_web_search
 
 EFFORTS: Final = ("max", "xhigh", "high", "medium", "low", "minimal", "none")
 QUANTIZATIONS: Final = ("int4", "int8", "fp4", "mxfp4", "nvfp4", "fp6", "fp8", "mxfp8", "fp16", "bf16", "fp32",
@@ -217,9 +217,6 @@ _ROLES: Final = ("system", "developer", "user", "assistant", "tool")
 _PART_TYPES: Final = ("text", "image_url", "input_audio", "file", "video_url", "input_video")
 
 
-_domains = ListOf(String(min_length=1))
-
-
 def _pdf_engine(value: Any, path: str) -> Any:
     engine = Enum("pdf-text", "cloudflare-ai", "mistral-ocr", "native")(value, path)
     if engine == "mistral-ocr":  # an OCR service, not something this gateway runs
@@ -235,7 +232,7 @@ PLUGINS: Final[Mapping[str, Obj]] = {
     "context-compression": Obj({"engine": Enum("middle-out")}, closed=True),
     "file-parser": Obj({"pdf": Obj({"engine": _pdf_engine}, closed=True)}, closed=True),
     "web": Obj({"engine": String(min_length=1), "max_results": Integer(1, 25),
-                "search_prompt": String(), "include_domains": _domains, "exclude_domains": _domains,
+                "search_prompt": String(), "include_domains": DOMAINS, "exclude_domains": DOMAINS,
                 "max_uses": Integer(1, 100), "mode": string, "user_location": any_object}, closed=True),
 }
 #: Prompt transforms this gateway applies: `middle-out` is the `context-compression` plugin.

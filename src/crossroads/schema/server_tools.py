@@ -38,8 +38,8 @@ ANTHROPIC_WEB_SEARCH: Final = "web_search_20250305"
 AUTO: Final = "auto"
 #: The `web` plugin's results per search when none is asked for.
 DEFAULT_RESULTS: Final = 5
-
-_domains = ListOf(String(min_length=1))
+#: A list of domains, as web search settings take them.
+DOMAINS: Final = ListOf(String(min_length=1))
 _location = Obj({"type": Enum("approximate"), "city": string, "country": string, "region": string,
                  "timezone": string})
 #: The spec's `WebSearchConfig`.
@@ -48,15 +48,15 @@ WEB_SEARCH_CONFIG: Final = Obj({
     "max_results": Integer(1, 25),
     "max_total_results": Integer(1, INT32_MAX),
     "max_uses": Integer(1, 100),
-    "allowed_domains": _domains,
-    "excluded_domains": _domains,
+    "allowed_domains": DOMAINS,
+    "excluded_domains": DOMAINS,
     "search_context_size": Enum("low", "medium", "high"),
     "max_characters": Integer(1, INT32_MAX),
     "mode": string,
     "user_location": _location,
 }, closed=True)
-_ANTHROPIC_CONFIG: Final = Obj({"max_uses": Integer(1, 100), "allowed_domains": _domains,
-                                "blocked_domains": _domains, "user_location": _location})
+_ANTHROPIC_CONFIG: Final = Obj({"max_uses": Integer(1, 100), "allowed_domains": DOMAINS,
+                                "blocked_domains": DOMAINS, "user_location": _location})
 
 
 def is_web_search(tool: Any) -> bool:
@@ -99,7 +99,7 @@ def _options(tool: Mapping[str, Any], path: str) -> dict[str, Any]:
         config = {**WEB_SEARCH_CONFIG(beside, path), **config}
         filters = tool.get("filters")
         if isinstance(filters, Mapping) and filters.get("allowed_domains") is not None:
-            allowed = _domains(filters["allowed_domains"], f"{path}.filters.allowed_domains")
+            allowed = DOMAINS(filters["allowed_domains"], f"{path}.filters.allowed_domains")
             config.setdefault("allowed_domains", allowed)
     if config.get("allowed_domains") and config.get("excluded_domains"):
         raise InvalidParameter(where, "give allowed_domains or excluded_domains, not both")
@@ -131,5 +131,5 @@ def _plugin_options(config: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-__all__ = ["ANTHROPIC_WEB_SEARCH", "OPENROUTER_WEB_SEARCH", "SHORTHANDS", "WEB_SEARCH_CONFIG", "WEB_SEARCH_TOOLS",
-           "anthropic_web_search", "hoist_web_search", "is_web_search"]
+__all__ = ["ANTHROPIC_WEB_SEARCH", "DEFAULT_RESULTS", "DOMAINS", "OPENROUTER_WEB_SEARCH", "SHORTHANDS",
+           "WEB_SEARCH_CONFIG", "WEB_SEARCH_TOOLS", "anthropic_web_search", "hoist_web_search", "is_web_search"]
