@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 from aiohttp import web
 from msgspec import structs
 
@@ -88,6 +88,10 @@ class EmbeddingsAPI(OneShotAPI[EmbeddingsRequest, Embedded]):
         return route
 
 
+#: msgspec's encoder, which writes a provider's raw vectors (`msgspec.Raw`) as they came.
+_encode = msgspec.json.Encoder().encode
+
+
 def _reply(embed: EmbeddingsRequest, served: Embedded, generation: Generation, charge: Charge) -> web.Response:
     usage = generation.usage
     assert usage is not None
@@ -110,7 +114,7 @@ def _reply(embed: EmbeddingsRequest, served: Embedded, generation: Generation, c
                              "upstream_inference_completions_cost": 0.0},
         },
     }
-    return web.Response(body=orjson.dumps(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
+    return web.Response(body=_encode(body), content_type=JSON, headers={"X-Generation-Id": generation.id})
 
 
 __all__ = ["EMBEDDINGS", "EmbeddingsAPI"]

@@ -5,8 +5,9 @@ into vectors. Like a chat adapter it does no I/O. Inputs beyond a format's docum
 into several upstream requests (`batches`), sent by the dispatcher and reassembled in the client's order.
 
 A vector crosses the seam as the provider sent it: a list of floats, or the base64 of little-endian float32
-values when the provider was asked for that (OpenAI-compatible servers): the API converts only when the
-client asked for the other form.
+values when the provider was asked for that (OpenAI-compatible servers), either as Python values or as the
+JSON text the provider wrote (`msgspec.Raw`, which an embedder may keep to spare decoding and re-encoding
+thousands of numbers): the API converts only when the client asked for the other form.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
 from crossroads.providers.base import UpstreamRequest
 from crossroads.schema.embeddings import EmbeddingsRequest, Item
 
-#: One embedding: floats, or base64 of little-endian float32.
-Vector = list[float] | str
+#: One embedding: floats, base64 of little-endian float32, or the JSON text of either (an array or a string).
+Vector = list[float] | str | msgspec.Raw
+
+_QUOTE = ord('"')
 
 
 @dataclass(slots=True)
@@ -63,7 +68,16 @@ def batches(inputs: Sequence[Item], size: int) -> list[Sequence[Item]]:
 _LITTLE: bool = sys.byteorder == "little"
 
 
-def to_base64(vector: Vector) -> str:
+def is_text(raw: msgspec.Raw) -> bool:
+    """The raw JSON is a string (base64), not an array of numbers."""
+    return memoryview(raw)[0] == _QUOTE
+
+
+def to_base64(vector: Vector) -> str | msgspec.Raw:
+    if isinstance(vector, msgspec.Raw):
+        if is_text(vector):
+            return vector
+        vector = msgspec.json.decode(vector, type=list[float])
     if isinstance(vector, str):
         return vector
     floats = array("f", vector)
@@ -72,7 +86,11 @@ def to_base64(vector: Vector) -> str:
     return base64.b64encode(floats.tobytes()).decode("ascii")
 
 
-def to_floats(vector: Vector) -> list[float]:
+def to_floats(vector: Vector) -> list[float] | msgspec.Raw:
+    if isinstance(vector, msgspec.Raw):
+        if not is_text(vector):
+            return vector
+        vector = msgspec.json.decode(vector, type=str)
     if not isinstance(vector, str):
         return vector
     floats = array("f")
@@ -107,4 +125,4 @@ def build_embedders() -> Embedders:
     return Embedders({embedder.wire_format: embedder for embedder in formats}, {"cohere": CohereEmbeddings()})
 
 
-__all__ = ["Embedder", "EmbeddingBatch", "Vector", "batches", "build_embedders", "to_base64", "to_floats"]
+__all__ = ["Embedder", "EmbeddingBatch", "Vector", "batches", "build_embedders", "is_text", "to_base64", "to_floats"]
