@@ -154,6 +154,33 @@ async def test_silence_is_a_timeout() -> None:
     assert caught.value.kind == "timeout"
 
 
+async def test_silence_inside_a_body_is_a_timeout_and_trickling_is_not() -> None:
+    client = HTTPClient(connect_timeout=2, read_timeout=0.3)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        path = (await read_request(reader)).split(b" ")[1]
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(6):  # a chunk every 0.1 s: 0.6 s in all, twice the timeout, never 0.3 s of silence
+            writer.write(b"1\r\nx\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        if path.endswith(b"/stall"):
+            await asyncio.sleep(5)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    try:
+        async with serve(handler) as (url, _):
+            assert await post(client, url) == (200, b"x" * 6)
+            with pytest.raises(HTTPError) as caught:
+                await post(client, url.rsplit("/", 1)[0] + "/stall")
+            assert caught.value.kind == "timeout"
+            await asyncio.sleep(0.2)
+            assert client._watchdog is None  # nothing in flight: no timer left running
+    finally:
+        await client.close()
+
+
 async def test_malformed_response_is_a_protocol_error(client: HTTPClient) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

@@ -9,6 +9,9 @@ aiohttp's connection protocol, with four changes a gateway facing arbitrary clie
 - **A header timeout** (`CROSSROADS_HEADER_TIMEOUT`): a connection has that long from its opening, or from
   the first byte of a later request on a kept-alive connection, to send complete request headers; then it
   gets 408 (if it sent anything) and is closed. Bodies are bounded by `CROSSROADS_BODY_TIMEOUT`.
+  One watchdog per server checks the connections still waiting for a complete request every
+  `WATCH_TICK` seconds (less if the header timeout is short), so these bounds act up to one tick late and a
+  request costs no timer of its own.
 - **A bound on slow connections per client address** (`CROSSROADS_MAX_PENDING_PER_CLIENT`): connections
   that have spent more than `SLOW_AFTER` seconds without completing their request (headers and body) count
   against their address; one over the bound is closed at once. Prompt clients never count — a burst of
@@ -38,6 +41,8 @@ log = logging.getLogger("crossroads.connections")
 SLOW_AFTER: Final = 1.0
 #: How long an idle kept-alive connection stays open (nginx's default).
 KEEPALIVE_TIMEOUT: Final = 75.0
+#: Seconds between two checks of the connections waiting for a complete request (at most).
+WATCH_TICK: Final = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +59,32 @@ class GatewayServer(web.Server):
         super().__init__(*args, **kwargs)
         self.limits = limits
         self.slow: Counter[str] = Counter()
+        #: Connections whose request is not complete yet, and the watchdog that checks them while any are.
+        self.waiting: set[GatewayProtocol] = set()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._tick = max(0.001, min(WATCH_TICK, SLOW_AFTER / 4, limits.header_timeout / 4))
 
     def __call__(self) -> RequestHandler:
         return GatewayProtocol(self, loop=self._loop, **self._kwargs)
+
+    def wait(self, protocol: GatewayProtocol) -> None:
+        self.waiting.add(protocol)
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_later(self._tick, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self._loop.time()
+        waiting = self.waiting
+        for protocol in list(waiting):
+            if not protocol.check(now):
+                waiting.discard(protocol)
+        self._watchdog = self._loop.call_later(self._tick, self._sweep) if waiting else None
+
+    async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109  # aiohttp's signature
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        await super().shutdown(timeout)
 
 
 class GatewayRunner(web.AppRunner):
@@ -87,8 +115,8 @@ class GatewayProtocol(RequestHandler):
         self._headers_pending = False
         self._sent_bytes = False
         self._slow = False
-        self._header_timer: asyncio.TimerHandle | None = None
-        self._slow_timer: asyncio.TimerHandle | None = None
+        #: When the request still awaited began to be awaited (the loop's clock).
+        self._since = 0.0
         #: Requests whose headers arrived, and requests answered, on this connection.
         self._received = self._answered = 0
 
@@ -137,18 +165,13 @@ class GatewayProtocol(RequestHandler):
     # -- the request's progress ----------------------------------------------------------------------------
 
     def _await_request(self) -> None:
-        loop = self._loop
         self._pending = self._headers_pending = True
         self._sent_bytes = False
-        self._header_timer = loop.call_later(self._gateway.limits.header_timeout, self._header_timeout)
-        if self._gateway.limits.max_pending_per_client:
-            self._slow_timer = loop.call_later(SLOW_AFTER, self._became_slow)
+        self._since = self._loop.time()
+        self._gateway.wait(self)
 
     def _headers_arrived(self) -> None:
         self._headers_pending = False
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
         payload = self._messages[-1][1]
         if payload.is_eof():
             self._request_complete()
@@ -157,10 +180,7 @@ class GatewayProtocol(RequestHandler):
 
     def _request_complete(self) -> None:
         self._pending = self._headers_pending = False
-        for timer in (self._header_timer, self._slow_timer):
-            if timer is not None:
-                timer.cancel()
-        self._header_timer = self._slow_timer = None
+        self._gateway.waiting.discard(self)
         if self._slow:
             self._slow = False
             slow = self._gateway.slow
@@ -168,10 +188,22 @@ class GatewayProtocol(RequestHandler):
             if slow[self._peer] <= 0:
                 del slow[self._peer]
 
-    def _became_slow(self) -> None:
-        self._slow_timer = None
+    def check(self, now: float) -> bool:
+        """Act on a request that has waited too long (the server's watchdog asks at `now`); False once no
+        request is awaited."""
         if not self._pending:
-            return
+            return False
+        waited = now - self._since
+        limits = self._gateway.limits
+        if self._headers_pending and waited >= limits.header_timeout:
+            self._headers_pending = False  # answered once; the connection is closing
+            self._header_timeout()
+            return False
+        if not self._slow and limits.max_pending_per_client and waited >= SLOW_AFTER:
+            self._became_slow()
+        return self._pending
+
+    def _became_slow(self) -> None:
         slow = self._gateway.slow
         slow[self._peer] += 1
         self._slow = True
@@ -183,8 +215,7 @@ class GatewayProtocol(RequestHandler):
             self.force_close()
 
     def _header_timeout(self) -> None:
-        self._header_timer = None
-        if not self._headers_pending or self.transport is None:
+        if self.transport is None:
             return
         log.debug("closed a connection from %s: no complete request headers within %g s",
                   self._peer or "a local socket", self._gateway.limits.header_timeout)
