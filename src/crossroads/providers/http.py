@@ -140,6 +140,7 @@ class _Connection(asyncio.Protocol):
         response.set_headers(headers)
 
     def on_body(self, body: bytes) -> None:
+        # Called for every piece of the body (a chunked reply of 130 KB can come in 44): kept short.
         response = self.response
         assert response is not None
         response.feed(body)
@@ -234,7 +235,8 @@ class Response:
                 return
         self._chunks.append(data)
         self.buffered += len(data)
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def finish(self, keep_alive: bool) -> None:
         if self._decoder is not None:

@@ -87,6 +87,8 @@ def _inputs(value: Any) -> tuple[tuple[Item, ...], int]:
         raise InvalidParameter("input", "expected a string or a non-empty array of strings or token ids")
     if len(value) > MAX_INPUTS:
         raise InvalidParameter("input", f"at most {MAX_INPUTS} inputs per request")
+    if all(type(v) is str and v for v in value):  # the usual case: non-empty texts, checked at once
+        return tuple(value), sum(map(len, value))
     if all(_is_token(v) for v in value):
         return (value,), len(value) * _CHARS_PER_TOKEN
     items: list[Item] = []
