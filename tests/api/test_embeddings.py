@@ -3,14 +3,20 @@ gateway, the real simulator (OpenAI and Gemini formats), real sockets."""
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import struct
 from decimal import Decimal
+from typing import Any
 
 import aiohttp
+import msgspec
 import openai
+import orjson
 import pytest
 
+from crossroads.api.embeddings import _listed
 from crossroads.sim.reply import count_tokens
 from tests.conftest import Gateway, GatewayFactory, provider_keys, upstream_catalog
 
@@ -191,3 +197,21 @@ async def test_a_failed_batch_moves_the_whole_request_to_the_next_endpoint(start
     chars = sum(len(t) for t in texts)
     assert reply.usage.prompt_tokens == -(-chars // 4)
     assert (reply.usage.model_extra or {})["cost"] == float(Decimal("0.15") / 1_000_000 * reply.usage.prompt_tokens)
+
+
+_FLOATS = [0.5, -0.25, 0.125]
+_PACKED = base64.b64encode(struct.pack("<3f", *_FLOATS)).decode("ascii")
+
+
+@pytest.mark.parametrize("encoding", ["float", "base64"])
+@pytest.mark.parametrize("vectors", [
+    [],
+    [msgspec.Raw(b"[0.5,-0.25,0.125]"), msgspec.Raw(b'"' + _PACKED.encode() + b'"')],
+    [_FLOATS, _PACKED],
+])
+def test_the_reply_lists_every_vector_in_the_form_asked(encoding: str, vectors: list[Any]) -> None:
+    body = orjson.loads(_listed(vectors, encoding, orjson.dumps({"id": "gen-1", "model": "a/e"})))
+    assert body["object"] == "list" and body["id"] == "gen-1" and body["model"] == "a/e"
+    assert [item["index"] for item in body["data"]] == list(range(len(vectors)))
+    assert all(item["object"] == "embedding" for item in body["data"])
+    assert [item["embedding"] for item in body["data"]] == [_FLOATS if encoding == "float" else _PACKED] * len(vectors)

@@ -90,3 +90,4 @@ def test_a_malformed_reply_is_an_upstream_error(body: bytes) -> None:
 
 def test_a_non_string_id_is_dropped() -> None:
     assert EMBEDDER.parse_response(reply([1.0], id=12), 1, endpoint()).upstream_id is None
+
