@@ -393,7 +393,7 @@ def _routes(app: web.Application, s: Services) -> None:
         add("POST", f"{prefix}/embeddings", embeddings.create)
     add("GET", "/api/v1/embeddings/models", embeddings.models)
     rerank = RerankAPI(s.settings, s.keys, s.planner, RerankDispatcher(s.transport, s.health), accountant, s.limiter,
-                       guardrails)
+                       guardrails, s.cache)
     add("POST", "/api/v1/rerank", rerank.create)
     add("GET", "/api/v1/models/count", models.count)
     add("GET", "/api/v1/endpoints/zdr", models.zdr)

@@ -1,6 +1,6 @@
 """Response caching end to end through the `openai` and `anthropic` SDKs: opt-in by request or by key, hits
-marked, free and recorded, whole replies, streams and embeddings; in memory and in Redis (shared by two
-gateways)."""
+marked, free and recorded, whole replies, streams, embeddings and rankings; in memory and in Redis (shared by
+two gateways)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 
 from crossroads.ledger.keys import hash_secret
 from crossroads.sim import SimServer
+from tests.api import test_rerank
 from tests.api.test_embeddings import embedding_catalog
 from tests.conftest import Gateway, GatewayFactory, provider_keys, upstream_catalog
 from tests.openapi import schema_for, validate
@@ -158,9 +159,9 @@ STORES = [pytest.param({}, id="memory"), pytest.param({"CROSSROADS_REDIS_URL": R
 
 @contextlib.asynccontextmanager
 async def cached_gateway(start_gateway: GatewayFactory, sim: SimServer, store: dict[str, str],
-                         catalog: str | None = None) -> AsyncIterator[Gateway]:
+                         catalog: str | None = None, keys: dict[str, str] | None = None) -> AsyncIterator[Gateway]:
     ns = namespace()
-    env = {**provider_keys("alpha"), **store, "CROSSROADS_REDIS_NAMESPACE": ns}
+    env = {**(keys or provider_keys("alpha")), **store, "CROSSROADS_REDIS_NAMESPACE": ns}
     try:
         async with start_gateway(env=env, catalog=catalog or toml(sim)) as gw:
             yield gw
@@ -272,3 +273,25 @@ async def test_embeddings_are_cached(start_gateway: GatewayFactory, sim: SimServ
         assert (miss.usage.model_extra or {})["cost"] > 0
         record = gw.services.ledger.recent(hit_id)
         assert record is not None and record.cost_nanos == 0 and record.model == "test/embed"
+
+
+@pytest.mark.parametrize("store", STORES)
+async def test_rankings_are_cached(start_gateway: GatewayFactory, sim: SimServer, store: dict[str, str]) -> None:
+    catalog = test_rerank.catalog(sim.url, [("generic", "rerank-m")])
+    body = {"model": "test/rerank", "query": test_rerank.QUERY, "documents": test_rerank.DOCUMENTS, "top_n": 2}
+    async with cached_gateway(start_gateway, sim, store, catalog, test_rerank.keys(1)) as gw, \
+            httpx.AsyncClient(base_url=gw.url, headers=gw.auth) as http:
+        first = await http.post("/rerank", json=body, headers=CACHE)
+        second = await http.post("/rerank", json=body, headers=CACHE)
+        other = await http.post("/rerank", json={**body, "top_n": 1}, headers=CACHE)
+        unasked = await http.post("/rerank", json=body)
+    assert [r.status_code for r in (first, second, other, unasked)] == [200] * 4
+    assert [r.headers.get("x-openrouter-cache-status") for r in (first, second, other, unasked)] \
+        == ["MISS", "HIT", "MISS", None]
+    assert len(sim.requests) == 3
+    miss, hit = first.json(), second.json()
+    assert hit["results"] == miss["results"] and hit["id"] != miss["id"]
+    assert second.headers["x-openrouter-cache-source-id"] == miss["id"]
+    assert hit["usage"]["cost"] == 0 and miss["usage"]["cost"] > 0
+    record = gw.services.ledger.recent(hit["id"])
+    assert record is not None and record.cost_nanos == 0 and record.model == "test/rerank"

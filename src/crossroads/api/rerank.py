@@ -3,7 +3,8 @@
 
 Authenticated, guarded, routed, limited, reserved, charged and recorded as every inference request is
 (`api/oneshot.py`); only models whose output modality is `rerank` are routed. The guardrails' content
-filters read the query and every document."""
+filters read the query and every document. A ranking is deterministic: a request that opts in to response
+caching is answered from the cache, as embeddings are."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import orjson
 from aiohttp import web
 from msgspec import structs
 
+from crossroads.api.cache import ResponseCache
 from crossroads.api.oneshot import OneShotAPI
 from crossroads.api.render import JSON
 from crossroads.guardrails.enforce import Guard, Guardrails
@@ -31,10 +33,12 @@ RERANK = "rerank"
 class RerankAPI(OneShotAPI[RerankRequest, Reranked]):
     api = "rerank"
     operation = "rerank"
+    cacheable = True
 
     def __init__(self, settings: Settings, keys: KeyRing, planner: Planner, dispatcher: RerankDispatcher,
-                 accountant: Accountant, limiter: Limiter, guardrails: Guardrails | None = None) -> None:
-        super().__init__(settings, keys, planner, accountant, limiter, guardrails)
+                 accountant: Accountant, limiter: Limiter, guardrails: Guardrails | None = None,
+                 cache: ResponseCache | None = None) -> None:
+        super().__init__(settings, keys, planner, accountant, limiter, guardrails, cache)
         self.dispatcher = dispatcher
 
     def parse(self, body: Any) -> RerankRequest:
