@@ -27,6 +27,7 @@ from crossroads.api.chat import ChatFace
 from crossroads.api.completions import CompletionsFace
 from crossroads.api.connections import ConnectionLimits
 from crossroads.api.embeddings import EmbeddingsAPI
+from crossroads.api.fastlane import LANE_HEADERS, LANE_MIDDLEWARE, LANE_ROUTES
 from crossroads.api.generation import GenerationAPI
 from crossroads.api.generation_content import GenerationContentAPI
 from crossroads.api.guardrails import GuardrailsAPI
@@ -167,14 +168,21 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=settings.max_body_bytes + 1024)
+    app[LANE_ROUTES] = {}
+    app[LANE_MIDDLEWARE] = errors
     app.cleanup_ctx.append(_lifespan(settings))
     if settings.debug_headers:
         app.on_response_prepare.append(_worker_header)
+        app[LANE_HEADERS] = _worker_headers  # the same header on the fast lane's answers
     return app
 
 
 async def _worker_header(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers["X-Crossroads-Worker"] = str(os.getpid())
+    response.headers.update(_worker_headers())
+
+
+def _worker_headers() -> dict[str, str]:
+    return {"X-Crossroads-Worker": str(os.getpid())}
 
 
 def reload_catalog(app: web.Application) -> bool:
@@ -395,6 +403,15 @@ def _routes(app: web.Application, s: Services) -> None:
     rerank = RerankAPI(s.settings, s.keys, s.planner, RerankDispatcher(s.transport, s.health), accountant, s.limiter,
                        guardrails, s.cache)
     add("POST", "/api/v1/rerank", rerank.create)
+    # The inference routes, answered at the connection level when a request is plain (`api/fastlane.py`).
+    lane = app[LANE_ROUTES]
+    for prefix in ("/api/v1", "/v1"):
+        lane[f"{prefix}/chat/completions"] = chat.handle
+        lane[f"{prefix}/messages"] = messages.handle
+        lane[f"{prefix}/responses"] = responses.handle
+        lane[f"{prefix}/completions"] = completions.handle
+        lane[f"{prefix}/embeddings"] = embeddings.create
+    lane["/api/v1/rerank"] = rerank.create
     add("GET", "/api/v1/models/count", models.count)
     add("GET", "/api/v1/endpoints/zdr", models.zdr)
     add("GET", "/api/v1/models/{author}/{slug}/endpoints", models.endpoints)

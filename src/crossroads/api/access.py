@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_request import BaseRequest
 
+from crossroads.api.fastlane import LaneRequest
 from crossroads.errors import NotFound
 from crossroads.ledger.keys import KeyRing
 from crossroads.ledger.writer import LedgerWriter
@@ -45,7 +46,7 @@ class AccessLog(AbstractAccessLogger):
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
         generation_id = response.headers.get("X-Generation-Id")
         model = provider = key = None
-        sources = request.app.get(SOURCES) if isinstance(request, web.Request) else None
+        sources = request.app.get(SOURCES) if isinstance(request, web.Request | LaneRequest) else None
         if generation_id is not None and sources is not None:
             record = sources.ledger.recent(generation_id)
             if record is not None:

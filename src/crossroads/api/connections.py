@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
@@ -33,6 +34,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from crossroads.api.access import AccessLog, access_logger
+from crossroads.api.fastlane import LANE_HEADERS, LANE_ROUTES, WAIT, Head, Lane, LaneRequest, LaneStream, whole
+from crossroads.api.render import error_response
 from crossroads.errors import BadRequest, CrossroadsError, RequestTimeout
 
 log = logging.getLogger("crossroads.connections")
@@ -43,6 +46,8 @@ SLOW_AFTER: Final = 1.0
 KEEPALIVE_TIMEOUT: Final = 75.0
 #: Seconds between two checks of the connections waiting for a complete request (at most).
 WATCH_TICK: Final = 0.25
+#: Bytes that may arrive behind a lane request while it is answered before reading pauses.
+HOLD_BYTES: Final = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +60,11 @@ class ConnectionLimits:
 class GatewayServer(web.Server):
     """aiohttp's server with `GatewayProtocol` connections and the per-address count of slow ones."""
 
-    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limits: ConnectionLimits, lane: Lane | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = limits
+        #: The inference routes answered at the connection level (`api/fastlane.py`).
+        self.lane = lane
         self.slow: Counter[str] = Counter()
         #: Connections whose request is not complete yet, and the watchdog that checks them while any are.
         self.waiting: set[GatewayProtocol] = set()
@@ -102,7 +109,17 @@ class GatewayRunner(web.AppRunner):
         server = await super()._make_server()
         return GatewayServer(server.request_handler, request_factory=server.request_factory,
                              handler_cancellation=server.handler_cancellation, loop=server._loop,
-                             limits=self._limits, **server._kwargs)
+                             limits=self._limits, lane=self._lane(), **server._kwargs)
+
+    def _lane(self) -> Lane | None:
+        """The fast lane for the app's lane routes (`api/fastlane.py`), unless the app has response hooks
+        whose headers the lane cannot add."""
+        app = self._app
+        routes = app.get(LANE_ROUTES)
+        headers = app.get(LANE_HEADERS)
+        if not routes or (app.on_response_prepare and not callable(headers)):
+            return None
+        return Lane(app, routes, headers() if callable(headers) else None)
 
 
 class GatewayProtocol(RequestHandler):
@@ -119,6 +136,13 @@ class GatewayProtocol(RequestHandler):
         self._since = 0.0
         #: Requests whose headers arrived, and requests answered, on this connection.
         self._received = self._answered = 0
+        #: The fast lane (`api/fastlane.py`): the start of a request whose head is not whole yet, the request
+        #: being answered, and bytes that came after it (taken once it is answered).
+        self._lane_head: bytearray | None = None
+        self._lane_request: LaneRequest | None = None
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+        self._lane_paused = False
 
     # -- connection events ---------------------------------------------------------------------------------
 
@@ -129,16 +153,138 @@ class GatewayProtocol(RequestHandler):
         self._await_request()
 
     def data_received(self, data: bytes) -> None:
+        if self._lane_request is not None:
+            request = self._lane_request
+            if not request.complete:
+                data = request.feed(data)
+                if request.complete:
+                    self._request_complete()
+            if data:
+                self._hold(data)
+            return
+        lane = self._gateway.lane
+        if self._lane_head is not None:
+            assert lane is not None
+            self._lane_head += data
+            self._take(lane, bytes(self._lane_head))
+            return
         if not self._pending and self._received == self._answered:
             self._await_request()  # the first bytes of another request on a kept-alive connection
-        queued = len(self._messages)
+        if lane is not None and not self._sent_bytes and self._received == self._answered and not self._messages \
+                and not self._request_in_progress and not self._close and not self._force_close:
+            self._sent_bytes = True
+            self._take(lane, data)
+            return
         self._sent_bytes = True
+        self._to_aiohttp(data)
+
+    def _to_aiohttp(self, data: bytes) -> None:
+        queued = len(self._messages)
         super().data_received(data)
         arrived = len(self._messages) - queued
         if arrived > 0:
             self._received += arrived
             if self._headers_pending:
                 self._headers_arrived()
+
+    # -- the fast lane -------------------------------------------------------------------------------------
+
+    def _take(self, lane: Lane, data: bytes) -> None:
+        """The bytes of a request from its first: a lane request once its head is whole, aiohttp's if it is
+        not one."""
+        head = lane.head(data)
+        if head == WAIT:
+            if self._lane_head is None:
+                self._lane_head = bytearray(data)
+            return
+        self._lane_head = None
+        if not isinstance(head, Head):
+            self._to_aiohttp(data)
+            return
+        self._headers_pending = False
+        self._received += 1
+        request = self._lane_request = LaneRequest(lane, head, self)
+        rest = request.feed(data[head.body_start:])
+        if request.complete:
+            self._request_complete()
+        request.task = self._loop.create_task(self._answer(lane, head, request))
+        if rest:
+            self._hold(rest)
+
+    def _hold(self, data: bytes) -> None:
+        self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes > HOLD_BYTES and not self._lane_paused:
+            self._lane_paused = True
+            self._pause_transport_reading()
+
+    async def _answer(self, lane: Lane, head: Head, request: LaneRequest) -> None:
+        loop = self._loop
+        started = loop.time()
+        self._request_in_progress = True
+        self._current_request = request  # type: ignore[assignment]  # aiohttp cancels it through `_cancel`
+        # aiohttp's idle-connection timer must not take the connection while its own loop waits and a lane
+        # request is answered (a long stream outlasts it): it does nothing while keep-alive is off.
+        self._keepalive = False
+        response: web.StreamResponse | None = None
+        reset = False
+        try:
+            response = await lane.handle(request, head.handler)
+            if isinstance(response, LaneStream):
+                if not response.prepared:
+                    await response.prepare(request)
+                await response.write_eof()
+            elif isinstance(response, web.Response):
+                if self.transport is None or self.transport.is_closing():
+                    raise ConnectionResetError("the client went before the answer")
+                self.transport.write(whole(response, request, lane.headers))
+            else:
+                raise TypeError(f"a lane handler returned {type(response).__name__}")
+        except ConnectionResetError:
+            reset = True
+        except Exception as exc:
+            reset = True
+            if not (isinstance(response, LaneStream) and response.prepared) and self.transport is not None:
+                self.log_exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+                response = error_response(CrossroadsError("internal error"))
+                self.transport.write(whole(response, request, lane.headers))
+            else:
+                self.log_exception("unhandled error while streaming on %s", request.path, exc_info=exc)
+        finally:
+            self._current_request = None
+            self._request_in_progress = False
+            if self._handler_waiter is not None and not self._handler_waiter.done():
+                self._handler_waiter.set_result(None)
+            self._lane_request = None
+            self._answered += 1
+        if response is not None:
+            self.log_access(request, response, started)  # type: ignore[arg-type]
+        if reset or request.close or not request.complete or self._close or self._force_close:
+            self.force_close()  # the answer (if any) is flushed first; an unread body leaves no way to go on
+            return
+        self._keepalive = True
+        close_time = loop.time() + self._keepalive_timeout
+        self._next_keepalive_close_time = close_time
+        if self._keepalive_handle is None:
+            self._keepalive_handle = loop.call_at(close_time, self._process_keepalive)
+        if self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            self._held_bytes = 0
+            if self._lane_paused:
+                self._lane_paused = False
+                self._resume_transport_reading()
+            self.data_received(data)
+
+    @property
+    def writing_paused(self) -> bool:
+        """The transport's buffer is full: a writer waits (`_drain_helper`) before writing more."""
+        return self._paused
+
+    @property
+    def lane_headers(self) -> Mapping[str, str]:
+        lane = self._gateway.lane
+        return lane.headers if lane is not None else {}
 
     async def finish_response(self, request: Any, resp: web.StreamResponse, start_time: float | None) \
             -> tuple[web.StreamResponse, bool]:
@@ -150,6 +296,9 @@ class GatewayProtocol(RequestHandler):
     def eof_received(self) -> bool:  # type: ignore[override]  # asyncio's Protocol allows a bool
         # The client shut down its sending side. HTTP allows it to read the answer still: keep the transport
         # open for writing while a request is waiting to be answered, and close it once that is done.
+        if self._lane_head is not None:  # a head that will never be whole: aiohttp answers what came
+            data, self._lane_head = bytes(self._lane_head), None
+            self._to_aiohttp(data)
         if self._received == self._answered:
             return False  # nothing to answer: let the transport close
         request = self._current_request
@@ -160,7 +309,9 @@ class GatewayProtocol(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._request_complete()
-        super().connection_lost(exc)
+        self._lane_head = None
+        self._held.clear()
+        super().connection_lost(exc)  # cancels a lane request's task, as aiohttp's own handler's
 
     # -- the request's progress ----------------------------------------------------------------------------
 

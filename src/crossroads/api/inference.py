@@ -20,6 +20,7 @@ from aiohttp import web
 
 from crossroads.api.body import read_json
 from crossroads.api.cache import Entry, Lookup, ResponseCache, hit_headers, hit_reply, replayed_stream
+from crossroads.api.fastlane import stream_response
 from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
 from crossroads.api.render import SSE_HEADERS, generation_id
@@ -194,8 +195,8 @@ class Inference:
         if not lookup.stream:
             return hit_reply(entry, generation.id)
         events, stream_source = replayed_stream(entry.body, generation.id)
-        response = web.StreamResponse(headers={**SSE_HEADERS, "X-Generation-Id": generation.id,
-                                               **hit_headers(entry, stream_source)})
+        response = stream_response(request, {**SSE_HEADERS, "X-Generation-Id": generation.id,
+                                              **hit_headers(entry, stream_source)})
         await response.prepare(request)
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof(events)
@@ -208,7 +209,7 @@ class Inference:
         writer = face.writer(chat, generation)
         if chat.plugins:
             writer = self.plugins.writer(chat, writer)
-        response = web.StreamResponse(headers={**SSE_HEADERS, "X-Generation-Id": generation.id})
+        response = stream_response(request, {**SSE_HEADERS, "X-Generation-Id": generation.id})
         if lookup is not None:
             response.headers["X-OpenRouter-Cache-Status"] = "MISS"  # stored once it completes
         keepalive = KeepAlive(request, response, self.settings.keepalive_seconds, face.keepalive)
