@@ -64,6 +64,7 @@ def test_the_start_of_a_head_waits_for_the_rest(data: bytes) -> None:
     request_bytes(extra="Expect: 100-continue\r\n"),
     request_bytes(extra="Upgrade: websocket\r\nConnection: upgrade\r\n"),
     request_bytes(extra="Content-Length: 2\r\n"),
+    request_bytes(extra="Connection: keep-alive\r\nConnection: close\r\n"),
     request_bytes(extra="Bad Header: y\r\n"),
     request_bytes(extra="X-Nul: a\x00b\r\n"),
     request_bytes(extra=" folded\r\n"),
@@ -72,8 +73,8 @@ def test_the_start_of_a_head_waits_for_the_rest(data: bytes) -> None:
     b"POST " + CHAT.encode() + b" HTTP/1.1\r\nX: " + b"a" * MAX_HEAD,
     request_bytes(extra=f"X-Big: {'a' * MAX_HEAD}\r\n"),
 ], ids=["get", "put", "another route", "a query", "http/1.0", "chunked", "expect", "upgrade", "two lengths",
-        "bad name", "control character", "folded line", "signed length", "no length", "long partial head",
-        "long head"])
+        "two connection headers", "bad name", "control character", "folded line", "signed length", "no length",
+        "long partial head", "long head"])
 def test_anything_else_goes_to_aiohttp(data: bytes) -> None:
     assert LANE.head(data) is None
 

@@ -44,12 +44,18 @@ if TYPE_CHECKING:
 #: The most bytes of request line and headers the lane reads; a longer head goes to aiohttp's parser.
 MAX_HEAD: Final = 8190
 
-_TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-#: Bytes a header value may not hold: control characters but tab (aiohttp's parser refuses them too).
-_CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
-#: Headers that take a request out of the lane (`content-length` is read, once).
-_FRAMING: Final = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade"})
+#: A plain head: `POST <path> HTTP/1.1`, then header lines whose names are tokens and whose values hold no
+#: control character but tab (what aiohttp's parser refuses, it refuses too). Group 1: the path; group 2:
+#: the header lines, each after its CRLF.
+_PLAIN: Final = re.compile(rb"POST (/[!-~]*) HTTP/1\.1((?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*)")
 _CRLF: Final = b"\r\n"
+
+
+def _target(request_line: bytes) -> bytes:
+    """The path of a `POST <path> HTTP/1.1` line; b"" for any other line."""
+    if not request_line.startswith(b"POST ") or not request_line.endswith(b" HTTP/1.1"):
+        return b""
+    return request_line[5:-9]
 
 Handler = Callable[[Any], Awaitable[web.StreamResponse]]
 Middleware = Callable[[Any, Handler], Awaitable[web.StreamResponse]]
@@ -97,47 +103,50 @@ class Lane:
         be one; None when it is not one (aiohttp takes it)."""
         end = data.find(b"\r\n\r\n")
         if end < 0:
-            line_end = data.find(_CRLF)
             if len(data) > MAX_HEAD or not data.startswith(b"POST /"[:len(data)]):
                 return None
-            if line_end >= 0 and self._route(data[:line_end]) is None:
+            line_end = data.find(_CRLF)
+            if line_end >= 0 and self.routes.get(_target(data[:line_end])) is None:
                 return None
             return WAIT
         if end > MAX_HEAD:
             return None
-        lines = data[:end].split(_CRLF)
-        handler = self._route(lines[0])
+        # One pass checks the request line, that every header name is a token and that no value holds a
+        # control character; what is left is splitting.
+        plain = _PLAIN.fullmatch(data, 0, end)
+        if plain is None:
+            return None
+        handler = self.routes.get(plain[1])
         if handler is None:
             return None
-        pairs: list[tuple[str, str]] = []
-        length = -1
+        block = plain[2]
+        lowered = block.lower()
+        if b"\r\ntransfer-encoding:" in lowered or b"\r\nexpect:" in lowered or b"\r\nupgrade:" in lowered:
+            return None
+        at = lowered.find(b"\r\ncontent-length:")
+        if at < 0 or lowered.find(b"\r\ncontent-length:", at + 17) >= 0:
+            return None
+        value_end = lowered.find(_CRLF, at + 17)
+        length_text = lowered[at + 17:value_end if value_end >= 0 else len(lowered)].strip(b" \t")
+        if not length_text.isdigit():
+            return None
         close = False
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name) or _CONTROL.search(value):
+        at = lowered.find(b"\r\nconnection:")
+        if at >= 0:
+            if lowered.find(b"\r\nconnection:", at + 13) >= 0:
                 return None
-            value = value.strip(b" \t")
-            lowered = name.lower()
-            if lowered in _FRAMING:
-                if lowered != b"content-length" or length >= 0 or not value.isdigit():
-                    return None
-                length = int(value)
-            elif lowered == b"connection":
-                tokens = value.lower()
-                if b"upgrade" in tokens:
-                    return None
-                close = b"close" in tokens
-            # As aiohttp reads them: names ASCII, values UTF-8 with undecodable bytes kept as surrogates.
-            pairs.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
-        if length < 0:
-            return None
-        target = lines[0][5:-9]
-        return Head(handler, target.decode("ascii"), CIMultiDictProxy(CIMultiDict(pairs)), length, close, end + 4)
-
-    def _route(self, request_line: bytes) -> Handler | None:
-        if not request_line.startswith(b"POST ") or not request_line.endswith(b" HTTP/1.1"):
-            return None
-        return self.routes.get(request_line[5:-9])
+            value_end = lowered.find(_CRLF, at + 13)
+            tokens = lowered[at + 13:value_end if value_end >= 0 else len(lowered)]
+            if b"upgrade" in tokens:
+                return None
+            close = b"close" in tokens
+        # As aiohttp reads them: names ASCII, values UTF-8 with undecodable bytes kept as surrogates.
+        pairs = []
+        for line in block.decode("utf-8", "surrogateescape").split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            pairs.append((name, value.strip(" \t")))
+        return Head(handler, plain[1].decode("ascii"), CIMultiDictProxy(CIMultiDict(pairs)), int(length_text), close,
+                    end + 4)
 
     async def handle(self, request: LaneRequest, handler: Handler) -> web.StreamResponse:
         if self.middleware is None:
