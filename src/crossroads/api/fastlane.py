@@ -154,27 +154,11 @@ class Lane:
         return await self.middleware(request, handler)
 
 
-class _Content:
-    """`request.content`, as far as the handlers use it."""
-
-    __slots__ = ("_request",)
-
-    def __init__(self, request: LaneRequest) -> None:
-        self._request = request
-
-    def is_eof(self) -> bool:
-        return self._request.complete
-
-    def feed_eof(self) -> None:
-        """The client will send no more (it half-closed): the body is what came."""
-        self._request.end()
-
-
 class LaneRequest:
     """What the inference handlers read of a request, with its body as it arrives."""
 
-    __slots__ = ("_arrived", "_chunks", "_waiter", "app", "close", "complete", "content", "headers", "length",
-                 "method", "path", "protocol", "task")
+    __slots__ = ("_arrived", "_chunks", "_waiter", "app", "close", "complete", "headers", "length", "method", "path",
+                 "protocol", "task")
 
     def __init__(self, lane: Lane, head: Head, protocol: GatewayProtocol) -> None:
         self.app = lane.app
@@ -185,7 +169,6 @@ class LaneRequest:
         #: The client asked for the connection to close after this answer.
         self.close = head.close
         self.protocol = protocol
-        self.content = _Content(self)
         self._chunks: list[bytes] = []
         self._arrived = 0
         self.complete = head.length == 0
@@ -196,6 +179,19 @@ class LaneRequest:
     @property
     def content_length(self) -> int:
         return self.length
+
+    @property
+    def content(self) -> LaneRequest:
+        """`request.content`: the request itself answers the two questions handlers ask of it (a stored
+        reference would make a cycle, left for the garbage collector on every request)."""
+        return self
+
+    def is_eof(self) -> bool:
+        return self.complete
+
+    def feed_eof(self) -> None:
+        """The client will send no more (it half-closed): the body is what came."""
+        self.end()
 
     def feed(self, data: bytes) -> bytes:
         """Take what belongs to the body; returns what comes after it (the next request's bytes)."""
