@@ -34,7 +34,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from crossroads.api.access import AccessLog, access_logger
-from crossroads.api.fastlane import LANE_HEADERS, LANE_ROUTES, WAIT, Head, Lane, LaneRequest, LaneStream, whole
+from crossroads.api.fastlane import LANE_HEADERS, LANE_ROUTES, WAIT, Head, Lane, LaneRequest, LaneStream, write_whole
 from crossroads.api.render import error_response
 from crossroads.errors import BadRequest, CrossroadsError, RequestTimeout
 
@@ -237,7 +237,7 @@ class GatewayProtocol(RequestHandler):
             elif isinstance(response, web.Response):
                 if self.transport is None or self.transport.is_closing():
                     raise ConnectionResetError("the client went before the answer")
-                self.transport.write(whole(response, request, lane.headers))
+                write_whole(self.transport, response, request, lane.headers)
             else:
                 raise TypeError(f"a lane handler returned {type(response).__name__}")
         except ConnectionResetError:
@@ -247,7 +247,7 @@ class GatewayProtocol(RequestHandler):
             if not (isinstance(response, LaneStream) and response.prepared) and self.transport is not None:
                 self.log_exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
                 response = error_response(CrossroadsError("internal error"))
-                self.transport.write(whole(response, request, lane.headers))
+                write_whole(self.transport, response, request, lane.headers)
             else:
                 self.log_exception("unhandled error while streaming on %s", request.path, exc_info=exc)
         finally:

@@ -255,15 +255,25 @@ def head_bytes(status: int, reason: str | None, headers: Mapping[str, str], extr
         + _CRLF
 
 
-def whole(response: web.Response, request: LaneRequest, extra: Mapping[str, str]) -> bytes:
-    """A whole reply's bytes."""
+#: Bodies up to this size go out joined to their head in one buffer; larger ones beside it, not copied.
+JOIN_BYTES: Final = 16 * 1024
+
+
+def write_whole(transport: asyncio.Transport, response: web.Response, request: LaneRequest,
+                extra: Mapping[str, str]) -> None:
+    """Write a whole reply: one buffer for a small body, head and body side by side (no copy of the body)
+    for a large one — a 131 KB embeddings reply cost 7 µs to copy behind its head."""
     body = response.body
     if not isinstance(body, bytes | bytearray):
         raise TypeError(f"the lane writes bytes bodies, not {type(body).__name__}")
     framing = b"Content-Length: %d\r\n" % len(body)
     if request.close:
         framing += b"Connection: close\r\n"
-    return head_bytes(response.status, response.reason, response.headers, extra, framing) + body
+    head = head_bytes(response.status, response.reason, response.headers, extra, framing)
+    if len(body) <= JOIN_BYTES:
+        transport.write(head + body)
+    else:
+        transport.writelines((head, body))
 
 
 class LaneStream(web.StreamResponse):
@@ -328,4 +338,4 @@ def stream_response(request: web.Request, headers: Mapping[str, str]) -> web.Str
 
 
 __all__ = ["LANE_HEADERS", "LANE_MIDDLEWARE", "LANE_ROUTES", "MAX_HEAD", "WAIT", "Head", "Lane", "LaneRequest",
-           "LaneStream", "head_bytes", "stream_response", "whole"]
+           "LaneStream", "head_bytes", "stream_response", "write_whole"]
