@@ -31,6 +31,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
@@ -67,19 +68,17 @@ LANE_MIDDLEWARE: Final = web.AppKey("crossroads.lane_middleware", object)
 LANE_HEADERS: Final = web.AppKey("crossroads.lane_headers", object)
 
 
+@dataclass(slots=True)
 class Head:
     """A whole request head that takes the lane; the body starts at `body_start` of the bytes read."""
 
-    __slots__ = ("body_start", "close", "handler", "headers", "length", "path")
-
-    def __init__(self, handler: Handler, path: str, headers: CIMultiDictProxy[str], length: int, close: bool,
-                 body_start: int) -> None:
-        self.handler = handler
-        self.path = path
-        self.headers = headers
-        self.length = length
-        self.close = close
-        self.body_start = body_start
+    handler: Handler
+    path: str
+    headers: CIMultiDictProxy[str]
+    length: int
+    #: The client asked for the connection to close after the answer.
+    close: bool
+    body_start: int
 
 
 #: `Lane.head`'s answer for bytes that may become a lane request once more of them arrive.
