@@ -58,6 +58,7 @@ def _target(request_line: bytes) -> bytes:
         return b""
     return request_line[5:-9]
 
+
 Handler = Callable[[Any], Awaitable[web.StreamResponse]]
 Middleware = Callable[[Any, Handler], Awaitable[web.StreamResponse]]
 
