@@ -408,6 +408,7 @@ def _routes(app: web.Application, s: Services) -> None:
     for prefix in ("/api/v1", "/v1"):
         lane[f"{prefix}/chat/completions"] = chat.handle
         lane[f"{prefix}/messages"] = messages.handle
+        lane[f"{prefix}/messages/count_tokens"] = count_tokens.handle
         lane[f"{prefix}/responses"] = responses.handle
         lane[f"{prefix}/completions"] = completions.handle
         lane[f"{prefix}/embeddings"] = embeddings.create

@@ -47,6 +47,8 @@ def test_a_plain_request_takes_the_lane() -> None:
     assert LANE.head(request_bytes(b"", length=10)) is not None  # the body may come after the head
     close = LANE.head(request_bytes(extra="Connection: close\r\n"))
     assert isinstance(close, Head) and close.close
+    query = LANE.head(request_bytes(path=CHAT + "?beta=true"))  # as Anthropic's SDK sends /messages
+    assert isinstance(query, Head) and query.path == CHAT
 
 
 @pytest.mark.parametrize("data", [b"P", b"POST /api/v1/ch", b"POST /api/v1/chat/completions HTTP/1.1\r\nHost: x"])
@@ -57,8 +59,9 @@ def test_the_start_of_a_head_waits_for_the_rest(data: bytes) -> None:
 @pytest.mark.parametrize("data", [
     b"GET /api/v1/models HTTP/1.1\r\n\r\n",
     b"PUT " + CHAT.encode(),
+    b"POST /api/v1/models?x HTTP/1.1\r\nHost",
     request_bytes(path="/api/v1/models"),
-    request_bytes(path=CHAT + "?x=1"),
+    request_bytes(path="/api/v1/models?x=1"),
     request_bytes(version="HTTP/1.0"),
     request_bytes(extra="Transfer-Encoding: chunked\r\n"),
     request_bytes(extra="Expect: 100-continue\r\n"),
@@ -72,7 +75,8 @@ def test_the_start_of_a_head_waits_for_the_rest(data: bytes) -> None:
     b"POST " + CHAT.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # no Content-Length
     b"POST " + CHAT.encode() + b" HTTP/1.1\r\nX: " + b"a" * MAX_HEAD,
     request_bytes(extra=f"X-Big: {'a' * MAX_HEAD}\r\n"),
-], ids=["get", "put", "another route", "a query", "http/1.0", "chunked", "expect", "upgrade", "two lengths",
+], ids=["get", "put", "another route's partial head", "another route", "another route with a query", "http/1.0",
+        "chunked", "expect", "upgrade", "two lengths",
         "two connection headers", "bad name", "control character", "folded line", "signed length", "no length",
         "long partial head", "long head"])
 def test_anything_else_goes_to_aiohttp(data: bytes) -> None:

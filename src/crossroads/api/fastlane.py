@@ -8,7 +8,8 @@ left: answering them here took a quarter off the gateway's CPU per non-stream ch
 six alternating wrk runs, c=16, against the same nginx mock; docs/benchmarks.md). The handlers are the
 same; only what carries a request to them and their answer back changes.
 
-Which requests take the lane: `POST` to an inference route (the exact path, no query string) over HTTP/1.1,
+Which requests take the lane: `POST` to an inference route (the exact path; a query string is allowed and,
+as on aiohttp's path, unread by those handlers — Anthropic's SDK adds `?beta=true`) over HTTP/1.1,
 at a request boundary of a connection aiohttp is not busy on, whose head is plain — header names that are
 tokens, no control characters in values, one `Content-Length`, no `Transfer-Encoding`, `Expect` or
 `Upgrade`, at most `MAX_HEAD` bytes. Anything else goes to aiohttp exactly as before (which also answers
@@ -53,10 +54,15 @@ _CRLF: Final = b"\r\n"
 
 
 def _target(request_line: bytes) -> bytes:
-    """The path of a `POST <path> HTTP/1.1` line; b"" for any other line."""
+    """The path of a `POST <path>[?<query>] HTTP/1.1` line, without its query; b"" for any other line."""
     if not request_line.startswith(b"POST ") or not request_line.endswith(b" HTTP/1.1"):
         return b""
-    return request_line[5:-9]
+    return _path(request_line[5:-9])
+
+
+def _path(target: bytes) -> bytes:
+    query = target.find(b"?")
+    return target if query < 0 else target[:query]
 
 
 Handler = Callable[[Any], Awaitable[web.StreamResponse]]
@@ -116,7 +122,8 @@ class Lane:
         plain = _PLAIN.fullmatch(data, 0, end)
         if plain is None:
             return None
-        handler = self.routes.get(plain[1])
+        path = _path(plain[1])
+        handler = self.routes.get(path)
         if handler is None:
             return None
         block = plain[2]
@@ -145,7 +152,7 @@ class Lane:
         for line in block.decode("utf-8", "surrogateescape").split("\r\n")[1:]:
             name, _, value = line.partition(":")
             pairs.append((name, value.strip(" \t")))
-        return Head(handler, plain[1].decode("ascii"), CIMultiDictProxy(CIMultiDict(pairs)), int(length_text), close,
+        return Head(handler, path.decode("ascii"), CIMultiDictProxy(CIMultiDict(pairs)), int(length_text), close,
                     end + 4)
 
     async def handle(self, request: LaneRequest, handler: Handler) -> web.StreamResponse:
