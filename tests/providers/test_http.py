@@ -176,7 +176,7 @@ async def test_silence_inside_a_body_is_a_timeout_and_trickling_is_not() -> None
                 await post(client, url.rsplit("/", 1)[0] + "/stall")
             assert caught.value.kind == "timeout"
             await asyncio.sleep(0.2)
-            assert client._watchdog is None  # nothing in flight: no timer left running
+            assert not client.watchdog.armed  # nothing in flight: no timer left running
     finally:
         await client.close()
 

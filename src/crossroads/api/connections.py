@@ -9,9 +9,9 @@ aiohttp's connection protocol, with four changes a gateway facing arbitrary clie
 - **A header timeout** (`CROSSROADS_HEADER_TIMEOUT`): a connection has that long from its opening, or from
   the first byte of a later request on a kept-alive connection, to send complete request headers; then it
   gets 408 (if it sent anything) and is closed. Bodies are bounded by `CROSSROADS_BODY_TIMEOUT`.
-  One watchdog per server checks the connections still waiting for a complete request every
-  `WATCH_TICK` seconds (less if the header timeout is short), so these bounds act up to one tick late and a
-  request costs no timer of its own.
+  One watchdog per server (`crossroads/watchdog.py`) checks the connections still waiting for a complete
+  request every `WATCH_TICK` seconds (less if the header timeout is short), so these bounds act up to one
+  tick late and a request costs no timer of its own.
 - **A bound on slow connections per client address** (`CROSSROADS_MAX_PENDING_PER_CLIENT`): connections
   that have spent more than `SLOW_AFTER` seconds without completing their request (headers and body) count
   against their address; one over the bound is closed at once. Prompt clients never count — a burst of
@@ -37,6 +37,7 @@ from crossroads.api.access import AccessLog, access_logger
 from crossroads.api.fastlane import LANE_HEADERS, LANE_ROUTES, WAIT, Head, Lane, LaneRequest, LaneStream, write_whole
 from crossroads.api.render import error_response
 from crossroads.errors import BadRequest, CrossroadsError, RequestTimeout
+from crossroads.watchdog import Watchdog
 
 log = logging.getLogger("crossroads.connections")
 
@@ -66,31 +67,15 @@ class GatewayServer(web.Server):
         #: The inference routes answered at the connection level (`api/fastlane.py`).
         self.lane = lane
         self.slow: Counter[str] = Counter()
-        #: Connections whose request is not complete yet, and the watchdog that checks them while any are.
-        self.waiting: set[GatewayProtocol] = set()
-        self._watchdog: asyncio.TimerHandle | None = None
-        self._tick = max(0.001, min(WATCH_TICK, SLOW_AFTER / 4, limits.header_timeout / 4))
+        #: Checks the connections whose request is not complete yet.
+        self.watchdog: Watchdog[GatewayProtocol] = Watchdog(min(WATCH_TICK, SLOW_AFTER / 4,
+                                                                limits.header_timeout / 4), self._loop.time)
 
     def __call__(self) -> RequestHandler:
         return GatewayProtocol(self, loop=self._loop, **self._kwargs)
 
-    def wait(self, protocol: GatewayProtocol) -> None:
-        self.waiting.add(protocol)
-        if self._watchdog is None:
-            self._watchdog = self._loop.call_later(self._tick, self._sweep)
-
-    def _sweep(self) -> None:
-        now = self._loop.time()
-        waiting = self.waiting
-        for protocol in list(waiting):
-            if not protocol.check(now):
-                waiting.discard(protocol)
-        self._watchdog = self._loop.call_later(self._tick, self._sweep) if waiting else None
-
     async def shutdown(self, timeout: float | None = None) -> None:  # noqa: ASYNC109  # aiohttp's signature
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self.watchdog.close()
         await super().shutdown(timeout)
 
 
@@ -319,7 +304,7 @@ class GatewayProtocol(RequestHandler):
         self._pending = self._headers_pending = True
         self._sent_bytes = False
         self._since = self._loop.time()
-        self._gateway.wait(self)
+        self._gateway.watchdog.watch(self)
 
     def _headers_arrived(self) -> None:
         self._headers_pending = False
@@ -331,7 +316,7 @@ class GatewayProtocol(RequestHandler):
 
     def _request_complete(self) -> None:
         self._pending = self._headers_pending = False
-        self._gateway.waiting.discard(self)
+        self._gateway.watchdog.forget(self)
         if self._slow:
             self._slow = False
             slow = self._gateway.slow

@@ -14,9 +14,8 @@ Behaviour worth knowing:
 - `Response.close()` aborts the connection, so an abandoned stream stops the provider generating at once.
 - Timeouts: `connect_timeout` for the TCP/TLS handshake; `first_byte_timeout` from sending the request to
   the response's headers; `read_timeout` for silence inside the body. No timer per exchange: one watchdog
-  per client checks the exchanges in flight every `WATCH_TICK` seconds (a quarter of the shorter timeout if
-  that is less), so a timeout fires up to one tick late; arming and cancelling a timer per request cost
-  2.5 µs of the request path.
+  per client (`crossroads/watchdog.py`) checks the exchanges in flight every `WATCH_TICK` seconds (a quarter
+  of the shorter timeout if that is less), so a timeout fires up to one tick late.
 - While a streamed body is not being consumed, reading from the socket pauses beyond `HIGH_WATER` bytes.
 """
 
@@ -33,6 +32,8 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import httptools
+
+from crossroads.watchdog import Watchdog
 
 HIGH_WATER: Final = 1 << 20
 #: Idle connections kept per origin; more are closed when returned.
@@ -209,7 +210,7 @@ class Response:
         self._waiter: asyncio.Future[None] | None = None
         self._done = False
         self._sent_at = self.last_activity = time.monotonic()
-        conn.client._watch(self)
+        conn.client.watchdog.watch(self)
 
     # -- fed by the connection -----------------------------------------------------------------------------
 
@@ -245,7 +246,7 @@ class Response:
                 self._chunks.append(tail)
         self.complete = True
         self._keep_alive = keep_alive
-        self._stop_timer()
+        self._unwatch()
         self._wake()
         if not self._headers_ready.done():
             self._headers_ready.set_result(None)
@@ -254,7 +255,7 @@ class Response:
         if self.complete or self._error is not None:
             return
         self._error = error
-        self._stop_timer()
+        self._unwatch()
         if not self._headers_ready.done():
             self._headers_ready.set_exception(error)
             self._headers_ready.exception()  # retrieved: a caller that gave up must not warn
@@ -280,8 +281,8 @@ class Response:
         self._conn._abort()
         return False
 
-    def _stop_timer(self) -> None:
-        self._conn.client._active.discard(self)
+    def _unwatch(self) -> None:
+        self._conn.client.watchdog.forget(self)
 
     # -- used by callers ---------------------------------------------------------------------------------
 
@@ -337,7 +338,7 @@ class Response:
         if self._done:
             return
         self._done = True
-        self._stop_timer()
+        self._unwatch()
         conn = self._conn
         conn.response = None
         if self.complete and self._keep_alive and self._error is None and not conn.closed:
@@ -349,7 +350,7 @@ class Response:
         """Abandon the response: the connection is dropped, so the server sees the request cancelled."""
         if not self._done:
             self._done = True
-            self._stop_timer()
+            self._unwatch()
             self._conn.response = None
             self._conn._abort()
 
@@ -363,10 +364,9 @@ class HTTPClient:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._all: set[_Connection] = set()
         self._ssl: ssl.SSLContext | None = None
-        #: Exchanges in flight, and the watchdog that holds them to their timeouts while there are any.
-        self._active: set[Response] = set()
-        self._watchdog: asyncio.TimerHandle | None = None
-        self._tick = max(0.001, min(WATCH_TICK, self.first_byte_timeout / 4, self.read_timeout / 4))
+        #: Holds the exchanges in flight to their timeouts.
+        self.watchdog: Watchdog[Response] = Watchdog(min(WATCH_TICK, self.first_byte_timeout / 4,
+                                                         self.read_timeout / 4), time.monotonic)
 
     async def post(self, target: Target, head: bytes, body: bytes) -> Response:
         """Send `head` (request line and headers, built by `request_head`) and `body`; return once the
@@ -389,19 +389,6 @@ class HTTPClient:
                 raise
             return response
         raise AssertionError("unreachable")
-
-    def _watch(self, response: Response) -> None:
-        self._active.add(response)
-        if self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().call_later(self._tick, self._sweep)
-
-    def _sweep(self) -> None:
-        now = time.monotonic()
-        active = self._active
-        for response in list(active):
-            if not response.check(now):
-                active.discard(response)
-        self._watchdog = asyncio.get_running_loop().call_later(self._tick, self._sweep) if active else None
 
     async def _connection(self, origin: tuple[str, str, int]) -> _Connection:
         idle = self._idle.get(origin)
@@ -446,9 +433,7 @@ class HTTPClient:
             idle.remove(conn)
 
     async def close(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self.watchdog.close()
         for conn in list(self._all):
             if conn.transport is not None:
                 conn.transport.close()
