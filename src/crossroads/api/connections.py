@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
@@ -222,7 +221,7 @@ class GatewayProtocol(RequestHandler):
             elif isinstance(response, web.Response):
                 if self.transport is None or self.transport.is_closing():
                     raise ConnectionResetError("the client went before the answer")
-                write_whole(self.transport, response, request, lane.headers)
+                write_whole(self.transport, response, request)
             else:
                 raise TypeError(f"a lane handler returned {type(response).__name__}")
         except ConnectionResetError:
@@ -232,7 +231,7 @@ class GatewayProtocol(RequestHandler):
             if not (isinstance(response, LaneStream) and response.prepared) and self.transport is not None:
                 self.log_exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
                 response = error_response(CrossroadsError("internal error"))
-                write_whole(self.transport, response, request, lane.headers)
+                write_whole(self.transport, response, request)
             else:
                 self.log_exception("unhandled error while streaming on %s", request.path, exc_info=exc)
         finally:
@@ -265,11 +264,6 @@ class GatewayProtocol(RequestHandler):
     def writing_paused(self) -> bool:
         """The transport's buffer is full: a writer waits (`_drain_helper`) before writing more."""
         return self._paused
-
-    @property
-    def lane_headers(self) -> Mapping[str, str]:
-        lane = self._gateway.lane
-        return lane.headers if lane is not None else {}
 
     async def finish_response(self, request: Any, resp: web.StreamResponse, start_time: float | None) \
             -> tuple[web.StreamResponse, bool]:

@@ -65,6 +65,23 @@ def _path(target: bytes) -> bytes:
     return target if query < 0 else target[:query]
 
 
+#: `_sole`'s answer for a header given twice (a value never holds a NUL: `_PLAIN` refuses control characters).
+_TWICE: Final = b"\0"
+
+
+def _sole(lowered: bytes, marker: bytes) -> bytes | None:
+    """The value of the header line `marker` (`b"\\r\\nname:"`) starts in a lowered header block, stripped;
+    None when there is none, `_TWICE` when there are more."""
+    at = lowered.find(marker)
+    if at < 0:
+        return None
+    start = at + len(marker)
+    if lowered.find(marker, start) >= 0:
+        return _TWICE
+    end = lowered.find(_CRLF, start)
+    return lowered[start:end if end >= 0 else len(lowered)].strip(b" \t")
+
+
 Handler = Callable[[Any], Awaitable[web.StreamResponse]]
 Middleware = Callable[[Any, Handler], Awaitable[web.StreamResponse]]
 
@@ -130,30 +147,19 @@ class Lane:
         lowered = block.lower()
         if b"\r\ntransfer-encoding:" in lowered or b"\r\nexpect:" in lowered or b"\r\nupgrade:" in lowered:
             return None
-        at = lowered.find(b"\r\ncontent-length:")
-        if at < 0 or lowered.find(b"\r\ncontent-length:", at + 17) >= 0:
+        length = _sole(lowered, b"\r\ncontent-length:")
+        if length is None or not length.isdigit():  # absent, twice, or not a plain number
             return None
-        value_end = lowered.find(_CRLF, at + 17)
-        length_text = lowered[at + 17:value_end if value_end >= 0 else len(lowered)].strip(b" \t")
-        if not length_text.isdigit():
+        tokens = _sole(lowered, b"\r\nconnection:")
+        if tokens == _TWICE or (tokens is not None and b"upgrade" in tokens):
             return None
-        close = False
-        at = lowered.find(b"\r\nconnection:")
-        if at >= 0:
-            if lowered.find(b"\r\nconnection:", at + 13) >= 0:
-                return None
-            value_end = lowered.find(_CRLF, at + 13)
-            tokens = lowered[at + 13:value_end if value_end >= 0 else len(lowered)]
-            if b"upgrade" in tokens:
-                return None
-            close = b"close" in tokens
+        close = tokens is not None and b"close" in tokens
         # As aiohttp reads them: names ASCII, values UTF-8 with undecodable bytes kept as surrogates.
         pairs = []
         for line in block.decode("utf-8", "surrogateescape").split("\r\n")[1:]:
             name, _, value = line.partition(":")
             pairs.append((name, value.strip(" \t")))
-        return Head(handler, path.decode("ascii"), CIMultiDictProxy(CIMultiDict(pairs)), int(length_text), close,
-                    end + 4)
+        return Head(handler, path.decode("ascii"), CIMultiDictProxy(CIMultiDict(pairs)), int(length), close, end + 4)
 
     async def handle(self, request: LaneRequest, handler: Handler) -> web.StreamResponse:
         if self.middleware is None:
@@ -164,10 +170,11 @@ class Lane:
 class LaneRequest:
     """What the inference handlers read of a request, with its body as it arrives."""
 
-    __slots__ = ("_arrived", "_chunks", "_waiter", "app", "close", "complete", "headers", "length", "method", "path",
-                 "protocol", "task")
+    __slots__ = ("_arrived", "_chunks", "_waiter", "app", "close", "complete", "headers", "lane", "length", "method",
+                 "path", "protocol", "task")
 
     def __init__(self, lane: Lane, head: Head, protocol: GatewayProtocol) -> None:
+        self.lane = lane
         self.app = lane.app
         self.method = "POST"
         self.path = head.path
@@ -266,8 +273,7 @@ def head_bytes(status: int, reason: str | None, headers: Mapping[str, str], extr
 JOIN_BYTES: Final = 16 * 1024
 
 
-def write_whole(transport: asyncio.Transport, response: web.Response, request: LaneRequest,
-                extra: Mapping[str, str]) -> None:
+def write_whole(transport: asyncio.Transport, response: web.Response, request: LaneRequest) -> None:
     """Write a whole reply: one buffer for a small body, head and body side by side (no copy of the body)
     for a large one — a 131 KB embeddings reply cost 7 µs to copy behind its head."""
     body = response.body
@@ -276,7 +282,7 @@ def write_whole(transport: asyncio.Transport, response: web.Response, request: L
     framing = b"Content-Length: %d\r\n" % len(body)
     if request.close:
         framing += b"Connection: close\r\n"
-    head = head_bytes(response.status, response.reason, response.headers, extra, framing)
+    head = head_bytes(response.status, response.reason, response.headers, request.lane.headers, framing)
     if len(body) <= JOIN_BYTES:
         transport.write(head + body)
     else:
@@ -289,20 +295,20 @@ class LaneStream(web.StreamResponse):
 
     def __init__(self, *, headers: Mapping[str, str]) -> None:
         super().__init__(headers=headers)
-        self._lane: LaneRequest | None = None
+        self._request: LaneRequest | None = None
         self._finished = False
 
     @property
     def prepared(self) -> bool:
-        return self._lane is not None
+        return self._request is not None
 
     async def prepare(self, request: Any) -> None:
-        if self._lane is not None:
+        if self._request is not None:
             return
         assert isinstance(request, LaneRequest)
-        self._lane = request
+        self._request = request
         framing = b"Transfer-Encoding: chunked\r\n" + (b"Connection: close\r\n" if request.close else b"")
-        self._send(head_bytes(self.status, self.reason, self.headers, request.protocol.lane_headers, framing))
+        self._send(head_bytes(self.status, self.reason, self.headers, request.lane.headers, framing))
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
         if not data:
@@ -313,26 +319,22 @@ class LaneStream(web.StreamResponse):
     async def write_eof(self, data: bytes | bytearray | memoryview = b"") -> None:
         if self._finished:
             return
-        if self._lane is None:
+        if self._request is None:
             raise RuntimeError("write_eof before prepare")
         self._finished = True
         self._send(b"".join((b"%x\r\n" % len(data), data, b"\r\n0\r\n\r\n")) if data else b"0\r\n\r\n")
         await self._drain()
 
-    @property
-    def finished(self) -> bool:
-        return self._finished
-
     def _send(self, data: bytes) -> None:
-        assert self._lane is not None
-        transport = self._lane.protocol.transport
+        assert self._request is not None
+        transport = self._request.protocol.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("Cannot write to closing transport")
         transport.write(data)
 
     async def _drain(self) -> None:
-        assert self._lane is not None
-        protocol = self._lane.protocol
+        assert self._request is not None
+        protocol = self._request.protocol
         if protocol.writing_paused:
             await protocol._drain_helper()
 
