@@ -27,8 +27,10 @@ def client(gw: Gateway) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=gw.url, api_key=gw.key, max_retries=0)
 
 
-def embedding_catalog(sim_url: str, endpoints: list[dict[str, object]], prices: str = "0.02") -> str:
-    toml = upstream_catalog(sim_url, {"test/embed": [{"prompt": prices, "completion": "0", **e} for e in endpoints]})
+def embedding_catalog(sim_url: str, endpoints: list[dict[str, object]], prices: str = "0.02",
+                      quirks: dict[str, str] | None = None) -> str:
+    toml = upstream_catalog(sim_url, {"test/embed": [{"prompt": prices, "completion": "0", **e} for e in endpoints]},
+                            quirks=quirks)
     return toml.replace('name = "Test: test/embed"', 'name = "Test: test/embed"\noutput_modalities = ["embeddings"]')
 
 

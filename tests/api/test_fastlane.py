@@ -246,3 +246,21 @@ async def test_a_stream_longer_than_the_idle_timeout_is_not_cut(caplog: pytest.L
             assert await conn.closed()  # idle afterwards: closed by the timer
         finally:
             writer.close()
+
+
+async def test_a_reply_in_pieces_is_whole_on_the_lane_and_off_it(gateway: Gateway) -> None:
+    """An embeddings reply in base64 is written as the provider's vectors beside the gateway's fields
+    (`render.Pieces`): the same reply either way a request comes."""
+    ask_embed = {"model": "openai/text-embedding-3-small", "input": ["a cat", "a dog"], "encoding_format": "base64"}
+    replies = []
+    for version in ("HTTP/1.1", "HTTP/1.0"):  # HTTP/1.0 is aiohttp's to answer
+        async with connect(gateway) as conn:
+            await conn.send(request_bytes(orjson.dumps(ask_embed), path="/api/v1/embeddings", version=version,
+                                          extra=f"Authorization: Bearer {gateway.key}\r\n"))
+            status, headers, body = await conn.response()
+        assert status == 200 and int(headers["content-length"]) == len(body)
+        assert (headers["server"] == "Crossroads") == (version == "HTTP/1.1")
+        replies.append(orjson.loads(body))
+    lane, aiohttp = replies
+    assert lane["data"] == aiohttp["data"] and [d["index"] for d in lane["data"]] == [0, 1]
+    assert all(isinstance(d["embedding"], str) for d in lane["data"]) and lane["id"] != aiohttp["id"]

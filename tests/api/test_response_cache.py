@@ -276,6 +276,24 @@ async def test_embeddings_are_cached(start_gateway: GatewayFactory, sim: SimServ
 
 
 @pytest.mark.parametrize("store", STORES)
+async def test_base64_embeddings_are_cached_whole(start_gateway: GatewayFactory, sim: SimServer,
+                                                  store: dict[str, str]) -> None:
+    """A provider's base64 vectors go out beside the gateway's fields, unjoined; the cache keeps them whole."""
+    catalog = embedding_catalog(sim.url, [{"provider": "alpha", "upstream_model": "text-embedding-3-small"}],
+                                quirks={"alpha": "simulator"})  # a provider asked for base64
+    async with cached_gateway(start_gateway, sim, store, catalog) as gw:
+        opted = await gw.new_key(response_cache=True)
+        async with client(gw, opted) as c:
+            first = await c.embeddings.with_raw_response.create(model="test/embed", input=["a cat", "a dog"])
+            second = await c.embeddings.with_raw_response.create(model="test/embed", input=["a cat", "a dog"])
+        assert [r.headers.get("x-openrouter-cache-status") for r in (first, second)] == ["MISS", "HIT"]
+        assert sim.requests[-1].body["encoding_format"] == "base64" and len(sim.requests) == 1
+        miss, hit = json.loads(first.content), json.loads(second.content)
+        assert hit["data"] == miss["data"] and all(isinstance(d["embedding"], str) for d in hit["data"])
+        assert hit["usage"]["cost"] == 0 and miss["usage"]["cost"] > 0
+
+
+@pytest.mark.parametrize("store", STORES)
 async def test_rankings_are_cached(start_gateway: GatewayFactory, sim: SimServer, store: dict[str, str]) -> None:
     catalog = test_rerank.catalog(sim.url, [("generic", "rerank-m")])
     body = {"model": "test/rerank", "query": test_rerank.QUERY, "documents": test_rerank.DOCUMENTS, "top_n": 2}

@@ -91,3 +91,58 @@ def test_a_malformed_reply_is_an_upstream_error(body: bytes) -> None:
 def test_a_non_string_id_is_dropped() -> None:
     assert EMBEDDER.parse_response(reply([1.0], id=12), 1, endpoint()).upstream_id is None
 
+
+
+def compact(*vectors: str, usage: Any = None, **extra: Any) -> bytes:
+    data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+    body: dict[str, Any] = {"object": "list", "data": data, **extra}
+    if usage is not None:
+        body["usage"] = usage
+    return orjson.dumps(body)
+
+
+OTHER = base64.b64encode(struct.pack("<3f", 1.0, 2.0, 3.0)).decode("ascii")
+
+
+@pytest.mark.parametrize("body", [
+    compact(PACKED, OTHER, usage={"prompt_tokens": 4, "total_tokens": 4}, model="e", id="emb-1"),
+    compact(PACKED, OTHER),
+    compact(PACKED, OTHER, usage={"total_tokens": 4}, id="emb-1", model="e"),
+])
+def test_openais_compact_base64_reply_is_read_as_the_full_parse_reads_it(body: bytes) -> None:
+    batch = EMBEDDER.parse_response(body, 2, endpoint())
+    whole = orjson.loads(body)
+    assert batch.listing is not None
+    assert orjson.loads(b"[" + bytes(batch.listing) + b"]") == whole["data"]
+    assert [bytes(v) for v in batch.vectors] == [orjson.dumps(PACKED), orjson.dumps(OTHER)]  # type: ignore[arg-type]
+    assert batch.prompt_tokens == (whole["usage"]["total_tokens"] if "usage" in whole else None)
+    assert batch.upstream_id == whole.get("id")
+    assert to_floats(batch.vectors[1]) == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("body", [
+    orjson.dumps(orjson.loads(compact(PACKED, OTHER)), option=orjson.OPT_INDENT_2),  # whitespace
+    orjson.dumps({"object": "list", "data": [{"index": 0, "object": "embedding", "embedding": PACKED},
+                                             {"index": 1, "object": "embedding", "embedding": OTHER}]}),
+    compact(PACKED, OTHER).replace(b'"index":0', b'"index":2').replace(b'"index":1', b'"index":0')
+    .replace(b'"index":2', b'"index":1'),  # out of order
+    compact(PACKED, OTHER.replace("/", "\\/") if "/" in OTHER else OTHER + "\\u0041"),  # an escape
+    compact(PACKED, OTHER, model="é"),  # not ASCII
+])
+def test_any_other_reply_goes_through_the_full_parse(body: bytes) -> None:
+    batch = EMBEDDER.parse_response(body, 2, endpoint())
+    assert batch.listing is None and len(batch.vectors) == 2
+
+
+@pytest.mark.parametrize("body", [
+    compact(PACKED, OTHER, PACKED),  # one vector too many
+    compact(PACKED),  # one too few
+    compact(PACKED, OTHER, usage={"prompt_tokens": "4"}),
+    compact(PACKED, OTHER)[:-1],  # cut short
+    compact(PACKED, OTHER) + b"x",
+    compact(PACKED, OTHER).replace(b'"}]', b'"}],"data":[]', 1),  # a second data member
+    compact(PACKED, 7),  # type: ignore[arg-type]
+])
+def test_a_malformed_compact_reply_is_still_an_upstream_error(body: bytes) -> None:
+    with pytest.raises(UpstreamError):
+        EMBEDDER.parse_response(body, 2, endpoint())

@@ -20,7 +20,7 @@ from aiohttp import web
 from crossroads.api.body import read_json
 from crossroads.api.cache import ResponseCache, hit_reply
 from crossroads.api.inference import open_tab, record_hit
-from crossroads.api.render import error_response
+from crossroads.api.render import error_response, whole_body
 from crossroads.errors import CrossroadsError
 from crossroads.guardrails.enforce import Guard, Guardrails
 from crossroads.ledger.accounting import Accountant, Charge, Generation, Tab
@@ -120,8 +120,8 @@ class OneShotAPI(Generic[RequestT, ServedT]):
         try:
             served = await self.dispatch(parsed, route, tab)
             response = self.reply(parsed, served, tab.generation, await served.finish(End.DONE))
-            if lookup is not None and cache is not None and isinstance(response.body, bytes):
-                await cache.put(lookup, response.body)
+            if lookup is not None and cache is not None and (stored := whole_body(response)) is not None:
+                await cache.put(lookup, stored)
                 response.headers["X-OpenRouter-Cache-Status"] = "MISS"
             return response
         except CrossroadsError as error:

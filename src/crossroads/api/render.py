@@ -8,7 +8,8 @@ import time
 from typing import Any, Final
 
 import orjson
-from aiohttp import web
+from aiohttp import payload, web
+from aiohttp.abc import AbstractStreamWriter
 
 from crossroads.errors import CrossroadsError
 
@@ -27,6 +28,42 @@ _IDS = random.Random(os.urandom(32))
 def generation_id() -> str:
     """`gen-<unix seconds>-<20 alphanumerics>`, the shape OpenRouter's ids have on the wire."""
     return f"gen-{int(time.time())}-{_IDS.getrandbits(80):020x}"
+
+
+class Pieces(payload.Payload):
+    """A whole body held as several buffers — a provider's bytes beside the gateway's own — and written side
+    by side, never joined: on the fast lane in one `writev` with the head, on aiohttp's path one write each.
+    Only what must keep one `bytes` (the response cache) joins them (`whole`)."""
+
+    def __init__(self, pieces: tuple[bytes | memoryview, ...], content_type: str = JSON) -> None:
+        super().__init__(pieces, content_type=content_type)
+        self.pieces = pieces
+        self.length = sum(map(len, pieces))
+
+    @property
+    def size(self) -> int:
+        return self.length
+
+    def whole(self) -> bytes:
+        return b"".join(self.pieces)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return self.whole().decode(encoding, errors)
+
+    async def as_bytes(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.whole()
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        for piece in self.pieces:
+            await writer.write(piece)
+
+
+def whole_body(response: web.Response) -> bytes | None:
+    """A whole reply's body as one `bytes`, None for one that is not in memory."""
+    body = response.body
+    if isinstance(body, Pieces):
+        return body.whole()
+    return body if isinstance(body, bytes) else None
 
 
 def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

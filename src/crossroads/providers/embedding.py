@@ -39,6 +39,10 @@ class EmbeddingBatch:
     vectors: list[Vector]
     prompt_tokens: int | None
     upstream_id: str | None = None
+    #: The reply's `data` elements as JSON text, where the provider wrote them byte for byte as the gateway
+    #: writes its own (OpenAI's compact form, base64 vectors, indices from 0): spliced into the reply as
+    #: they are when the client asked for base64.
+    listing: memoryview | None = None
 
 
 class Embedder(Protocol):

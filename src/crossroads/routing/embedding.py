@@ -33,6 +33,8 @@ class Embedded(Outcome):
     vectors: list[Vector]
     usage: Usage | None
     upstream_id: str | None
+    #: The `data` elements as the provider wrote them, when one reply holds them in the gateway's own form.
+    listing: memoryview | None
 
     def serve(self, model: Model, endpoint: Endpoint, replies: Sequence[EmbeddingBatch], started: float,
               first_byte: float) -> Embedded:
@@ -44,6 +46,7 @@ class Embedded(Outcome):
         self.usage = None if None in tokens else Usage(prompt_tokens=sum(t or 0 for t in tokens),
                                                        completion_tokens=0)
         self.upstream_id = replies[0].upstream_id
+        self.listing = replies[0].listing if len(replies) == 1 else None
         return self
 
     def reported(self) -> tuple[Usage | None, int, str | None, str | None, str | None]:

@@ -11,6 +11,14 @@ Each vector is kept as the JSON text the provider sent (`msgspec.Raw`) and writt
 client asked for the same form: 16 vectors of 1,536 decimal floats (345 KB) took 1.7 ms to turn into Python
 floats and back, and take 0.45 ms checked and copied as text (one core of the benchmark machine; base64
 vectors cost about the same either way, 50 µs).
+
+A reply in OpenAI's own compact form with base64 vectors — what OpenAI's SDKs ask for by default, and byte
+for byte what the gateway writes back — is read without a JSON parser walking the vectors (`_compact`):
+its structure is matched exactly, element by element, each vector's end found with `bytes.find`, and its
+`data` elements are handed on as one slice (`EmbeddingBatch.listing`). The vectors' text is checked to be
+ASCII with no escapes in it, the characters of base64 being otherwise not looked at one by one; anything
+else about the reply (another key order, whitespace, floats, an escape) goes through msgspec as before. On
+the benchmark's reply (16 × 1,536, 131 KB) reading and re-writing took 46 µs through msgspec and takes 22.
 """
 
 from __future__ import annotations
@@ -50,7 +58,20 @@ class _Reply(msgspec.Struct):
     id: Any = None
 
 
+class _Rest(msgspec.Struct):
+    """A compact reply's members after `data`."""
+
+    usage: _Usage | None = None
+    id: Any = None
+    data: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET  # a second `data`: left to the full parse
+
+
 _decode = msgspec.json.Decoder(_Reply).decode
+_decode_rest = msgspec.json.Decoder(_Rest).decode
+#: How OpenAI's compact reply begins, and each of its `data` elements up to the vector's opening quote (made
+#: once, as replies with more elements than before come).
+_LIST: Final = b'{"object":"list","data":['
+_ELEMENTS: list[bytes] = []
 #: The first byte of a vector's JSON: an array of numbers or a base64 string.
 _VECTOR_STARTS: Final = frozenset(b'["')
 
@@ -79,6 +100,9 @@ class OpenAIEmbeddings:
         return UpstreamRequest(url=provider.base_url + "/embeddings", headers=headers, body=orjson.dumps(out))
 
     def parse_response(self, body: bytes, count: int, endpoint: Endpoint) -> EmbeddingBatch:
+        compact = _compact(body, count)
+        if compact is not None:
+            return compact
         try:
             reply = _decode(body)
         except msgspec.DecodeError:
@@ -104,6 +128,47 @@ class OpenAIEmbeddings:
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str], endpoint: Endpoint) \
             -> UpstreamError:
         return errors.parse_error(status, body, headers, endpoint)
+
+
+def _compact(body: bytes, count: int) -> EmbeddingBatch | None:
+    """`count` base64 vectors in OpenAI's compact form (`{"object":"list","data":[{"object":"embedding",
+    "index":0,"embedding":"..."},...],...}`), indices in order; None for any other reply, which the full
+    parse then reads (or refuses)."""
+    if not body.startswith(_LIST) or b"\\" in body or not body.isascii():
+        return None
+    view = memoryview(body)
+    starts, find = body.startswith, body.find
+    vectors: list[Vector] = []
+    position = len(_LIST)
+    while len(_ELEMENTS) < count:
+        _ELEMENTS.append(b'%s{"object":"embedding","index":%d,"embedding":"' % (b"," if _ELEMENTS else b"",
+                                                                                len(_ELEMENTS)))
+    for index in range(count):
+        element = _ELEMENTS[index]
+        if not starts(element, position):
+            return None
+        start = position + len(element)
+        end = find(b'"', start)  # no escapes in the body: the first quote ends the string
+        if not starts(b'"}', end):
+            return None
+        vectors.append(msgspec.Raw(view[start - 1:end + 1]))
+        position = end + 2
+    if starts(b"],", position):
+        rest = b"{" + body[position + 2:]
+    elif starts(b"]}", position):
+        rest = b"{" + body[position + 1:]
+    else:
+        return None
+    try:
+        reply = _decode_rest(rest)
+    except msgspec.DecodeError:
+        return None
+    if reply.data is not msgspec.UNSET:
+        return None
+    usage = reply.usage
+    tokens = None if usage is None else usage.total_tokens if usage.prompt_tokens is None else usage.prompt_tokens
+    return EmbeddingBatch(vectors=vectors, prompt_tokens=tokens, listing=view[len(_LIST):position],
+                          upstream_id=reply.id if isinstance(reply.id, str) else None)
 
 
 __all__ = ["BASE64_UPSTREAMS", "BATCH_SIZE", "OpenAIEmbeddings"]
