@@ -85,7 +85,7 @@ def _checks(data: dict[str, Any], cells: dict[Key, dict[str, Any]]) -> list[dict
             return
         ratio = ca["rps"] / cb["rps"]
         shown = f"{ratio:.1f}×" if times else f"{ratio:.0%}"
-        add(name, bound, f"{shown} ({ca['rps']:,.0f} vs {cb['rps']:,.0f} req/s)", ratio >= least)
+        add(name, bound, f"{shown} ({ca['rps']:,.0f} vs {cb['rps']:,.0f} req/s{_medians(ca, cb)})", ratio >= least)
 
     throughput("Non-stream instant, c=16: throughput vs passthrough", "≥ 60%",
                "nonstream", "crossroads", "passthrough", 0.60)
@@ -149,8 +149,8 @@ def _checks(data: dict[str, Any], cells: dict[Key, dict[str, Any]]) -> list[dict
     cr, pt = cells.get(("embeddings", "crossroads", 16)), cells.get(("embeddings", "passthrough", 16))
     if cr and pt and "p50" in cr["latency_ms"] and "p50" in pt["latency_ms"]:
         gap = cr["latency_ms"]["p50"] - pt["latency_ms"]["p50"]
-        add(name, bound, f"{gap:+.3f} ms ({cr['latency_ms']['p50']:.3f} vs {pt['latency_ms']['p50']:.3f} ms)",
-            gap <= 0.3)
+        add(name, bound, f"{gap:+.3f} ms ({cr['latency_ms']['p50']:.3f} vs {pt['latency_ms']['p50']:.3f} ms"
+            f"{_medians(cr, pt)})", gap <= 0.3)
     else:
         add(name, bound)
 
@@ -183,6 +183,12 @@ def _checks(data: dict[str, Any], cells: dict[Key, dict[str, Any]]) -> list[dict
             else:
                 add(name, f"≤ +{bound:.0%}")
     return out
+
+
+def _medians(*cells: dict[str, Any]) -> str:
+    """How the compared cells were measured, when each is the median of several runs."""
+    counts = {len(c["runs"]) for c in cells if c.get("runs")}
+    return f"; each the median of {max(counts)} alternating runs" if counts else ""
 
 
 def _busy(cell: dict[str, Any], cpu: int) -> float:
