@@ -32,8 +32,24 @@ def checked_fields(body: Any, table: Mapping[str, Check]) -> dict[str, Any]:
     return fields
 
 
+#: Views of requests that name one model and nothing else that steers routing (most of them), by model: made
+#: once instead of per request (7 µs of `parse_chat_request` each). At most `_VIEWS_KEPT`, then started anew.
+_VIEWS: dict[str, ChatRequest] = {}
+_VIEWS_KEPT: Final = 1024
+
+
 def routing_view(fields: Mapping[str, Any], prompt_chars: int) -> ChatRequest:
     """The request as routing, limits and accounting see it: its routing fields, and `prompt_chars`
     characters of input."""
-    route = parse_chat_request({**{k: fields[k] for k in ROUTING_FIELDS if k in fields}, "prompt": ""}, "")
-    return structs.replace(route, messages=[], prompt_chars=prompt_chars)
+    model = fields.get("model")
+    plain = model if isinstance(model, str) and not any(k in fields for k in ROUTING_FIELDS[1:]) else None
+    route = _VIEWS.get(plain) if plain is not None else None
+    if route is None:
+        route = parse_chat_request({**{k: fields[k] for k in ROUTING_FIELDS if k in fields}, "prompt": ""}, "")
+        if plain is not None:
+            if len(_VIEWS) >= _VIEWS_KEPT:
+                _VIEWS.clear()
+            _VIEWS[plain] = route
+    # A view of its own: nothing a request does to its containers reaches the next one.
+    return structs.replace(route, messages=[], prompt_chars=prompt_chars, params={}, extra={}, metadata={},
+                           headers={})
