@@ -103,3 +103,24 @@ def test_integer_and_decimal_paths_agree() -> None:
                       reasoning_tokens=rng.randrange(0, completion + 1), images=rng.randrange(0, 3))
         assert pricing.picos is not None
         assert cost_of(usage, pricing) == _decimal_cost(usage, pricing)
+
+
+def test_integer_nanos_and_worst_case_round_as_the_ledger_does() -> None:
+    import random
+
+    from crossroads.ledger.cost import nanos_of, worst_nanos
+
+    for picos in (0, 499, 500, 1500, 2500, 2501, 1_000_000, -1500, -2500, -1499):
+        assert nanos_of(picos) == to_nanos(Decimal(picos).scaleb(-12))
+    rng = random.Random(11)
+    for _ in range(2000):
+        prices = {k: str(rng.choice([0, 0.01, 0.075, 0.15, 1.25, 2.5, 3, 15, 60, 75]))
+                  for k in ("prompt", "completion", "input_cache_write", "internal_reasoning")}
+        pricing = per_million(**prices, request=str(rng.choice([0, 0.005])))
+        prompt, output = rng.randrange(0, 200_000), rng.randrange(1, 20_000)
+        assert worst_nanos(prompt, output, pricing) == to_nanos(worst_case(prompt, output, pricing))
+        usage = Usage(prompt, output, reasoning_tokens=rng.randrange(0, output + 1))
+        cost = cost_of(usage, pricing)
+        assert cost.nanos == to_nanos(cost.total)
+    odd = per_million(prompt="0.0000001", completion="1")  # finer than a picodollar: the Decimal path
+    assert odd.picos is None and worst_nanos(10, 10, odd) is None and cost_of(Usage(10, 10), odd).nanos is None

@@ -19,10 +19,10 @@ from typing import Any, Final
 
 import orjson
 
-from crossroads.catalog.types import Endpoint
+from crossroads.catalog.types import Endpoint, Pricing
 from crossroads.ledger import content
 from crossroads.ledger.budget import Budget
-from crossroads.ledger.cost import Cost, cost_of, worst_case
+from crossroads.ledger.cost import Cost, cost_of, worst_case, worst_nanos
 from crossroads.ledger.keys import Key
 from crossroads.ledger.writer import LedgerWriter
 from crossroads.metrics.recorder import Metrics, NoMetrics
@@ -148,12 +148,9 @@ class Accountant:
         """Reserve the request's worst case: `completions` choices (`n`), each as long as it may be."""
         if key.record.limit_nanos is None:
             return Hold(key, 0)  # unlimited keys need no reservation
-        worst = max(
-            worst_case(prompt_tokens, completions * (max_output or e.max_completion_tokens
-                                                      or max(e.context_length - prompt_tokens, 1)), e.pricing)
-            for e in endpoints
-        )
-        nanos = to_nanos(worst)
+        nanos = max(_worst(prompt_tokens, completions * (max_output or e.max_completion_tokens
+                                                         or max(e.context_length - prompt_tokens, 1)), e.pricing)
+                    for e in endpoints)
         await self.budget.reserve(key, nanos)
         return Hold(key, nanos)
 
@@ -166,7 +163,7 @@ class Accountant:
             charge = Charge(Cost.free(), 0)
         else:
             cost = cost_of(usage, endpoint.pricing)
-            charge = Charge(cost, to_nanos(cost.total))
+            charge = Charge(cost, to_nanos(cost.total) if cost.nanos is None else cost.nanos)
         if generation.trace and (len(generation.trace) > 1 or generation.status != 200):
             # Fallbacks and failures are worth a line in the log; plain successes are not (hot path).
             log.info("generation %s (%s) status %d after %s", generation.id, generation.model, generation.status,
@@ -196,6 +193,12 @@ class Accountant:
         except Exception:
             ledger_log.critical("generation %s (key %s, %d nanodollars) is NOT in the ledger", generation.id,
                                 hold.key.record.label, charge.nanos, exc_info=True)
+
+
+def _worst(prompt_tokens: int, max_output: int, pricing: Pricing) -> int:
+    """The most a request can cost at these prices, in nanodollars."""
+    nanos = worst_nanos(prompt_tokens, max_output, pricing)
+    return to_nanos(worst_case(prompt_tokens, max_output, pricing)) if nanos is None else nanos
 
 
 def _safe(record: GenerationRecord, generation: Generation) -> GenerationRecord:

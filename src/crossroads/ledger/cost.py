@@ -14,12 +14,13 @@ The figure in a response's `usage.cost` is the figure charged to the key.
 
 Prices with no finer grain than a picodollar per unit (all real ones) are computed in integers, which is
 exact and several times faster than `Decimal`; anything else (or a discount) takes the `Decimal` path.
-Both give the same figures.
+Both give the same figures. The integer path also gives the total in nanodollars (what the ledger and the
+budget count) and the reservation's worst case, without a `Decimal` on the way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from crossroads.catalog.types import Pricing
@@ -33,6 +34,8 @@ class Cost:
     total: Decimal
     prompt: Decimal
     completion: Decimal
+    #: `total` in nanodollars, rounded half to even, where the integer path computed it (else None).
+    nanos: int | None = field(default=None, compare=False)
 
     @classmethod
     def free(cls) -> Cost:
@@ -55,7 +58,14 @@ def cost_of(usage: Usage, pricing: Pricing) -> Cost:
     completion = ((usage.completion_tokens - reasoning - image_out) * picos.completion
                   + reasoning * picos.reasoning + image_out * picos.image_token)
     extras = picos.request + (usage.web_search_requests or 0) * picos.web_search
-    return Cost(total=_usd(prompt + completion + extras), prompt=_usd(prompt), completion=_usd(completion))
+    total = prompt + completion + extras
+    return Cost(total=_usd(total), prompt=_usd(prompt), completion=_usd(completion), nanos=nanos_of(total))
+
+
+def nanos_of(picos: int) -> int:
+    """Picodollars in nanodollars, rounded half to even (as `ledger.accounting.to_nanos` rounds USD)."""
+    nanos, rest = divmod(picos, 1000)
+    return nanos + 1 if rest > 500 or (rest == 500 and nanos % 2) else nanos
 
 
 def _usd(picos: int) -> Decimal:
@@ -95,6 +105,16 @@ def worst_case(prompt_tokens: int, max_output: int, pricing: Pricing) -> Decimal
     output_price = max(pricing.completion, pricing.internal_reasoning or ZERO, pricing.image_token or ZERO)
     return (prompt_tokens * max(pricing.prompt, pricing.input_cache_write or ZERO)
             + max_output * output_price + (pricing.request or ZERO))
+
+
+def worst_nanos(prompt_tokens: int, max_output: int, pricing: Pricing) -> int | None:
+    """`worst_case` in nanodollars (rounded as the ledger rounds), in integers; None where the prices are
+    not integer picodollars (the caller takes the `Decimal` path)."""
+    picos = pricing.picos
+    if picos is None:
+        return None
+    return nanos_of(prompt_tokens * max(picos.prompt, picos.cache_write)
+                    + max_output * max(picos.completion, picos.reasoning, picos.image_token) + picos.request)
 
 
 def _or(value: Decimal | None, default: Decimal) -> Decimal:
