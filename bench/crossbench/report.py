@@ -187,8 +187,9 @@ def _checks(data: dict[str, Any], cells: dict[Key, dict[str, Any]]) -> list[dict
 
 def _medians(*cells: dict[str, Any]) -> str:
     """How the compared cells were measured, when each is the median of several runs."""
-    counts = {len(c["runs"]) for c in cells if c.get("runs")}
-    return f"; each the median of {max(counts)} alternating runs" if counts else ""
+    if not all(c.get("runs") for c in cells):
+        return ""
+    return f"; each the median of {min(len(c['runs']) for c in cells)} alternating runs"
 
 
 def _busy(cell: dict[str, Any], cpu: int) -> float:
