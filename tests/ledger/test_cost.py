@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from crossroads.catalog.types import Pricing
-from crossroads.ledger.accounting import from_nanos, to_nanos
-from crossroads.ledger.cost import cost_of, worst_case
+from crossroads.ledger.cost import cost_of, from_nanos, to_nanos, worst_case
 from crossroads.schema.usage import Usage
 
 M = Decimal(1_000_000)
@@ -123,4 +122,7 @@ def test_integer_nanos_and_worst_case_round_as_the_ledger_does() -> None:
         cost = cost_of(usage, pricing)
         assert cost.nanos == to_nanos(cost.total)
     odd = per_million(prompt="0.0000001", completion="1")  # finer than a picodollar: the Decimal path
-    assert odd.picos is None and worst_nanos(10, 10, odd) is None and cost_of(Usage(10, 10), odd).nanos is None
+    assert odd.picos is None
+    assert worst_nanos(10, 10, odd) == to_nanos(worst_case(10, 10, odd))
+    odd_cost = cost_of(Usage(10, 10), odd)
+    assert odd_cost.nanos == to_nanos(odd_cost.total)

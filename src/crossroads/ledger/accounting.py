@@ -14,36 +14,27 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any, Final
 
 import orjson
 
-from crossroads.catalog.types import Endpoint, Pricing
+from crossroads.catalog.types import Endpoint
 from crossroads.ledger import content
 from crossroads.ledger.budget import Budget
-from crossroads.ledger.cost import Cost, cost_of, worst_case, worst_nanos
+from crossroads.ledger.cost import Cost, cost_of, from_nanos, to_nanos, worst_nanos
 from crossroads.ledger.keys import Key
 from crossroads.ledger.writer import LedgerWriter
 from crossroads.metrics.recorder import Metrics, NoMetrics
 from crossroads.schema.usage import Usage
 from crossroads.storage.base import NANOS_PER_USD, GenerationRecord
 
-_NANO = Decimal(1).scaleb(-9)
 #: The largest key limit and the largest single credit grant, in USD: amounts are stored as 64-bit integer
 #: nanodollars (at most 9.2e9 USD), and sums of them must fit too.
 MAX_LIMIT_USD: Final = 1_000_000_000
 MAX_GRANT_USD: Final = 1_000_000
 log = logging.getLogger("crossroads.routing")
 ledger_log = logging.getLogger("crossroads.ledger")
-
-
-def to_nanos(usd: Decimal) -> int:
-    return int((usd / _NANO).to_integral_value(ROUND_HALF_EVEN))
-
-
-def from_nanos(nanos: int) -> Decimal:
-    return Decimal(nanos).scaleb(-9)
 
 
 @dataclass(slots=True)
@@ -92,7 +83,10 @@ class Generation:
 @dataclass(frozen=True, slots=True)
 class Charge:
     cost: Cost
-    nanos: int
+
+    @property
+    def nanos(self) -> int:
+        return self.cost.nanos
 
     @property
     def usd(self) -> Decimal:
@@ -148,8 +142,9 @@ class Accountant:
         """Reserve the request's worst case: `completions` choices (`n`), each as long as it may be."""
         if key.record.limit_nanos is None:
             return Hold(key, 0)  # unlimited keys need no reservation
-        nanos = max(_worst(prompt_tokens, completions * (max_output or e.max_completion_tokens
-                                                         or max(e.context_length - prompt_tokens, 1)), e.pricing)
+        nanos = max(worst_nanos(prompt_tokens, completions * (max_output or e.max_completion_tokens
+                                                              or max(e.context_length - prompt_tokens, 1)),
+                                e.pricing)
                     for e in endpoints)
         await self.budget.reserve(key, nanos)
         return Hold(key, nanos)
@@ -160,10 +155,9 @@ class Accountant:
         usage = generation.usage
         endpoint = generation.endpoint
         if usage is None or endpoint is None or (generation.status != 200 and usage.completion_tokens == 0):
-            charge = Charge(Cost.free(), 0)
+            charge = Charge(Cost.free())
         else:
-            cost = cost_of(usage, endpoint.pricing)
-            charge = Charge(cost, to_nanos(cost.total) if cost.nanos is None else cost.nanos)
+            charge = Charge(cost_of(usage, endpoint.pricing))
         if generation.trace and (len(generation.trace) > 1 or generation.status != 200):
             # Fallbacks and failures are worth a line in the log; plain successes are not (hot path).
             log.info("generation %s (%s) status %d after %s", generation.id, generation.model, generation.status,
@@ -193,12 +187,6 @@ class Accountant:
         except Exception:
             ledger_log.critical("generation %s (key %s, %d nanodollars) is NOT in the ledger", generation.id,
                                 hold.key.record.label, charge.nanos, exc_info=True)
-
-
-def _worst(prompt_tokens: int, max_output: int, pricing: Pricing) -> int:
-    """The most a request can cost at these prices, in nanodollars."""
-    nanos = worst_nanos(prompt_tokens, max_output, pricing)
-    return to_nanos(worst_case(prompt_tokens, max_output, pricing)) if nanos is None else nanos
 
 
 def _safe(record: GenerationRecord, generation: Generation) -> GenerationRecord:

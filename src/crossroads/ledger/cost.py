@@ -14,19 +14,28 @@ The figure in a response's `usage.cost` is the figure charged to the key.
 
 Prices with no finer grain than a picodollar per unit (all real ones) are computed in integers, which is
 exact and several times faster than `Decimal`; anything else (or a discount) takes the `Decimal` path.
-Both give the same figures. The integer path also gives the total in nanodollars (what the ledger and the
-budget count) and the reservation's worst case, without a `Decimal` on the way.
+Both give the same figures, the total also in nanodollars (what the ledger and the budget count, rounded
+half to even), which the integer path reaches without a `Decimal` on the way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from crossroads.catalog.types import Pricing
 from crossroads.schema.usage import Usage
 
 ZERO = Decimal(0)
+_NANO = Decimal(1).scaleb(-9)
+
+
+def to_nanos(usd: Decimal) -> int:
+    return int((usd / _NANO).to_integral_value(ROUND_HALF_EVEN))
+
+
+def from_nanos(nanos: int) -> Decimal:
+    return Decimal(nanos).scaleb(-9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +43,12 @@ class Cost:
     total: Decimal
     prompt: Decimal
     completion: Decimal
-    #: `total` in nanodollars, rounded half to even, where the integer path computed it (else None).
-    nanos: int | None = field(default=None, compare=False)
+    #: `total` in nanodollars, rounded half to even.
+    nanos: int
 
     @classmethod
     def free(cls) -> Cost:
-        return cls(ZERO, ZERO, ZERO)
+        return cls(ZERO, ZERO, ZERO, 0)
 
 
 def cost_of(usage: Usage, pricing: Pricing) -> Cost:
@@ -63,7 +72,7 @@ def cost_of(usage: Usage, pricing: Pricing) -> Cost:
 
 
 def nanos_of(picos: int) -> int:
-    """Picodollars in nanodollars, rounded half to even (as `ledger.accounting.to_nanos` rounds USD)."""
+    """Picodollars in nanodollars, rounded half to even (as `to_nanos` rounds USD)."""
     nanos, rest = divmod(picos, 1000)
     return nanos + 1 if rest > 500 or (rest == 500 and nanos % 2) else nanos
 
@@ -96,7 +105,8 @@ def _decimal_cost(usage: Usage, pricing: Pricing) -> Cost:
     )
     extras = (pricing.request or ZERO) + (usage.web_search_requests or 0) * (pricing.web_search or ZERO)
     keep = 1 - pricing.discount
-    return Cost(total=(prompt + completion + extras) * keep, prompt=prompt * keep, completion=completion * keep)
+    total = (prompt + completion + extras) * keep
+    return Cost(total=total, prompt=prompt * keep, completion=completion * keep, nanos=to_nanos(total))
 
 
 def worst_case(prompt_tokens: int, max_output: int, pricing: Pricing) -> Decimal:
@@ -107,12 +117,12 @@ def worst_case(prompt_tokens: int, max_output: int, pricing: Pricing) -> Decimal
             + max_output * output_price + (pricing.request or ZERO))
 
 
-def worst_nanos(prompt_tokens: int, max_output: int, pricing: Pricing) -> int | None:
-    """`worst_case` in nanodollars (rounded as the ledger rounds), in integers; None where the prices are
-    not integer picodollars (the caller takes the `Decimal` path)."""
+def worst_nanos(prompt_tokens: int, max_output: int, pricing: Pricing) -> int:
+    """`worst_case` in nanodollars (rounded as the ledger rounds), in integers where the prices are integer
+    picodollars."""
     picos = pricing.picos
     if picos is None:
-        return None
+        return to_nanos(worst_case(prompt_tokens, max_output, pricing))
     return nanos_of(prompt_tokens * max(picos.prompt, picos.cache_write)
                     + max_output * max(picos.completion, picos.reasoning, picos.image_token) + picos.request)
 
