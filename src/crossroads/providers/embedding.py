@@ -17,7 +17,7 @@ import sys
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 import msgspec
 
@@ -30,6 +30,13 @@ from crossroads.schema.embeddings import EmbeddingsRequest, Item
 Vector = list[float] | str | msgspec.Raw
 
 _QUOTE = ord('"')
+#: How the gateway's embeddings reply opens, and each of its `data` elements up to the vector. An
+#: OpenAI-format reply made of exactly these is passed on as it came (`EmbeddingBatch.listing`).
+LIST_OPEN: Final = b'{"object":"list","data":['
+
+
+def element_open(index: int) -> bytes:
+    return b'{"object":"embedding","index":%d,"embedding":' % index
 
 
 @dataclass(slots=True)
@@ -129,4 +136,5 @@ def build_embedders() -> Embedders:
     return Embedders({embedder.wire_format: embedder for embedder in formats}, {"cohere": CohereEmbeddings()})
 
 
-__all__ = ["Embedder", "EmbeddingBatch", "Vector", "batches", "build_embedders", "is_text", "to_base64", "to_floats"]
+__all__ = ["LIST_OPEN", "Embedder", "EmbeddingBatch", "Vector", "batches", "build_embedders", "element_open", "is_text",
+           "to_base64", "to_floats"]

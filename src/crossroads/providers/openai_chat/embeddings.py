@@ -32,7 +32,7 @@ import orjson
 from crossroads.catalog.types import Endpoint
 from crossroads.errors import UpstreamError
 from crossroads.providers.base import UpstreamRequest, malformed
-from crossroads.providers.embedding import EmbeddingBatch, Vector
+from crossroads.providers.embedding import LIST_OPEN, EmbeddingBatch, Vector, element_open
 from crossroads.providers.openai_chat import errors
 from crossroads.schema.embeddings import EmbeddingsRequest, Item
 
@@ -68,9 +68,8 @@ class _Rest(msgspec.Struct):
 
 _decode = msgspec.json.Decoder(_Reply).decode
 _decode_rest = msgspec.json.Decoder(_Rest).decode
-#: How OpenAI's compact reply begins, and each of its `data` elements up to the vector's opening quote (made
+#: Each `data` element of a compact reply up to the vector's opening quote, with the comma before it (made
 #: once, as replies with more elements than before come).
-_LIST: Final = b'{"object":"list","data":['
 _ELEMENTS: list[bytes] = []
 #: The first byte of a vector's JSON: an array of numbers or a base64 string.
 _VECTOR_STARTS: Final = frozenset(b'["')
@@ -119,11 +118,7 @@ class OpenAIEmbeddings:
             raise malformed(endpoint, body) from None
         if any(v is None for v in vectors):
             raise malformed(endpoint, body)
-        usage = reply.usage
-        tokens = None if usage is None else usage.total_tokens if usage.prompt_tokens is None else usage.prompt_tokens
-        upstream_id = reply.id
-        return EmbeddingBatch(vectors=vectors, prompt_tokens=tokens,  # type: ignore[arg-type]
-                              upstream_id=upstream_id if isinstance(upstream_id, str) else None)
+        return _batch(vectors, reply.usage, reply.id)  # type: ignore[arg-type]
 
     def parse_error(self, status: int, body: bytes, headers: Mapping[str, str], endpoint: Endpoint) \
             -> UpstreamError:
@@ -134,15 +129,14 @@ def _compact(body: bytes, count: int) -> EmbeddingBatch | None:
     """`count` base64 vectors in OpenAI's compact form (`{"object":"list","data":[{"object":"embedding",
     "index":0,"embedding":"..."},...],...}`), indices in order; None for any other reply, which the full
     parse then reads (or refuses)."""
-    if not body.startswith(_LIST) or b"\\" in body or not body.isascii():
+    if not body.startswith(LIST_OPEN) or b"\\" in body or not body.isascii():
         return None
     view = memoryview(body)
     starts, find = body.startswith, body.find
     vectors: list[Vector] = []
-    position = len(_LIST)
+    position = len(LIST_OPEN)
     while len(_ELEMENTS) < count:
-        _ELEMENTS.append(b'%s{"object":"embedding","index":%d,"embedding":"' % (b"," if _ELEMENTS else b"",
-                                                                                len(_ELEMENTS)))
+        _ELEMENTS.append((b"," if _ELEMENTS else b"") + element_open(len(_ELEMENTS)) + b'"')
     for index in range(count):
         element = _ELEMENTS[index]
         if not starts(element, position):
@@ -165,10 +159,14 @@ def _compact(body: bytes, count: int) -> EmbeddingBatch | None:
         return None
     if reply.data is not msgspec.UNSET:
         return None
-    usage = reply.usage
+    return _batch(vectors, reply.usage, reply.id, view[len(LIST_OPEN):position])
+
+
+def _batch(vectors: list[Vector], usage: _Usage | None, upstream_id: Any, listing: memoryview | None = None) \
+        -> EmbeddingBatch:
     tokens = None if usage is None else usage.total_tokens if usage.prompt_tokens is None else usage.prompt_tokens
-    return EmbeddingBatch(vectors=vectors, prompt_tokens=tokens, listing=view[len(_LIST):position],
-                          upstream_id=reply.id if isinstance(reply.id, str) else None)
+    return EmbeddingBatch(vectors=vectors, prompt_tokens=tokens, listing=listing,
+                          upstream_id=upstream_id if isinstance(upstream_id, str) else None)
 
 
 __all__ = ["BASE64_UPSTREAMS", "BATCH_SIZE", "OpenAIEmbeddings"]
