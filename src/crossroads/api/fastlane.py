@@ -281,21 +281,20 @@ def write_whole(transport: asyncio.Transport, response: web.Response, request: L
     body's buffers beside the head."""
     body = response.body
     if isinstance(body, Pieces):
-        size = body.size
+        pieces: tuple[bytes | bytearray | memoryview, ...] = body.pieces
     elif isinstance(body, bytes | bytearray):
-        size = len(body)
+        pieces = (body,)
     else:
         raise TypeError(f"the lane writes bytes bodies, not {type(body).__name__}")
+    size = sum(map(len, pieces))
     framing = b"Content-Length: %d\r\n" % size
     if request.close:
         framing += b"Connection: close\r\n"
     head = head_bytes(response.status, response.reason, response.headers, request.lane.headers, framing)
-    if isinstance(body, Pieces):
-        transport.writelines((head, *body.pieces))
-    elif size <= JOIN_BYTES:
-        transport.write(head + body)
+    if size <= JOIN_BYTES:
+        transport.write(b"".join((head, *pieces)))
     else:
-        transport.writelines((head, body))
+        transport.writelines((head, *pieces))
 
 
 class LaneStream(web.StreamResponse):

@@ -23,7 +23,7 @@ from crossroads.api.cache import Entry, Lookup, ResponseCache, hit_headers, hit_
 from crossroads.api.fastlane import stream_response
 from crossroads.api.headers import first as first_header
 from crossroads.api.headers import text as header_text
-from crossroads.api.render import SSE_HEADERS, generation_id
+from crossroads.api.render import SSE_HEADERS, generation_id, whole_body
 from crossroads.errors import CrossroadsError, UpstreamError
 from crossroads.guardrails.enforce import Guardrails
 from crossroads.ledger import content
@@ -175,8 +175,8 @@ class Inference:
                 content.of_reply(tab.generation.content, served.completion.choices)
             response = face.reply(chat, served, tab.generation, await served.finish(End.DONE))
             self.planner.remember(route, served.endpoint, tab.generation.usage)
-            if lookup is not None and self.cache is not None and isinstance(response.body, bytes):
-                await self.cache.put(lookup, response.body)
+            if lookup is not None and self.cache is not None and (stored := whole_body(response)) is not None:
+                await self.cache.put(lookup, stored)
                 response.headers["X-OpenRouter-Cache-Status"] = "MISS"
             return response
         except CrossroadsError as error:
