@@ -218,6 +218,57 @@ async def test_a_large_body_is_read_with_back_pressure(client: HTTPClient) -> No
     assert total == len(payload)
 
 
+async def test_a_large_body_read_whole_is_not_held_back(client: HTTPClient) -> None:
+    # Reading pauses beyond HIGH_WATER bytes only for a body taken piece by piece; read() takes it whole.
+    payload = b"y" * (5 << 20)
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(ok(payload))
+        await writer.drain()
+
+    async with serve(handler) as (url, _):
+        assert await asyncio.wait_for(post(client, url), 1.5) == (200, payload)  # read_timeout is 2 s
+
+
+async def test_a_gzip_body_streamed_in_pieces_decodes_to_the_whole(client: HTTPClient) -> None:
+    text = b"".join(b"data: {\"n\": %d}\n\n" % i for i in range(2000))
+    packed = gzip.compress(text)
+    pieces = [packed[i:i + 700] for i in range(0, len(packed), 700)]
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for piece in pieces:
+            writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            await writer.drain()
+            await asyncio.sleep(0.001)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    async with serve(handler) as (url, _):
+        target = Target.parse(url)
+        response = await client.post(target, request_head(target, {}, 2), b"{}")
+        got = []
+        while (chunk := await response.next()) is not None:
+            assert chunk
+            got.append(chunk)
+        assert b"".join(got) == text and len(got) > 1
+        assert await post(client, url) == (200, text)  # and read whole
+
+
+async def test_an_undecodable_gzip_body_is_a_protocol_error(client: HTTPClient) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(ok(b"not gzip at all", b"Content-Encoding: gzip\r\n"))
+        await writer.drain()
+
+    async with serve(handler) as (url, _):
+        with pytest.raises(HTTPError) as caught:
+            await post(client, url)
+    assert caught.value.kind == "protocol"
+
+
 async def test_closing_a_response_drops_the_connection(client: HTTPClient) -> None:
     closed = asyncio.Event()
 

@@ -16,7 +16,11 @@ Behaviour worth knowing:
   the response's headers; `read_timeout` for silence inside the body. No timer per exchange: one watchdog
   per client (`crossroads/watchdog.py`) checks the exchanges in flight every `WATCH_TICK` seconds (a quarter
   of the shorter timeout if that is less), so a timeout fires up to one tick late.
-- While a streamed body is not being consumed, reading from the socket pauses beyond `HIGH_WATER` bytes.
+- While a streamed body is not being consumed, reading from the socket pauses beyond `HIGH_WATER` bytes; a
+  body read whole (`Response.read`) is read to its end whatever its size.
+- The body's pieces go from the parser straight into a list (`on_body` is that list's `append`, so a chunked
+  reply of 130 KB in 44 chunks costs no Python call per chunk); the consumer joins and, for a gzip or
+  deflate reply, decodes them when it takes them.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ import asyncio
 import ssl
 import time
 import zlib
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -77,12 +80,16 @@ class _Connection(asyncio.Protocol):
         self.client = client
         self.origin = origin
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.reused = False
         self.response: Response | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._paused = False
+        #: The body's pieces not yet taken by the response's consumer (raw: still encoded, if it is).
+        self.body: list[bytes] = []
+        #: httptools calls `on_body` for every piece of a body; set before the parser, which looks it up once.
+        self.on_body = self.body.append
+        self.parser = httptools.HttpResponseParser(self)
 
     # -- asyncio.Protocol --------------------------------------------------------------------------------
 
@@ -101,9 +108,18 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             response.fail(HTTPError("protocol", "unexpected protocol upgrade"))
             self._abort()
+            return
         except httptools.HttpParserError as exc:
             response.fail(HTTPError("protocol", f"malformed HTTP response: {exc}"))
             self._abort()
+            return
+        if self.body:
+            response.buffered += len(data)
+            if response.buffered > HIGH_WATER and not response.whole and not self._paused \
+                    and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
+            response._wake()
 
     def eof_received(self) -> bool | None:
         return None  # let the transport close; connection_lost does the rest
@@ -139,15 +155,6 @@ class _Connection(asyncio.Protocol):
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         self._headers = []
         response.set_headers(headers)
-
-    def on_body(self, body: bytes) -> None:
-        # Called for every piece of the body (a chunked reply of 130 KB can come in 44): kept short.
-        response = self.response
-        assert response is not None
-        response.feed(body)
-        if response.buffered > HIGH_WATER and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
 
     def on_message_complete(self) -> None:
         response = self.response
@@ -189,6 +196,7 @@ class Response:
         "last_activity",
         "received_any",
         "status",
+        "whole",
     )
 
     def __init__(self, conn: _Connection, first_timeout: float, timeout: float) -> None:
@@ -197,8 +205,12 @@ class Response:
         self._timeout = timeout
         self.status = 0
         self.headers: Mapping[str, str] = {}
-        self._chunks: deque[bytes] = deque()
+        self._chunks = conn.body
+        self._chunks.clear()
+        #: Raw bytes received since the consumer last took the body (what reading pauses on).
         self.buffered = 0
+        #: The body is being read whole (`read`): reading never pauses.
+        self.whole = False
         self.complete = False
         self.close_delimited = False
         self.received_any = False
@@ -229,21 +241,7 @@ class Response:
         if not self._headers_ready.done():
             self._headers_ready.set_result(None)
 
-    def feed(self, data: bytes) -> None:
-        if self._decoder is not None:
-            data = self._decoder.decompress(data)
-            if not data:
-                return
-        self._chunks.append(data)
-        self.buffered += len(data)
-        if self._waiter is not None:
-            self._wake()
-
     def finish(self, keep_alive: bool) -> None:
-        if self._decoder is not None:
-            tail = self._decoder.flush()
-            if tail:
-                self._chunks.append(tail)
         self.complete = True
         self._keep_alive = keep_alive
         self._unwatch()
@@ -291,6 +289,8 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body; the connection goes back to the pool when the server allows it."""
+        self.whole = True
+        self._conn.resume()
         try:
             while not self.complete:
                 if self._error is not None:
@@ -298,7 +298,10 @@ class Response:
                 await self._wait()
             if self._error is not None:
                 raise self._error
-            return b"".join(self._chunks)
+            chunks = self._chunks
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            decoder = self._decoder
+            return data if decoder is None else self._decode(decoder, data) + decoder.flush()
         finally:
             self._chunks.clear()
             self._release()
@@ -312,20 +315,38 @@ class Response:
         """All of the body that has arrived since the last call (waiting for some if none has); None once
         the body has ended properly. Raises HTTPError if it did not. Handing over everything buffered at
         once lets a consumer that fell behind catch up in one step."""
-        while not self._chunks:
+        decoder = self._decoder
+        while True:
+            chunks = self._chunks
+            if chunks:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                self.buffered = 0
+                self._conn.resume()
+                if decoder is None:
+                    return data
+                data = self._decode(decoder, data)
+                if data:
+                    return data
+                continue  # the encoded bytes so far decode to nothing yet
             if self.complete:
+                tail = decoder.flush() if decoder is not None and not self._done else b""
                 self._release()
+                if tail:
+                    return tail  # the next call finds the body ended
                 return None
             if self._error is not None:
                 self._release()
                 raise self._error
             await self._wait()
-        chunks = self._chunks
-        data = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self.buffered = 0
-        self._conn.resume()
-        return data
+
+    def _decode(self, decoder: zlib._Decompress, data: bytes) -> bytes:
+        try:
+            return decoder.decompress(data)
+        except zlib.error as exc:
+            error = HTTPError("protocol", f"undecodable {self.headers.get('content-encoding')} body: {exc}")
+            self.fail(error)
+            raise error from None
 
     async def _wait(self) -> None:
         self._waiter = asyncio.get_running_loop().create_future()
