@@ -200,15 +200,19 @@ async def test_connection_refused(client: HTTPClient) -> None:
     assert caught.value.kind == "connect"
 
 
-async def test_a_large_body_is_read_with_back_pressure(client: HTTPClient) -> None:
-    payload = b"x" * (5 << 20)
-
+def replying(body: bytes) -> Handler:
+    """A handler that answers one request with `body` (Content-Length)."""
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(ok(payload))
+        writer.write(ok(body))
         await writer.drain()
 
-    async with serve(handler) as (url, _):
+    return handler
+
+
+async def test_a_large_body_is_read_with_back_pressure(client: HTTPClient) -> None:
+    payload = b"x" * (5 << 20)
+    async with serve(replying(payload)) as (url, _):
         target = Target.parse(url)
         response = await client.post(target, request_head(target, {}, 2), b"{}")
         total = 0
@@ -221,13 +225,7 @@ async def test_a_large_body_is_read_with_back_pressure(client: HTTPClient) -> No
 async def test_a_large_body_read_whole_is_not_held_back(client: HTTPClient) -> None:
     # Reading pauses beyond HIGH_WATER bytes only for a body taken piece by piece; read() takes it whole.
     payload = b"y" * (5 << 20)
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(ok(payload))
-        await writer.drain()
-
-    async with serve(handler) as (url, _):
+    async with serve(replying(payload)) as (url, _):
         assert await asyncio.wait_for(post(client, url), 1.5) == (200, payload)  # read_timeout is 2 s
 
 
