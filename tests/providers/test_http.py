@@ -255,6 +255,30 @@ async def test_a_gzip_body_streamed_in_pieces_decodes_to_the_whole(client: HTTPC
         assert await post(client, url) == (200, text)  # and read whole
 
 
+async def test_a_finished_response_never_sees_the_next_exchange_on_its_connection(client: HTTPClient) -> None:
+    # The connection's body buffer is shared with the response in progress; one that has ended (here a
+    # gzip stream, whose end a consumer may ask for again) must not read the next exchange's bytes.
+    second = b"the second reply"
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(ok(gzip.compress(b"first"), b"Content-Encoding: gzip\r\n"))
+        await read_request(reader)
+        writer.write(ok(second))
+        await writer.drain()
+
+    async with serve(handler) as (url, connections):
+        target = Target.parse(url)
+        first = await client.post(target, request_head(target, {}, 2), b"{}")
+        assert await first.next() == b"first"
+        assert await first.next() is None
+        following = await client.post(target, request_head(target, {}, 2), b"{}")
+        await asyncio.sleep(0.05)  # its body has arrived, not yet taken
+        assert await first.next() is None
+        assert await following.read() == second
+        assert len(connections) == 1
+
+
 async def test_an_undecodable_gzip_body_is_a_protocol_error(client: HTTPClient) -> None:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

@@ -298,12 +298,10 @@ class Response:
                 await self._wait()
             if self._error is not None:
                 raise self._error
-            chunks = self._chunks
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            data = self._take()
             decoder = self._decoder
             return data if decoder is None else self._decode(decoder, data) + decoder.flush()
         finally:
-            self._chunks.clear()
             self._release()
 
     @property
@@ -317,11 +315,8 @@ class Response:
         once lets a consumer that fell behind catch up in one step."""
         decoder = self._decoder
         while True:
-            chunks = self._chunks
-            if chunks:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                chunks.clear()
-                self.buffered = 0
+            if self._chunks:
+                data = self._take()
                 self._conn.resume()
                 if decoder is None:
                     return data
@@ -330,15 +325,23 @@ class Response:
                     return data
                 continue  # the encoded bytes so far decode to nothing yet
             if self.complete:
-                tail = decoder.flush() if decoder is not None and not self._done else b""
-                self._release()
+                tail = decoder.flush() if decoder is not None else b""
                 if tail:
-                    return tail  # the next call finds the body ended
+                    return tail  # the next call finds the body ended (a second flush gives nothing)
+                self._release()
                 return None
             if self._error is not None:
                 self._release()
                 raise self._error
             await self._wait()
+
+    def _take(self) -> bytes:
+        """Everything buffered, as one `bytes` (still encoded, if the body is); the buffer left empty."""
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        return data
 
     def _decode(self, decoder: zlib._Decompress, data: bytes) -> bytes:
         try:
@@ -360,8 +363,8 @@ class Response:
             return
         self._done = True
         self._unwatch()
+        self._detach()
         conn = self._conn
-        conn.response = None
         if self.complete and self._keep_alive and self._error is None and not conn.closed:
             conn.client._give_back(conn)
         else:
@@ -372,8 +375,14 @@ class Response:
         if not self._done:
             self._done = True
             self._unwatch()
-            self._conn.response = None
+            self._detach()
             self._conn._abort()
+
+    def _detach(self) -> None:
+        """Let go of the connection's body buffer, which its next exchange fills."""
+        self._conn.response = None
+        self._conn.body.clear()
+        self._chunks = []
 
 
 class HTTPClient:
