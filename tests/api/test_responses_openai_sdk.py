@@ -69,8 +69,10 @@ async def test_text_reply_whole_and_streamed_agree(gateway: Gateway, model: str)
     assert whole.output_text and "".join(deltas) == whole.output_text
     (item,) = whole.output
     assert item.type == "message" and item.role == "assistant" and item.status == "completed"
-    strip = {"id", "created_at", "output", "output_text"}
+    strip = {"id", "created_at", "completed_at", "output", "output_text"}  # each response's own clock
     assert final.model_dump(exclude=strip) == whole.model_dump(exclude=strip)
+    finished = [r.model_dump()["completed_at"] for r in (whole, final)]
+    assert all(finished) and abs(finished[1] - finished[0]) < 5
     assert [_plain(i) for i in final.output] == [_plain(i) for i in whole.output]
     usage = whole.usage
     assert usage is not None and usage.input_tokens > 0 and usage.output_tokens > 0
