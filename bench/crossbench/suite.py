@@ -172,8 +172,9 @@ class Plan:
     remeasure_budget: int = 8
     #: Runs of each compared target at a scenario's `bound_level`: on this class of machine one 8 s cell
     #: moves by up to ±10% from the next of the same target (±25% within a minute at worse hours), more
-    #: than some bounds leave. The report compares the two round by round (`report._pairs`).
-    rounds: int = 5
+    #: than some bounds leave. The report compares the two round by round (`report._pairs`); the median of
+    #: nine rounds' differences spreads about a fifth less than that of five (docs/benchmarks.md).
+    rounds: int = 9
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
