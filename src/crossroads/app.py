@@ -250,7 +250,7 @@ async def _open(settings: Settings, stack: contextlib.AsyncExitStack) -> Service
     spool = Spool(settings.spool_dir)
     ledger = LedgerWriter(spool, Shipper(spool, settings.database_url, log_level=settings.log_level,
                                          log_json=settings.log_json, environ=settings.tracing_environ()))
-    # The shipper's first pass stores what crashed processes left in the spool, before any spend is read.
+    # What crashed processes left in the spool is stored (the shipper's first pass) before any spend is read.
     await ledger.start()
     stack.push_async_callback(ledger.close)
     metrics = Metrics() if settings.metrics else NoMetrics()

@@ -45,6 +45,8 @@ async def test_health_and_ready(start_gateway: GatewayFactory, tmp_path: Path) -
         os.rename(tmp_path / "spool-away", spool)
         await ready_becomes(gw.root, 200)
 
+        # The shipper has opened the database: one opening it after the file has gone would make a new one.
+        assert await gw.services.ledger.started()
         database = Path(gw.services.settings.database_url.removeprefix("sqlite:///"))
         os.rename(database, tmp_path / "db-away")
         body = await ready_becomes(gw.root, 503)

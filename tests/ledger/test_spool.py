@@ -3,12 +3,14 @@ are stored exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import time
 from pathlib import Path
 
 import orjson
+import pytest
 
 from crossroads.ledger.shipper import Shipper
 from crossroads.ledger.spool import Spool, locked, read_lines
@@ -145,3 +147,49 @@ async def test_backlog_and_lag_until_the_shipper_stores_the_records(tmp_path: Pa
         assert shipper.backlog() == (0, 0.0)
     finally:
         await shipper.close()
+
+
+async def test_with_nothing_left_behind_start_does_not_wait_for_the_first_pass(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    from crossroads.storage.sqlite import SQLiteStore
+
+    store = SQLiteStore(db)
+    await store.open()
+    await store.close()
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    # Another gateway, alive: its file is locked; its own shipper stores it, so it holds nobody up.
+    alive = Spool(directory, tag="alive")
+    alive.open()
+    spool = Spool(directory, tag="self")
+    shipper = Shipper(spool, f"sqlite:///{db}", interval=0.02)
+    spool.open()
+    await shipper.start()
+    try:
+        assert not shipper._ready.is_set()  # the process is still starting: nothing was waiting for it
+        spool.append(record(1))  # the first records wait in the spool for the first pass
+        assert await shipper.started(within=10)
+        assert await shipper.synced(within=10)
+        assert stored(db) == {"gen-1": 10}
+        assert shipper._process is not None and os.sched_getscheduler(shipper._process.pid) == os.SCHED_IDLE
+    finally:
+        await shipper.close()
+        alive.close()
+    assert [p.name for p in directory.glob("*.jsonl")] == ["alive-000001.jsonl"]
+
+
+async def test_a_shipper_that_never_starts_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool = Spool(tmp_path / "spool", tag="t")
+    spool.open()
+    shipper = Shipper(spool, "sqlite:///" + str(tmp_path / "db.sqlite"), environ={"PYTHONPATH": str(tmp_path)})
+    (tmp_path / "crossroads").mkdir()  # a package of that name first on the path: the shipper cannot import
+    (tmp_path / "crossroads" / "__init__.py").write_text("raise SystemExit(3)\n")
+    await shipper.start(wait=0.3)  # nothing left behind: it does not wait
+    try:
+        for _ in range(100):
+            if "ledger shipper did not start within 0.3s" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+        assert "ledger shipper did not start within 0.3s; finished generations wait in the spool" in caplog.text
+    finally:
+        await shipper.close(within=2)

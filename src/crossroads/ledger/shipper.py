@@ -65,14 +65,8 @@ class _Ship:
 
     def files(self) -> list[Path]:
         """This gateway's files, then those of gateways that are gone, oldest first."""
-        by_tag: dict[str, list[Path]] = defaultdict(list)
-        for path in sorted(self.directory.glob("*.jsonl")):
-            by_tag[tag_of(path.name)].append(path)
-        out = by_tag.pop(self.tag, [])
-        for paths in by_tag.values():
-            if not any(locked(p) for p in paths):
-                out.extend(paths)
-        return out
+        by_tag = _by_tag(self.directory)
+        return by_tag.pop(self.tag, []) + _unlocked(by_tag)
 
     async def once(self) -> list[str]:
         """One pass; returns the progress lines to report."""
@@ -112,6 +106,26 @@ class _Ship:
             self.offsets.pop(path.name, None)
             lines.append(f"{path.name} done")
         return lines
+
+
+def unclaimed(directory: Path, tag: str) -> list[Path]:
+    """The spool files that gateway processes now gone left behind (all of a process's files unlocked),
+    but for those of the process tagged `tag`; oldest first."""
+    by_tag = _by_tag(directory)
+    by_tag.pop(tag, None)
+    return _unlocked(by_tag)
+
+
+def _by_tag(directory: Path) -> dict[str, list[Path]]:
+    """The spool's files by the tag of the process that wrote them, each process's oldest first."""
+    by_tag: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted(directory.glob("*.jsonl")):
+        by_tag[tag_of(path.name)].append(path)
+    return by_tag
+
+
+def _unlocked(by_tag: Mapping[str, list[Path]]) -> list[Path]:
+    return [path for paths in by_tag.values() if not any(locked(p) for p in paths) for path in paths]
 
 
 def _traces() -> Traces | None:
@@ -227,16 +241,40 @@ class Shipper:
         self._progress = asyncio.Event()
         self._ready = asyncio.Event()
         self._closing = False
+        #: Waits for the first pass when `start` did not.
+        self._starting: asyncio.Task[None] | None = None
         #: Spool positions as `backlog()` saw them, with when: the oldest not yet shipped dates the lag.
         self._marks: deque[tuple[Position, float]] = deque()
 
     async def start(self, wait: float = 30.0) -> None:
-        """Start the process and wait for its first pass (which stores what dead gateways left behind)."""
+        """Start the process. Where gateway processes that are gone left records in the spool, wait for its
+        first pass, which stores them, so that no spend read after this misses them; else the gateway goes
+        on while the shipper starts (a fifth of a second or more of start-up saved), and this gateway's
+        first records wait in the spool for its first pass. Either way a shipper not ready within `wait`
+        seconds is an error: at start in the first case, logged in the second."""
+        leftovers = unclaimed(self.spool.directory, self.spool.tag)
         await self._spawn()
+        if leftovers:
+            if not await self._wait_ready(wait):
+                raise RuntimeError("the ledger shipper did not start")
+        else:
+            self._starting = asyncio.create_task(self._expect_ready(wait), name="crossroads-ledger-shipper-start")
+
+    async def started(self, within: float = SYNC_TIMEOUT) -> bool:
+        """Wait until the process has made its first pass (`start` may not have waited for it); False if that
+        took more than `within` seconds."""
+        return await self._wait_ready(within)
+
+    async def _wait_ready(self, wait: float) -> bool:
         try:
             await asyncio.wait_for(self._ready.wait(), wait)
         except TimeoutError:
-            raise RuntimeError("the ledger shipper did not start") from None
+            return False
+        return True
+
+    async def _expect_ready(self, wait: float) -> None:
+        if not await self._wait_ready(wait):
+            log.error("ledger shipper did not start within %gs; finished generations wait in the spool", wait)
 
     async def _spawn(self) -> None:
         env = {**os.environ, **self._environ, **self._log_env, DATABASE_ENV: self._url}
@@ -262,7 +300,8 @@ class Shipper:
         if not self._closing:
             log.error("ledger shipper exited (status %s); starting a new one", code)
             await asyncio.sleep(0.5)
-            await self._spawn()
+            if not self._closing:  # the gateway may have begun to close meanwhile
+                await self._spawn()
 
     def shipped(self, position: Position) -> bool:
         return position.file in self._done or self._shipped.get(position.file, 0) >= position.offset
@@ -304,6 +343,8 @@ class Shipper:
         """Release the spool and let the shipper store what remains, then stop it."""
         self._closing = True
         self.spool.close()
+        if self._starting is not None:
+            self._starting.cancel()
         process = self._process
         if process is None:
             return

@@ -47,6 +47,11 @@ class LedgerWriter:
         """Bytes spooled and not yet stored, and the age in seconds of the oldest record not yet stored."""
         return self._shipper.backlog()
 
+    async def started(self) -> bool:
+        """Wait until the shipper has made its first pass (`Shipper.start` waits for it only where gateways
+        that are gone left records); False if it is late."""
+        return await self._shipper.started()
+
     async def flush(self) -> None:
         """Wait until every record so far is in the database (or a few seconds have passed)."""
         if not await self._shipper.synced():
