@@ -255,7 +255,7 @@ class Shipper:
         leftovers = unclaimed(self.spool.directory, self.spool.tag)
         await self._spawn()
         if leftovers:
-            if not await self._wait_ready(wait):
+            if not await self.started(wait):
                 raise RuntimeError("the ledger shipper did not start")
         else:
             self._starting = asyncio.create_task(self._expect_ready(wait), name="crossroads-ledger-shipper-start")
@@ -263,17 +263,14 @@ class Shipper:
     async def started(self, within: float = SYNC_TIMEOUT) -> bool:
         """Wait until the process has made its first pass (`start` may not have waited for it); False if that
         took more than `within` seconds."""
-        return await self._wait_ready(within)
-
-    async def _wait_ready(self, wait: float) -> bool:
         try:
-            await asyncio.wait_for(self._ready.wait(), wait)
+            await asyncio.wait_for(self._ready.wait(), within)
         except TimeoutError:
             return False
         return True
 
     async def _expect_ready(self, wait: float) -> None:
-        if not await self._wait_ready(wait):
+        if not await self.started(wait):
             log.error("ledger shipper did not start within %gs; finished generations wait in the spool", wait)
 
     async def _spawn(self) -> None:
